@@ -1,1 +1,41 @@
-fn main() {}
+//! `dsf`: the Data Sharing Framework's one binary.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dsf_fhir_server::FhirSettings;
+use tracing_subscriber::EnvFilter;
+
+/// Data Sharing Framework: a FHIR server and process engine for federated research data sharing.
+#[derive(Debug, Parser)]
+#[command(name = "dsf", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a site's FHIR server.
+    Fhir(FhirSettings),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Fhir(settings) => settings.run(shutdown_signal()).await.context("FHIR server"),
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}

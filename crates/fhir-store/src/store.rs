@@ -391,6 +391,16 @@ impl Transaction {
         read(&mut self.session, resource_type, id, None).await
     }
 
+    /// One version of a resource as this transaction sees it.
+    pub async fn vread(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<Stored>, StoreError> {
+        read(&mut self.session, resource_type, id, Some(version)).await
+    }
+
     /// A search as this transaction sees the data.
     pub async fn search(
         &mut self,
