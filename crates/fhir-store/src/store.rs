@@ -508,21 +508,27 @@ async fn write_version(
 ) -> Result<Stored, StoreError> {
     let micros = now_micros();
     let last_updated = instant(micros);
-    let mut json = resource.into_json();
+    // resourceType, id and meta first, as FHIR JSON is usually written.
+    let mut given = resource.into_json();
+    let mut meta = match given.remove("meta") {
+        Some(Value::Object(meta)) => meta,
+        _ => Map::new(),
+    };
+    meta.insert("versionId".into(), Value::String(version.to_string()));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(format_instant(last_updated)),
+    );
+    let mut json = Map::with_capacity(given.len() + 2);
+    json.insert(
+        "resourceType".into(),
+        Value::String(resource_type.to_owned()),
+    );
     json.insert("id".into(), Value::String(id.to_owned()));
-    let meta = json
-        .entry("meta")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !meta.is_object() {
-        *meta = Value::Object(Map::new());
-    }
-    if let Value::Object(meta) = meta {
-        meta.insert("versionId".into(), Value::String(version.to_string()));
-        meta.insert(
-            "lastUpdated".into(),
-            Value::String(format_instant(last_updated)),
-        );
-    }
+    json.insert("meta".into(), Value::Object(meta));
+    given.remove("resourceType");
+    given.remove("id");
+    json.extend(given);
     let data = if resource_type == "Binary" {
         match json.remove("data") {
             Some(Value::String(b64)) => Some(
