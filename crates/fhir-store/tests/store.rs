@@ -36,16 +36,7 @@ async fn create(store: &Store, v: Value) -> String {
     stored.id().to_owned()
 }
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(dsf_testkit::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(dsf_testkit::Backend::Postgres).await })*
-        }
-    };
-}
+use dsf_testkit::both_backends;
 
 both_backends!(
     versions_history_and_deletes,

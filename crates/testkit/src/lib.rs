@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use dsf_fhir_store::StoreConfig;
+use dsf_fhir_server::{AuthMode, ServerConfig};
+use dsf_fhir_store::{Store, StoreConfig};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// The PostgreSQL server tests use: `DSF_TEST_POSTGRES_URL`, default the local `test` database.
@@ -93,4 +94,86 @@ impl TestDb {
             }
         }
     }
+}
+
+/// A FHIR server on a loopback port, on its own fresh database, stopped when dropped.
+pub struct TestServer {
+    /// The server's base URL, e.g. `http://127.0.0.1:41234/fhir`.
+    pub base_url: String,
+    /// The store the server uses, for checks behind the API.
+    pub store: Store,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _db: TestDb,
+}
+
+impl TestServer {
+    /// Starts a development (plain HTTP) server on `backend`; `configure` may change its settings.
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        let db = TestDb::new(backend).await;
+        let store = Store::open(&db.config).await.expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let port = listener.local_addr().expect("local address").port();
+        let base_url = format!("http://127.0.0.1:{port}/fhir");
+        let mut config = ServerConfig::new(&base_url).expect("server config");
+        configure(&mut config);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server_store = store.clone();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            let _ = dsf_fhir_server::serve(
+                listener,
+                server_store,
+                config,
+                AuthMode::DevInsecure,
+                shutdown,
+            )
+            .await;
+        });
+        TestServer {
+            base_url,
+            store,
+            shutdown: Some(tx),
+            _db: db,
+        }
+    }
+
+    /// Starts a development server with default settings.
+    pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with(backend, |_| {}).await
+    }
+
+    /// `{base}/{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base_url, path.trim_start_matches('/'))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Runs each listed `async fn name(backend: Backend)` as a test on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Postgres).await })*
+        }
+    };
 }
