@@ -1,0 +1,7 @@
+//! placeholder
+pub mod error;
+pub mod expr;
+pub mod model;
+pub mod parse;
+pub mod timer;
+pub mod value;

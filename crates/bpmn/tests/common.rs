@@ -1,0 +1,46 @@
+//! Helpers shared by the test modules.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The shared fixtures directory beside the checkout.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+}
+
+/// All `.bpmn` files below a fixtures sub-directory, sorted.
+pub fn bpmn_files(sub: &str) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        let entries = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot read fixtures directory {}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "bpmn") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&fixtures_dir().join(sub), &mut out);
+    out.sort();
+    out
+}
+
+/// The placeholder values a plugin deployment fills in.
+pub fn deployment_properties() -> HashMap<String, String> {
+    HashMap::from([
+        ("version".to_owned(), "1.0".to_owned()),
+        ("date".to_owned(), "2026-11-30".to_owned()),
+        ("organization".to_owned(), "test.org".to_owned()),
+    ])
+}
+
+/// Reads a test model from `tests/models`.
+pub fn model(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/models")
+        .join(format!("{name}.bpmn"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
