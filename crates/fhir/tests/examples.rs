@@ -1,0 +1,119 @@
+//! Every resource of the official R4 example package (hl7.fhir.r4.examples 4.0.1) round-trips
+//! JSON → model → JSON and JSON → XML → JSON to an equal JSON value; the few invalid examples are
+//! rejected for the reasons listed here.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use dsf_fhir::{Format, ParseError, parse, serialize};
+use serde_json::Value;
+
+/// Examples that are genuinely invalid R4, with the reason (the path in the error must match).
+const INVALID: &[(&str, &str, &str)] = &[];
+
+#[test]
+fn official_examples_round_trip() {
+    let Some(dir) = common::examples_dir() else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read package dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let (mut total, mut json_ok, mut xml_ok) = (0, 0, 0);
+    let mut rejected: BTreeMap<String, String> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for path in &files {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let bytes = std::fs::read(path).expect("read example");
+        let original: Value = serde_json::from_slice(&bytes).expect("example is JSON");
+        if original.get("resourceType").is_none() {
+            continue; // package.json and the like
+        }
+        total += 1;
+        let resource = match parse(&bytes, Format::Json) {
+            Ok(r) => r,
+            Err(e) => {
+                rejected.insert(name, e.to_string());
+                continue;
+            }
+        };
+        let back: Value = serde_json::from_slice(&serialize(&resource, Format::Json, false)).expect("JSON output");
+        if back == original {
+            json_ok += 1;
+        } else {
+            failures.push(format!("{name}: JSON round trip differs"));
+        }
+        let xml = serialize(&resource, Format::Xml, true);
+        match parse(&xml, Format::Xml) {
+            Ok(r) if Value::Object(r.as_json().clone()) == original => xml_ok += 1,
+            Ok(r) => failures.push(format!(
+                "{name}: JSON → XML → JSON differs: {}",
+                first_difference(&original, &Value::Object(r.into_json()), String::new())
+            )),
+            Err(e) => failures.push(format!("{name}: XML output not readable: {e}")),
+        }
+    }
+    println!(
+        "examples: {total} resources, JSON ok {json_ok}, XML ok {xml_ok}, rejected {}",
+        rejected.len()
+    );
+    for (name, why) in &rejected {
+        println!("  rejected {name}: {why}");
+    }
+    for f in failures.iter().take(40) {
+        println!("  FAIL {f}");
+    }
+    assert!(failures.is_empty(), "{} round-trip failures", failures.len());
+    let expected: BTreeMap<String, String> = INVALID
+        .iter()
+        .map(|(f, path, _)| ((*f).to_owned(), (*path).to_owned()))
+        .collect();
+    let got: BTreeMap<String, String> = rejected
+        .iter()
+        .map(|(f, e)| (f.clone(), e.split(':').next().unwrap_or_default().to_owned()))
+        .collect();
+    assert_eq!(got, expected, "rejected examples differ from the listed invalid ones");
+    let _ = ParseError::Invalid {
+        path: String::new(),
+        message: String::new(),
+    };
+}
+
+/// Where two JSON values first differ, for messages.
+fn first_difference(a: &Value, b: &Value, path: String) -> String {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    Some(w) if v == w => {}
+                    Some(w) => return first_difference(v, w, format!("{path}.{k}")),
+                    None => return format!("{path}.{k} missing"),
+                }
+            }
+            for k in y.keys() {
+                if !x.contains_key(k) {
+                    return format!("{path}.{k} added");
+                }
+            }
+            format!("{path}: ?")
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                if v != w {
+                    return first_difference(v, w, format!("{path}[{i}]"));
+                }
+            }
+            format!("{path}: ?")
+        }
+        _ => format!("{path}: {} vs {}", short(a), short(b)),
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    s.chars().take(120).collect()
+}
