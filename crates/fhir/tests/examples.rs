@@ -10,7 +10,66 @@ use dsf_fhir::{Format, ParseError, parse, serialize};
 use serde_json::Value;
 
 /// Examples that are genuinely invalid R4, with the reason (the path in the error must match).
-const INVALID: &[(&str, &str, &str)] = &[];
+const INVALID: &[(&str, &str, &str)] = &[
+    ("ImplementationGuide-fhir.json", "ImplementationGuide.name", "name is 1..1 and missing"),
+    ("Questionnaire-qs1.json", "Questionnaire.item[0].item[0].linkId", "item.linkId is 1..1 and missing"),
+    ("ig-r4.json", "ImplementationGuide.name", "name is 1..1 and missing"),
+    (
+        "SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json",
+        "SearchParameter.id",
+        "the id has 65 characters, an id has at most 64",
+    ),
+    (
+        "SearchParameter-codesystem-extensions-CodeSystem-author.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-codesystem-extensions-CodeSystem-effective.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-codesystem-extensions-CodeSystem-end.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-codesystem-extensions-CodeSystem-keyword.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-codesystem-extensions-CodeSystem-workflow.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-valueset-extensions-ValueSet-author.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-valueset-extensions-ValueSet-effective.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-valueset-extensions-ValueSet-end.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-valueset-extensions-ValueSet-keyword.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+    (
+        "SearchParameter-valueset-extensions-ValueSet-workflow.json",
+        "SearchParameter.base",
+        "base is 1..* and missing",
+    ),
+];
 
 #[test]
 fn official_examples_round_trip() {

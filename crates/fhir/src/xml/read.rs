@@ -4,7 +4,7 @@
 //!
 //! Rejected: DOCTYPE declarations and entities other than the predefined ones (no XXE), elements
 //! and attributes the definitions do not know, elements outside the FHIR namespace, text content
-//! in FHIR elements, out-of-order or wrongly repeated elements, CDATA and processing instructions.
+//! in FHIR elements, wrongly repeated elements, CDATA and processing instructions.
 
 use quick_xml::NsReader;
 use quick_xml::XmlVersion;
@@ -427,12 +427,15 @@ fn convert(p: Prim, s: &str) -> Result<Value> {
     }
 }
 
-/// Adds one occurrence of an element, enforcing definition order, max cardinality and one type
-/// per choice element.
+/// Adds one occurrence of an element, enforcing max cardinality and one type per choice element.
+///
+/// Definition order is not enforced on input: the reference server accepts elements out of order
+/// and published DSF plugin resources rely on that. Output is always in definition order.
 fn add(acc: &mut Vec<Acc>, element: usize, many: bool, tr: &'static TypeRef, value: Option<Value>, companion: Option<Value>) -> Result<()> {
     let primitive = matches!(tr.target, Target::Primitive(_));
-    match acc.last_mut() {
-        Some(last) if last.element == element => {
+    // Usually the element just read repeats the previous one; search backwards.
+    match acc.iter_mut().rev().find(|a| a.element == element) {
+        Some(last) => {
             if !std::ptr::eq(last.tr, tr) {
                 return Err(invalid("more than one type given for a choice element"));
             }
@@ -445,11 +448,7 @@ fn add(acc: &mut Vec<Acc>, element: usize, many: bool, tr: &'static TypeRef, val
             last.companions.push(companion.unwrap_or(Value::Null));
             Ok(())
         }
-        Some(last) if last.element > element => Err(invalid(format!(
-            "element {} is out of order (FHIR XML follows the definition order)",
-            tr.member
-        ))),
-        _ => {
+        None => {
             acc.push(Acc {
                 element,
                 tr,

@@ -228,7 +228,7 @@ fn push_attr(start: &mut BytesStart<'_>, key: &str, value: &str) {
 }
 
 fn escape_attr(s: &str) -> Cow<'_, str> {
-    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\n' | b'\r' | b'\t')) {
+    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"') || b < 0x20) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -241,6 +241,8 @@ fn escape_attr(s: &str) -> Cow<'_, str> {
             '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
             '\t' => out.push_str("&#9;"),
+            // Not representable in XML 1.0 (and rejected on input).
+            c if u32::from(c) < 0x20 => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
