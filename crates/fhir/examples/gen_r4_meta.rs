@@ -29,7 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut defs: BTreeMap<(u8, String), Value> = BTreeMap::new();
     for entry in std::fs::read_dir(&package)? {
         let path = entry?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if !name.starts_with("StructureDefinition-") || !name.ends_with(".json") {
             continue;
         }
@@ -88,7 +91,11 @@ fn emit(
         .collect();
     let mut parents: Vec<&str> = vec![root];
     for (i, p) in paths.iter().enumerate() {
-        if *p != root && paths.get(i + 1).is_some_and(|n| n.starts_with(&format!("{p}."))) {
+        if *p != root
+            && paths
+                .get(i + 1)
+                .is_some_and(|n| n.starts_with(&format!("{p}.")))
+        {
             parents.push(p);
         }
     }
@@ -104,8 +111,16 @@ fn emit(
             if rest.contains('.') {
                 continue;
             }
-            let min = if e["min"].as_u64().unwrap_or(0) >= 1 { 1 } else { 0 };
-            let max = if e["max"].as_str() == Some("1") { "1" } else { "*" };
+            let min = if e["min"].as_u64().unwrap_or(0) >= 1 {
+                1
+            } else {
+                0
+            };
+            let max = if e["max"].as_str() == Some("1") {
+                "1"
+            } else {
+                "*"
+            };
             let types: Vec<String> = if parents.contains(&path) {
                 vec![path.to_owned()]
             } else if let Some(r) = e["contentReference"].as_str() {

@@ -52,10 +52,18 @@ pub(crate) fn resource(map: &Map<String, Value>, depth: usize) -> Result {
         return Err(Failure::new("missing resourceType"));
     };
     let Some(name) = rt.as_str() else {
-        return Err(Failure::new(format!("resourceType must be a string, found {}", primitive::kind(rt))).at("resourceType"));
+        return Err(Failure::new(format!(
+            "resourceType must be a string, found {}",
+            primitive::kind(rt)
+        ))
+        .at("resourceType"));
     };
     let Some(td) = META.resource(name) else {
-        return Err(Failure::new(format!("unknown resource type {:?}", primitive::truncate(name))).at("resourceType"));
+        return Err(Failure::new(format!(
+            "unknown resource type {:?}",
+            primitive::truncate(name)
+        ))
+        .at("resourceType"));
     };
     object(map, td, depth).map_err(|f| f.at(td.name))
 }
@@ -68,7 +76,9 @@ struct Seen {
 
 fn object(map: &Map<String, Value>, td: &TypeDef, depth: usize) -> Result {
     if depth > MAX_DEPTH {
-        return Err(Failure::new(format!("nesting deeper than {MAX_DEPTH} levels")));
+        return Err(Failure::new(format!(
+            "nesting deeper than {MAX_DEPTH} levels"
+        )));
     }
     if map.is_empty() {
         return Err(Failure::new("empty object (FHIR JSON has no empty values)"));
@@ -90,12 +100,20 @@ fn object(map: &Map<String, Value>, td: &TypeDef, depth: usize) -> Result {
             let msg = if key == "fhir_comments" || key == "_fhir_comments" {
                 "fhir_comments is not allowed".to_owned()
             } else {
-                format!("unknown element {:?} in {}", primitive::truncate(key), td.name)
+                format!(
+                    "unknown element {:?} in {}",
+                    primitive::truncate(key),
+                    td.name
+                )
             };
             return Err(Failure::new(msg).at(key.as_str()));
         };
         if el.choice {
-            let ti = el.types.iter().position(|t| t.member == tr.member).unwrap_or(0);
+            let ti = el
+                .types
+                .iter()
+                .position(|t| t.member == tr.member)
+                .unwrap_or(0);
             match seen.choice.iter().find(|(e, _)| *e == ei) {
                 Some((_, t)) if *t != ti => {
                     return Err(Failure::new(format!(
@@ -113,7 +131,10 @@ fn object(map: &Map<String, Value>, td: &TypeDef, depth: usize) -> Result {
         }
         if ext {
             let Target::Primitive(_) = tr.target else {
-                return Err(Failure::new(format!("{key}: only primitive elements have a _ companion")).at(key.as_str()));
+                return Err(Failure::new(format!(
+                    "{key}: only primitive elements have a _ companion"
+                ))
+                .at(key.as_str()));
             };
             extension_companion(value, el, map.get(base), depth).map_err(|f| f.at(key.as_str()))?;
         } else {
@@ -142,7 +163,13 @@ fn object(map: &Map<String, Value>, td: &TypeDef, depth: usize) -> Result {
     Ok(())
 }
 
-fn element(value: &Value, el: &ElementDef, tr: &TypeRef, companion: Option<&[Value]>, depth: usize) -> Result {
+fn element(
+    value: &Value,
+    el: &ElementDef,
+    tr: &TypeRef,
+    companion: Option<&[Value]>,
+    depth: usize,
+) -> Result {
     if el.many {
         let Value::Array(items) = value else {
             return Err(Failure::new(format!(
@@ -164,17 +191,25 @@ fn element(value: &Value, el: &ElementDef, tr: &TypeRef, companion: Option<&[Val
         }
         for (i, item) in items.iter().enumerate() {
             if item.is_null() {
-                if companion.and_then(|c| c.get(i)).is_some_and(Value::is_object) {
+                if companion
+                    .and_then(|c| c.get(i))
+                    .is_some_and(Value::is_object)
+                {
                     continue;
                 }
-                return Err(Failure::new("null without a primitive extension in the _ companion").at(format!("[{i}]")));
+                return Err(
+                    Failure::new("null without a primitive extension in the _ companion")
+                        .at(format!("[{i}]")),
+                );
             }
             single(item, tr, depth).map_err(|f| f.at(format!("[{i}]")))?;
         }
         Ok(())
     } else {
         if value.is_array() {
-            return Err(Failure::new("expected a single value (max cardinality 1), found an array"));
+            return Err(Failure::new(
+                "expected a single value (max cardinality 1), found an array",
+            ));
         }
         single(value, tr, depth)
     }
@@ -185,22 +220,36 @@ fn single(value: &Value, tr: &TypeRef, depth: usize) -> Result {
         Target::Primitive(p) => primitive::check(p, value).map_err(Failure::new),
         Target::Complex(t) => match value {
             Value::Object(m) => object(m, &META.types[t as usize], depth + 1),
-            _ => Err(Failure::new(format!("expected an object ({}), found {}", tr.code, primitive::kind(value)))),
+            _ => Err(Failure::new(format!(
+                "expected an object ({}), found {}",
+                tr.code,
+                primitive::kind(value)
+            ))),
         },
         Target::Resource => match value {
             Value::Object(m) => {
                 if depth + 1 > MAX_DEPTH {
-                    return Err(Failure::new(format!("nesting deeper than {MAX_DEPTH} levels")));
+                    return Err(Failure::new(format!(
+                        "nesting deeper than {MAX_DEPTH} levels"
+                    )));
                 }
                 resource(m, depth + 1)
             }
-            _ => Err(Failure::new(format!("expected a resource object, found {}", primitive::kind(value)))),
+            _ => Err(Failure::new(format!(
+                "expected a resource object, found {}",
+                primitive::kind(value)
+            ))),
         },
     }
 }
 
 /// Checks `_name`: an Element (id, extension) or an array of them aligned with the value array.
-fn extension_companion(value: &Value, el: &ElementDef, values: Option<&Value>, depth: usize) -> Result {
+fn extension_companion(
+    value: &Value,
+    el: &ElementDef,
+    values: Option<&Value>,
+    depth: usize,
+) -> Result {
     if el.many {
         let Value::Array(items) = value else {
             return Err(Failure::new(format!(
@@ -220,7 +269,8 @@ fn extension_companion(value: &Value, el: &ElementDef, values: Option<&Value>, d
             match item {
                 Value::Null if values.and_then(|v| v.get(i)).is_some_and(|v| !v.is_null()) => {}
                 Value::Null => {
-                    return Err(Failure::new("null in the _ companion without a value").at(format!("[{i}]")));
+                    return Err(Failure::new("null in the _ companion without a value")
+                        .at(format!("[{i}]")));
                 }
                 _ => element_object(item, depth).map_err(|f| f.at(format!("[{i}]")))?,
             }
@@ -246,16 +296,23 @@ fn element_object(value: &Value, depth: usize) -> Result {
             "id" => primitive::check(Prim::String, v).map_err(|e| Failure::new(e).at("id"))?,
             "extension" => {
                 let Value::Array(items) = v else {
-                    return Err(Failure::new("expected an array (max cardinality *)").at("extension"));
+                    return Err(
+                        Failure::new("expected an array (max cardinality *)").at("extension")
+                    );
                 };
                 if items.is_empty() {
-                    return Err(Failure::new("empty array (FHIR JSON has no empty values)").at("extension"));
+                    return Err(
+                        Failure::new("empty array (FHIR JSON has no empty values)").at("extension")
+                    );
                 }
                 let ext = META.extension();
                 for (i, item) in items.iter().enumerate() {
                     match item {
                         Value::Object(x) => object(x, ext, depth + 1),
-                        _ => Err(Failure::new(format!("expected an object, found {}", primitive::kind(item)))),
+                        _ => Err(Failure::new(format!(
+                            "expected an object, found {}",
+                            primitive::kind(item)
+                        ))),
                     }
                     .map_err(|f| f.at(format!("[{i}]")).at("extension"))?;
                 }

@@ -207,7 +207,8 @@ fn load() -> Meta {
         }
         if let Some(rest) = line.strip_prefix('\t') {
             let mut f = rest.split('\t');
-            let (Some(name), Some(min), Some(max), Some(types)) = (f.next(), f.next(), f.next(), f.next())
+            let (Some(name), Some(min), Some(max), Some(types)) =
+                (f.next(), f.next(), f.next(), f.next())
             else {
                 continue;
             };
@@ -258,7 +259,13 @@ fn load() -> Meta {
                     Target::Primitive(p)
                 } else {
                     // An unknown code would be a defect of the generated table; treat it as Element.
-                    Target::Complex(by_name.get(code).or(by_name.get("Element")).copied().unwrap_or(0))
+                    Target::Complex(
+                        by_name
+                            .get(code)
+                            .or(by_name.get("Element"))
+                            .copied()
+                            .unwrap_or(0),
+                    )
                 };
                 let member: &'static str = if choice {
                     let mut m = String::with_capacity(base.len() + code.len());
@@ -348,7 +355,9 @@ pub fn element(path: &str) -> Option<ElementInfo> {
         }
         let part = part.strip_suffix("[x]").unwrap_or(part);
         let (el, types) = match td.member(part) {
-            Some((_, el, t)) if el.choice && t.member == part && el.name != part => (el, vec![t.code]),
+            Some((_, el, t)) if el.choice && t.member == part && el.name != part => {
+                (el, vec![t.code])
+            }
             Some((_, el, _)) => (el, el.types.iter().map(|t| t.code).collect()),
             None => {
                 let el = td.elements.iter().find(|e| e.name == part)?;
@@ -393,7 +402,10 @@ mod tests {
         assert_eq!(e.types, ["string"]);
         let e = element("Observation.value").expect("value");
         assert!(e.choice && e.types.len() > 5);
-        assert_eq!(element("Observation.valueQuantity.unit").map(|e| e.types), Some(vec!["string"]));
+        assert_eq!(
+            element("Observation.valueQuantity.unit").map(|e| e.types),
+            Some(vec!["string"])
+        );
         assert_eq!(
             element("Questionnaire.item.item.linkId").map(|e| e.required),
             Some(true)

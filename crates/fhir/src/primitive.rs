@@ -10,7 +10,9 @@ pub(crate) fn check(p: Prim, v: &Value) -> Result<(), String> {
     match (p, v) {
         (Prim::Boolean, Value::Bool(_)) => Ok(()),
         (Prim::Boolean, _) => Err(format!("expected a boolean, found {}", kind(v))),
-        (Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt, Value::Number(n)) => check_integer(p, n),
+        (Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt, Value::Number(n)) => {
+            check_integer(p, n)
+        }
         (Prim::Decimal, Value::Number(_)) => Ok(()),
         (Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt | Prim::Decimal, _) => {
             Err(format!("expected a number, found {}", kind(v)))
@@ -77,29 +79,38 @@ fn check_str(p: Prim, s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("empty string (FHIR JSON has no empty values)".into());
     }
-    if s.bytes().any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) {
+    if s.bytes()
+        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    {
         return Err("control characters are not allowed in FHIR strings".into());
     }
     let ok = match p {
         Prim::String | Prim::Markdown => true,
         Prim::Code => is_code(s),
-        Prim::Id => s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+        Prim::Id => {
+            s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }
         Prim::Uri | Prim::Url | Prim::Canonical => !s.bytes().any(is_space),
         Prim::Oid => s
             .strip_prefix("urn:oid:")
             .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit() || b == b'.')),
-        Prim::Uuid => s
-            .strip_prefix("urn:uuid:")
-            .is_some_and(|r| r.len() == 36 && r.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')),
-        Prim::Base64Binary => s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\t' | b'\r' | b'\n')),
+        Prim::Uuid => s.strip_prefix("urn:uuid:").is_some_and(|r| {
+            r.len() == 36 && r.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        }),
+        Prim::Base64Binary => s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'+' | b'/' | b'=' | b' ' | b'\t' | b'\r' | b'\n')
+        }),
         Prim::Date => is_date(s.as_bytes()) == Some(s.len()),
         Prim::DateTime => is_date_time(s.as_bytes(), false),
         Prim::Instant => is_date_time(s.as_bytes(), true),
         Prim::Time => is_time(s.as_bytes()) == Some(s.len()),
         Prim::Xhtml => return crate::xhtml::check(s),
-        Prim::Boolean | Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt | Prim::Decimal => false,
+        Prim::Boolean | Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt | Prim::Decimal => {
+            false
+        }
     };
     if ok {
         Ok(())
@@ -222,13 +233,27 @@ mod tests {
         for ok in ["2020", "2020-01", "2020-12-31"] {
             assert!(check_str(Prim::Date, ok).is_ok(), "{ok}");
         }
-        for bad in ["0000", "2020-13", "2020-1-01", "20201", "2020-01-01T00:00:00Z"] {
+        for bad in [
+            "0000",
+            "2020-13",
+            "2020-1-01",
+            "20201",
+            "2020-01-01T00:00:00Z",
+        ] {
             assert!(check_str(Prim::Date, bad).is_err(), "{bad}");
         }
-        for ok in ["2020", "2020-01-01T10:00:00Z", "2020-01-01T10:00:00.123+02:00"] {
+        for ok in [
+            "2020",
+            "2020-01-01T10:00:00Z",
+            "2020-01-01T10:00:00.123+02:00",
+        ] {
             assert!(check_str(Prim::DateTime, ok).is_ok(), "{ok}");
         }
-        for bad in ["2020-01-01T10:00:00", "2020-01-01T10:00Z", "2020-01-01 10:00:00Z"] {
+        for bad in [
+            "2020-01-01T10:00:00",
+            "2020-01-01T10:00Z",
+            "2020-01-01 10:00:00Z",
+        ] {
             assert!(check_str(Prim::DateTime, bad).is_err(), "{bad}");
         }
         assert!(check_str(Prim::Instant, "2020-01-01").is_err());

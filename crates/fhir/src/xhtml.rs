@@ -15,7 +15,9 @@ pub(crate) fn check(s: &str) -> Result<(), String> {
     let mut depth = 0usize;
     let mut seen_root = false;
     loop {
-        let ev = reader.read_event().map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
+        let ev = reader
+            .read_event()
+            .map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if depth == 0 {

@@ -11,9 +11,21 @@ use serde_json::Value;
 
 /// Examples that are genuinely invalid R4, with the reason (the path in the error must match).
 const INVALID: &[(&str, &str, &str)] = &[
-    ("ImplementationGuide-fhir.json", "ImplementationGuide.name", "name is 1..1 and missing"),
-    ("Questionnaire-qs1.json", "Questionnaire.item[0].item[0].linkId", "item.linkId is 1..1 and missing"),
-    ("ig-r4.json", "ImplementationGuide.name", "name is 1..1 and missing"),
+    (
+        "ImplementationGuide-fhir.json",
+        "ImplementationGuide.name",
+        "name is 1..1 and missing",
+    ),
+    (
+        "Questionnaire-qs1.json",
+        "Questionnaire.item[0].item[0].linkId",
+        "item.linkId is 1..1 and missing",
+    ),
+    (
+        "ig-r4.json",
+        "ImplementationGuide.name",
+        "name is 1..1 and missing",
+    ),
     (
         "SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json",
         "SearchParameter.id",
@@ -86,7 +98,11 @@ fn official_examples_round_trip() {
     let mut rejected: BTreeMap<String, String> = BTreeMap::new();
     let mut failures = Vec::new();
     for path in &files {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         let bytes = std::fs::read(path).expect("read example");
         let original: Value = serde_json::from_slice(&bytes).expect("example is JSON");
         if original.get("resourceType").is_none() {
@@ -100,7 +116,8 @@ fn official_examples_round_trip() {
                 continue;
             }
         };
-        let back: Value = serde_json::from_slice(&serialize(&resource, Format::Json, false)).expect("JSON output");
+        let back: Value = serde_json::from_slice(&serialize(&resource, Format::Json, false))
+            .expect("JSON output");
         if back == original {
             json_ok += 1;
         } else {
@@ -126,16 +143,28 @@ fn official_examples_round_trip() {
     for f in failures.iter().take(40) {
         println!("  FAIL {f}");
     }
-    assert!(failures.is_empty(), "{} round-trip failures", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} round-trip failures",
+        failures.len()
+    );
     let expected: BTreeMap<String, String> = INVALID
         .iter()
         .map(|(f, path, _)| ((*f).to_owned(), (*path).to_owned()))
         .collect();
     let got: BTreeMap<String, String> = rejected
         .iter()
-        .map(|(f, e)| (f.clone(), e.split(':').next().unwrap_or_default().to_owned()))
+        .map(|(f, e)| {
+            (
+                f.clone(),
+                e.split(':').next().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
-    assert_eq!(got, expected, "rejected examples differ from the listed invalid ones");
+    assert_eq!(
+        got, expected,
+        "rejected examples differ from the listed invalid ones"
+    );
     let _ = ParseError::Invalid {
         path: String::new(),
         message: String::new(),

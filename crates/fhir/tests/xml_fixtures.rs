@@ -37,7 +37,11 @@ fn fixture_xml_round_trips() {
         }
     }
     files.sort();
-    assert!(files.len() >= 100, "expected the fixture XML files, found {}", files.len());
+    assert!(
+        files.len() >= 100,
+        "expected the fixture XML files, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).expect("read fixture");
@@ -46,7 +50,11 @@ fn fixture_xml_round_trips() {
             .replace("#{version}", "1.0")
             .replace("#{date}", "2026-01-01")
             .replace("#{organization}", "organization.example.org");
-        let name = path.strip_prefix(&fixtures).unwrap_or(path).display().to_string();
+        let name = path
+            .strip_prefix(&fixtures)
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let first = match parse(text.as_bytes(), Format::Xml) {
             Ok(r) => r,
             Err(e) => {
@@ -70,7 +78,11 @@ fn fixture_xml_round_trips() {
             }
         }
     }
-    println!("fixture XML files: {}, failures: {}", files.len(), failures.len());
+    println!(
+        "fixture XML files: {}, failures: {}",
+        files.len(),
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -82,7 +94,9 @@ fn fixture_xml_matches_official_json() {
     };
     let text = std::fs::read(fixtures.join("fhir-xml/patient-example.xml")).expect("fixture");
     let from_xml = parse(&text, Format::Xml).expect("fixture parses");
-    let official: Value =
-        serde_json::from_slice(&std::fs::read(examples.join("Patient-example.json")).expect("example")).expect("JSON");
+    let official: Value = serde_json::from_slice(
+        &std::fs::read(examples.join("Patient-example.json")).expect("example"),
+    )
+    .expect("JSON");
     assert_eq!(Value::Object(from_xml.into_json()), official);
 }

@@ -118,7 +118,9 @@ impl<'i> Cx<'i> {
         };
         match event {
             Event::DocType(_) => Err(Error::Syntax("DOCTYPE declarations are not allowed".into())),
-            Event::PI(_) => Err(Error::Syntax("processing instructions are not allowed".into())),
+            Event::PI(_) => Err(Error::Syntax(
+                "processing instructions are not allowed".into(),
+            )),
             Event::CData(_) => Err(invalid("CDATA sections are not allowed")),
             event => Ok(Ev { ns, event, pos }),
         }
@@ -141,11 +143,17 @@ impl<'i> Cx<'i> {
                     let Some(td) = META.resource(&name) else {
                         return Err(invalid(format!("unknown resource type {name:?}")));
                     };
-                    let map = self.complex(e, empty, td, 0).map_err(|err| err.at(td.name))?;
+                    let map = self
+                        .complex(e, empty, td, 0)
+                        .map_err(|err| err.at(td.name))?;
                     return self.epilog().map(|()| map);
                 }
                 Event::Eof => return Err(Error::Syntax("no root element".into())),
-                _ => return Err(Error::Syntax("unexpected content before the root element".into())),
+                _ => {
+                    return Err(Error::Syntax(
+                        "unexpected content before the root element".into(),
+                    ));
+                }
             }
         }
     }
@@ -163,7 +171,13 @@ impl<'i> Cx<'i> {
     }
 
     /// Reads the element `start` of type `td` (a resource, datatype or backbone element).
-    fn complex(&mut self, start: &BytesStart<'i>, empty: bool, td: &'static TypeDef, depth: usize) -> Result<Map<String, Value>> {
+    fn complex(
+        &mut self,
+        start: &BytesStart<'i>,
+        empty: bool,
+        td: &'static TypeDef,
+        depth: usize,
+    ) -> Result<Map<String, Value>> {
         if depth > MAX_DEPTH {
             return Err(invalid(format!("nesting deeper than {MAX_DEPTH} levels")));
         }
@@ -190,7 +204,10 @@ impl<'i> Cx<'i> {
                         has_companion: false,
                     });
                 }
-                _ => return Err(invalid(format!("unknown attribute {key:?} on {}", td.name)).at(&format!("@{key}"))),
+                _ => {
+                    return Err(invalid(format!("unknown attribute {key:?} on {}", td.name))
+                        .at(&format!("@{key}")));
+                }
             }
         }
         let mut acc: Vec<Acc> = Vec::new();
@@ -201,8 +218,13 @@ impl<'i> Cx<'i> {
                     Event::Start(ref e) | Event::Empty(ref e) => {
                         let child_empty = matches!(ev.event, Event::Empty(_));
                         let name = e.local_name().into_inner();
-                        let Some((element, el, tr)) = td.member(name).filter(|(_, el, _)| !el.attr) else {
-                            return Err(invalid(format!("unknown element {name:?} in {}", td.name)).at(name));
+                        let Some((element, el, tr)) = td.member(name).filter(|(_, el, _)| !el.attr)
+                        else {
+                            return Err(invalid(format!(
+                                "unknown element {name:?} in {}",
+                                td.name
+                            ))
+                            .at(name));
                         };
                         let want = if tr.target == Target::Primitive(Prim::Xhtml) {
                             Ns::Xhtml
@@ -210,11 +232,18 @@ impl<'i> Cx<'i> {
                             Ns::Fhir
                         };
                         if ev.ns != want {
-                            return Err(invalid(format!("element {name} is not in the expected namespace")).at(name));
+                            return Err(invalid(format!(
+                                "element {name} is not in the expected namespace"
+                            ))
+                            .at(name));
                         }
                         let (value, companion) = match tr.target {
-                            Target::Primitive(Prim::Xhtml) => (Some(self.div(e, child_empty, ev.pos)?), None),
-                            Target::Primitive(p) => self.primitive(e, child_empty, p, depth + 1).map_err(|err| err.at(tr.member))?,
+                            Target::Primitive(Prim::Xhtml) => {
+                                (Some(self.div(e, child_empty, ev.pos)?), None)
+                            }
+                            Target::Primitive(p) => self
+                                .primitive(e, child_empty, p, depth + 1)
+                                .map_err(|err| err.at(tr.member))?,
                             Target::Complex(t) => {
                                 let m = self
                                     .complex(e, child_empty, &META.types[t as usize], depth + 1)
@@ -222,17 +251,22 @@ impl<'i> Cx<'i> {
                                 (Some(Value::Object(m)), None)
                             }
                             Target::Resource => {
-                                let m = self.inner_resource(child_empty, depth + 1).map_err(|err| err.at(tr.member))?;
+                                let m = self
+                                    .inner_resource(child_empty, depth + 1)
+                                    .map_err(|err| err.at(tr.member))?;
                                 (Some(Value::Object(m)), None)
                             }
                         };
-                        add(&mut acc, element, el.many, tr, value, companion).map_err(|err| err.at(tr.member))?;
+                        add(&mut acc, element, el.many, tr, value, companion)
+                            .map_err(|err| err.at(tr.member))?;
                     }
                     Event::End(_) => break,
                     Event::Comment(_) => {}
                     Event::Text(t) if is_blank(&t) => {}
                     Event::Text(_) | Event::GeneralRef(_) => {
-                        return Err(invalid("text content is not allowed here (FHIR primitives use the value attribute)"));
+                        return Err(invalid(
+                            "text content is not allowed here (FHIR primitives use the value attribute)",
+                        ));
                     }
                     Event::Eof => return Err(Error::Syntax("unexpected end of document".into())),
                     _ => return Err(Error::Syntax("unexpected markup".into())),
@@ -257,14 +291,23 @@ impl<'i> Cx<'i> {
             return true;
         }
         if key.contains(':') {
-            let (res, _) = self.r.resolver().resolve_attribute(quick_xml::name::QName(key));
+            let (res, _) = self
+                .r
+                .resolver()
+                .resolve_attribute(quick_xml::name::QName(key));
             return matches!(res, ResolveResult::Bound(Namespace(n)) if n == XSI_NS);
         }
         false
     }
 
     /// Reads a primitive element: its `value` and `id` attributes and `extension` children.
-    fn primitive(&mut self, start: &BytesStart<'i>, empty: bool, p: Prim, depth: usize) -> Result<(Option<Value>, Option<Value>)> {
+    fn primitive(
+        &mut self,
+        start: &BytesStart<'i>,
+        empty: bool,
+        p: Prim,
+        depth: usize,
+    ) -> Result<(Option<Value>, Option<Value>)> {
         if depth > MAX_DEPTH {
             return Err(invalid(format!("nesting deeper than {MAX_DEPTH} levels")));
         }
@@ -284,7 +327,9 @@ impl<'i> Cx<'i> {
                 "id" => {
                     companion.insert("id".into(), Value::String(v.into_owned()));
                 }
-                _ => return Err(invalid(format!("unknown attribute {key:?}")).at(&format!("@{key}"))),
+                _ => {
+                    return Err(invalid(format!("unknown attribute {key:?}")).at(&format!("@{key}")));
+                }
             }
         }
         let mut extensions = Vec::new();
@@ -295,10 +340,18 @@ impl<'i> Cx<'i> {
                     Event::Start(ref e) | Event::Empty(ref e) => {
                         let name = e.local_name().into_inner();
                         if name != "extension" || ev.ns != Ns::Fhir {
-                            return Err(invalid(format!("unknown element {name:?} (primitives hold only extensions)")).at(name));
+                            return Err(invalid(format!(
+                                "unknown element {name:?} (primitives hold only extensions)"
+                            ))
+                            .at(name));
                         }
                         let m = self
-                            .complex(e, matches!(ev.event, Event::Empty(_)), META.extension(), depth + 1)
+                            .complex(
+                                e,
+                                matches!(ev.event, Event::Empty(_)),
+                                META.extension(),
+                                depth + 1,
+                            )
                             .map_err(|err| err.at(&format!("extension[{}]", extensions.len())))?;
                         extensions.push(Value::Object(m));
                     }
@@ -306,7 +359,9 @@ impl<'i> Cx<'i> {
                     Event::Comment(_) => {}
                     Event::Text(t) if is_blank(&t) => {}
                     Event::Text(_) | Event::GeneralRef(_) => {
-                        return Err(invalid("text content is not allowed here (FHIR primitives use the value attribute)"));
+                        return Err(invalid(
+                            "text content is not allowed here (FHIR primitives use the value attribute)",
+                        ));
                     }
                     Event::Eof => return Err(Error::Syntax("unexpected end of document".into())),
                     _ => return Err(Error::Syntax("unexpected markup".into())),
@@ -343,7 +398,9 @@ impl<'i> Cx<'i> {
                             .map_err(|err| err.at(td.name))?,
                     );
                 }
-                Event::Start(_) | Event::Empty(_) => return Err(invalid("more than one resource in one element")),
+                Event::Start(_) | Event::Empty(_) => {
+                    return Err(invalid("more than one resource in one element"));
+                }
                 Event::End(_) => break,
                 Event::Comment(_) => {}
                 Event::Text(t) if is_blank(&t) => {}
@@ -362,7 +419,9 @@ impl<'i> Cx<'i> {
             .flatten()
             .is_some_and(|a| a.value == XHTML_NS);
         if start.name().0 != "div" || !declared {
-            return Err(invalid(format!("the narrative must be <div xmlns=\"{XHTML_NS}\">")).at("div"));
+            return Err(
+                invalid(format!("the narrative must be <div xmlns=\"{XHTML_NS}\">")).at("div"),
+            );
         }
         for a in start.attributes() {
             a.map_err(|e| Error::Syntax(e.to_string()))?;
@@ -385,7 +444,9 @@ impl<'i> Cx<'i> {
                     }
                     Event::End(_) if depth == 0 => break,
                     Event::End(_) => depth -= 1,
-                    Event::GeneralRef(ref r) => crate::xhtml::check_ref(r).map_err(|m| invalid(m).at("div"))?,
+                    Event::GeneralRef(ref r) => {
+                        crate::xhtml::check_ref(r).map_err(|m| invalid(m).at("div"))?
+                    }
                     Event::Eof => return Err(Error::Syntax("unexpected end of document".into())),
                     _ => {}
                 }
@@ -409,12 +470,20 @@ fn convert(p: Prim, s: &str) -> Result<Value> {
         Prim::Boolean => match s {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            _ => Err(invalid(format!("invalid boolean value {:?}", crate::primitive::truncate(s)))),
+            _ => Err(invalid(format!(
+                "invalid boolean value {:?}",
+                crate::primitive::truncate(s)
+            ))),
         },
         Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt | Prim::Decimal => {
             let ok = !s.is_empty()
-                && s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
-            let n = if ok { serde_json::from_str::<Number>(s).ok() } else { None };
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+            let n = if ok {
+                serde_json::from_str::<Number>(s).ok()
+            } else {
+                None
+            };
             n.map(Value::Number).ok_or_else(|| {
                 invalid(format!(
                     "invalid {} value {:?}",
@@ -431,7 +500,14 @@ fn convert(p: Prim, s: &str) -> Result<Value> {
 ///
 /// Definition order is not enforced on input: the reference server accepts elements out of order
 /// and published DSF plugin resources rely on that. Output is always in definition order.
-fn add(acc: &mut Vec<Acc>, element: usize, many: bool, tr: &'static TypeRef, value: Option<Value>, companion: Option<Value>) -> Result<()> {
+fn add(
+    acc: &mut Vec<Acc>,
+    element: usize,
+    many: bool,
+    tr: &'static TypeRef,
+    value: Option<Value>,
+    companion: Option<Value>,
+) -> Result<()> {
     let primitive = matches!(tr.target, Target::Primitive(_));
     // Usually the element just read repeats the previous one; search backwards.
     match acc.iter_mut().rev().find(|a| a.element == element) {

@@ -56,7 +56,14 @@ struct Entry<'a> {
 }
 
 /// Writes `<tag>` holding the object `map` of type `td`.
-fn complex(w: &mut W, tag: &str, map: &Map<String, Value>, td: &TypeDef, root: bool, depth: usize) -> io::Result<()> {
+fn complex(
+    w: &mut W,
+    tag: &str,
+    map: &Map<String, Value>,
+    td: &TypeDef,
+    root: bool,
+    depth: usize,
+) -> io::Result<()> {
     if depth > MAX_DEPTH {
         return Ok(());
     }
@@ -132,8 +139,16 @@ fn member(w: &mut W, e: &Entry<'_>, depth: usize) -> io::Result<()> {
         }
         Target::Primitive(_) => {
             if e.el.many {
-                let values = e.value.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-                let companions = e.companion.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+                let values = e
+                    .value
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let companions = e
+                    .companion
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 for i in 0..values.len().max(companions.len()) {
                     primitive(w, tag, values.get(i), companions.get(i), depth)?;
                 }
@@ -154,7 +169,11 @@ fn member(w: &mut W, e: &Entry<'_>, depth: usize) -> io::Result<()> {
         Target::Resource => {
             for item in items(e.value, e.el.many) {
                 let Value::Object(m) = item else { continue };
-                let Some(td) = m.get("resourceType").and_then(Value::as_str).and_then(|n| META.resource(n)) else {
+                let Some(td) = m
+                    .get("resourceType")
+                    .and_then(Value::as_str)
+                    .and_then(|n| META.resource(n))
+                else {
                     continue;
                 };
                 if depth + 1 > MAX_DEPTH {
@@ -180,7 +199,13 @@ fn items(value: Option<&Value>, many: bool) -> impl Iterator<Item = &Value> {
 }
 
 /// Writes one primitive: `<tag id=".." value="..">` with its extensions as children.
-fn primitive(w: &mut W, tag: &str, value: Option<&Value>, companion: Option<&Value>, depth: usize) -> io::Result<()> {
+fn primitive(
+    w: &mut W,
+    tag: &str,
+    value: Option<&Value>,
+    companion: Option<&Value>,
+    depth: usize,
+) -> io::Result<()> {
     let text: Option<Cow<'_, str>> = match value {
         Some(Value::String(s)) => Some(Cow::Borrowed(s)),
         Some(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
@@ -228,7 +253,10 @@ fn push_attr(start: &mut BytesStart<'_>, key: &str, value: &str) {
 }
 
 fn escape_attr(s: &str) -> Cow<'_, str> {
-    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"') || b < 0x20) {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"') || b < 0x20)
+    {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);

@@ -1,4 +1,5 @@
-//! Test support: the official R4 example package in the git-ignored cache.
+//! Test support: the official R4 example package in the git-ignored cache, the shared fixtures.
+#![allow(dead_code)] // each test binary uses a part
 
 use std::path::PathBuf;
 use std::process::Command;
