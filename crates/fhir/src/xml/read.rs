@@ -328,7 +328,9 @@ impl<'i> Cx<'i> {
                     companion.insert("id".into(), Value::String(v.into_owned()));
                 }
                 _ => {
-                    return Err(invalid(format!("unknown attribute {key:?}")).at(&format!("@{key}")));
+                    return Err(
+                        invalid(format!("unknown attribute {key:?}")).at(&format!("@{key}"))
+                    );
                 }
             }
         }
