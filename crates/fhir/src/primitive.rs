@@ -84,6 +84,12 @@ fn check_str(p: Prim, s: &str) -> Result<(), String> {
     {
         return Err("control characters are not allowed in FHIR strings".into());
     }
+    if p == Prim::Id && s.len() > 64 {
+        return Err(format!(
+            "id of {} characters, at most 64 are allowed",
+            s.chars().count()
+        ));
+    }
     let ok = match p {
         Prim::String | Prim::Markdown => true,
         Prim::Code => is_code(s),

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use dsf_fhir::{Format, ParseError, parse, serialize};
+use dsf_fhir::{Format, parse, serialize};
 use serde_json::Value;
 
 /// Examples that are genuinely invalid R4, with the reason (the path in the error must match).
@@ -94,43 +94,39 @@ fn official_examples_round_trip() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
+    // The files are independent: check them on all cores.
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let results: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|p| round_trip(p)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread"))
+            .collect()
+    });
     let (mut total, mut json_ok, mut xml_ok) = (0, 0, 0);
     let mut rejected: BTreeMap<String, String> = BTreeMap::new();
     let mut failures = Vec::new();
-    for path in &files {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = std::fs::read(path).expect("read example");
-        let original: Value = serde_json::from_slice(&bytes).expect("example is JSON");
-        if original.get("resourceType").is_none() {
-            continue; // package.json and the like
-        }
-        total += 1;
-        let resource = match parse(&bytes, Format::Json) {
-            Ok(r) => r,
-            Err(e) => {
-                rejected.insert(name, e.to_string());
-                continue;
+    for o in results {
+        match o {
+            Outcome::NotAResource => {}
+            Outcome::Rejected(name, why) => {
+                total += 1;
+                rejected.insert(name, why);
             }
-        };
-        let back: Value = serde_json::from_slice(&serialize(&resource, Format::Json, false))
-            .expect("JSON output");
-        if back == original {
-            json_ok += 1;
-        } else {
-            failures.push(format!("{name}: JSON round trip differs"));
-        }
-        let xml = serialize(&resource, Format::Xml, true);
-        match parse(&xml, Format::Xml) {
-            Ok(r) if Value::Object(r.as_json().clone()) == original => xml_ok += 1,
-            Ok(r) => failures.push(format!(
-                "{name}: JSON → XML → JSON differs: {}",
-                first_difference(&original, &Value::Object(r.into_json()), String::new())
-            )),
-            Err(e) => failures.push(format!("{name}: XML output not readable: {e}")),
+            Outcome::Checked {
+                json,
+                xml,
+                problems,
+            } => {
+                total += 1;
+                json_ok += usize::from(json);
+                xml_ok += usize::from(xml);
+                failures.extend(problems);
+            }
         }
     }
     println!(
@@ -165,10 +161,61 @@ fn official_examples_round_trip() {
         got, expected,
         "rejected examples differ from the listed invalid ones"
     );
-    let _ = ParseError::Invalid {
-        path: String::new(),
-        message: String::new(),
+}
+
+enum Outcome {
+    NotAResource,
+    Rejected(String, String),
+    Checked {
+        json: bool,
+        xml: bool,
+        problems: Vec<String>,
+    },
+}
+
+/// JSON → model → JSON and JSON → XML → JSON for one file.
+fn round_trip(path: &std::path::Path) -> Outcome {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = std::fs::read(path).expect("read example");
+    let original: Value = serde_json::from_slice(&bytes).expect("example is JSON");
+    if original.get("resourceType").is_none() {
+        return Outcome::NotAResource; // package.json and the like
+    }
+    let resource = match parse(&bytes, Format::Json) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Rejected(name, e.to_string()),
     };
+    let mut problems = Vec::new();
+    let back: Value =
+        serde_json::from_slice(&serialize(&resource, Format::Json, false)).expect("JSON output");
+    let json = back == original;
+    if !json {
+        problems.push(format!("{name}: JSON round trip differs"));
+    }
+    let xml_bytes = serialize(&resource, Format::Xml, true);
+    let xml = match parse(&xml_bytes, Format::Xml) {
+        Ok(r) if Value::Object(r.as_json().clone()) == original => true,
+        Ok(r) => {
+            problems.push(format!(
+                "{name}: JSON → XML → JSON differs: {}",
+                first_difference(&original, &Value::Object(r.into_json()), String::new())
+            ));
+            false
+        }
+        Err(e) => {
+            problems.push(format!("{name}: XML output not readable: {e}"));
+            false
+        }
+    };
+    Outcome::Checked {
+        json,
+        xml,
+        problems,
+    }
 }
 
 /// Where two JSON values first differ, for messages.
