@@ -151,10 +151,10 @@ pub enum EngineError {
     Suspended(uuid::Uuid),
     /// No open work item with that id.
     #[error("work item {0} not found")]
-    WorkNotFound(u64),
+    WorkNotFound(crate::exec::ItemId),
     /// No open user task with that id.
     #[error("user task {0} not found")]
-    UserTaskNotFound(u64),
+    UserTaskNotFound(crate::exec::ItemId),
     /// The store failed.
     #[error("store: {0}")]
     Store(Box<dyn std::error::Error + Send + Sync>),

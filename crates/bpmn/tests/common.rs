@@ -44,3 +44,52 @@ pub fn model(name: &str) -> String {
         .join(format!("{name}.bpmn"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
+
+use std::sync::{Arc, Mutex};
+
+use dsf_bpmn::clock::ManualClock;
+use dsf_bpmn::engine::Engine;
+use dsf_bpmn::runtime::{Registry, Runtime};
+use dsf_bpmn::store::MemoryStore;
+use time::macros::datetime;
+
+/// A runtime over a fresh in-memory store, with a manual clock at 2026-11-30T08:00Z.
+pub fn runtime(registry: Registry) -> (Runtime<MemoryStore>, ManualClock) {
+    let clock = ManualClock::new(datetime!(2026-11-30 08:00 UTC));
+    let engine = Engine::with_clock(MemoryStore::new(), Arc::new(clock.clone()))
+        .unwrap_or_else(|e| panic!("engine: {e}"));
+    (Runtime::new(engine, registry), clock)
+}
+
+/// Reads a plugin model from the fixtures (`ping-pong/bpe/ping.bpmn`, ...).
+pub fn plugin_model(path: &str) -> String {
+    let path = fixtures_dir().join("plugins").join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// A shared log of what test delegates did.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    /// Appends an entry.
+    pub fn push(&self, entry: impl Into<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry.into());
+    }
+
+    /// All entries so far.
+    pub fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Entries starting with a prefix.
+    pub fn matching(&self, prefix: &str) -> Vec<String> {
+        self.entries()
+            .into_iter()
+            .filter(|e| e.starts_with(prefix))
+            .collect()
+    }
+}
