@@ -684,11 +684,12 @@ impl<S: Store> Engine<S> {
             },
         };
         let process = self.process(&instance.definition);
-        let active_elements = instance
+        let mut active_elements: Vec<String> = instance
             .active_elements()
             .into_iter()
             .filter_map(|e| process.as_ref().map(|p| p.elements[e].id.clone()))
             .collect();
+        active_elements.sort();
         Ok(Some(InstanceInfo {
             id: instance.id,
             definition: instance.definition.clone(),

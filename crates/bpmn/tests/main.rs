@@ -5,5 +5,6 @@
 //! - `elements`: one focused model per element kind or extension, from `tests/models/`.
 
 mod common;
+mod elements;
 mod fixtures;
 mod plugins;

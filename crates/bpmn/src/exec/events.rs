@@ -26,6 +26,7 @@ impl Exec<'_> {
                     WaitKind::Retry { work } => {
                         if let Some(w) = self.inst.works.get_mut(&work) {
                             w.retrying = false;
+                            w.failed = None;
                         }
                         self.announce_work(work);
                     }
@@ -179,10 +180,7 @@ impl Exec<'_> {
             _ => false,
         };
         let mut current = id;
-        loop {
-            let Some(token) = self.inst.tokens.get(&current) else {
-                break;
-            };
+        while let Some(token) = self.inst.tokens.get(&current) {
             let (element, scope) = (token.element, token.scope);
             if token.mi != MiRole::Inner {
                 let catcher = self.process.elements[element]

@@ -895,10 +895,11 @@ impl<'a> Exec<'a> {
                     }
                     self.set_phase(owner, Phase::Complete);
                     self.queue.push_back(owner);
-                } else if spawned < total && spawned == done {
-                    if let Err(e) = self.spawn_instance(owner) {
-                        self.incident(owner, element, None, e.message);
-                    }
+                } else if spawned < total
+                    && spawned == done
+                    && let Err(e) = self.spawn_instance(owner)
+                {
+                    self.incident(owner, element, None, e.message);
                 }
             }
             _ => {

@@ -19,7 +19,7 @@ pub fn fill(xml: &str, properties: &HashMap<String, String>) -> Result<String, V
             break;
         };
         let name = &after[..end];
-        let is_name = !name.is_empty()
+        let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic())
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -58,8 +58,10 @@ mod tests {
     fn fills_known_and_reports_unknown_placeholders() {
         let props = HashMap::from([("version".to_owned(), "1.0".to_owned())]);
         assert_eq!(
-            fill("a|#{version} #{x == y}", &props).ok().as_deref(),
-            Some("a|1.0 #{x == y}")
+            fill("a|#{version} #{x == y} #{...}", &props)
+                .ok()
+                .as_deref(),
+            Some("a|1.0 #{x == y} #{...}")
         );
         let err = fill("#{version} #{organization} #{organization}", &props).err();
         assert_eq!(

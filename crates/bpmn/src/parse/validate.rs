@@ -84,20 +84,20 @@ pub(super) fn structure(p: &Process) -> Vec<Problem> {
                     ));
                 }
             }
-            ElementKind::IntermediateCatchEvent { trigger } => {
+            ElementKind::IntermediateCatchEvent { trigger }
                 if !matches!(
                     trigger,
                     Trigger::Message { .. }
                         | Trigger::Timer(_)
                         | Trigger::Signal { .. }
                         | Trigger::Conditional { .. }
-                ) {
-                    out.push(problem(
-                        p,
-                        &e.id,
-                        "an intermediate catch event needs a message, timer, signal or condition",
-                    ));
-                }
+                ) =>
+            {
+                out.push(problem(
+                    p,
+                    &e.id,
+                    "an intermediate catch event needs a message, timer, signal or condition",
+                ));
             }
             ElementKind::BoundaryEvent {
                 trigger,
