@@ -1,6 +1,6 @@
 //! The engine: deployed definitions, running instances, commands and queries.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -84,6 +84,8 @@ pub struct Engine<S: Store> {
     definitions: Vec<Deployed>,
     active: HashMap<Uuid, Instance>,
     by_business_key: HashMap<String, Vec<Uuid>>,
+    due_index: BTreeSet<(OffsetDateTime, Uuid)>,
+    due_of: HashMap<Uuid, OffsetDateTime>,
     effects: Vec<Effect>,
 }
 
@@ -105,6 +107,8 @@ impl<S: Store> Engine<S> {
             definitions: Vec::new(),
             active: HashMap::new(),
             by_business_key: HashMap::new(),
+            due_index: BTreeSet::new(),
+            due_of: HashMap::new(),
             effects: Vec::new(),
         };
         let stored = engine.store.load_definitions().map_err(store_error)?;
@@ -135,7 +139,9 @@ impl<S: Store> Engine<S> {
                     }
                 }
             }
-            engine.active.insert(instance.id, instance);
+            let id = instance.id;
+            engine.active.insert(id, instance);
+            engine.reindex_due(id);
         }
         Ok(engine)
     }
@@ -391,6 +397,7 @@ impl<S: Store> Engine<S> {
         }
         self.store.commit(records).map_err(store_error)?;
         for id in ids {
+            self.reindex_due(*id);
             if self.active.get(id).is_some_and(Instance::is_ended)
                 && let Some(instance) = self.active.remove(id)
                 && let Some(bk) = &instance.business_key
@@ -439,10 +446,38 @@ impl<S: Store> Engine<S> {
             self.active.insert(id, instance);
             touched.push(id);
         }
+        // signal start events of the latest version of each definition
+        let mut starts = Vec::new();
+        for d in &self.definitions {
+            let latest = self
+                .definitions
+                .iter()
+                .filter(|o| o.info.id.key == d.info.id.key)
+                .all(|o| o.info.id.version <= d.info.id.version);
+            if !latest {
+                continue;
+            }
+            for s in d.process.start_events(None) {
+                if matches!(&d.process.elements[s].kind,
+                    ElementKind::StartEvent { trigger: Trigger::Signal { name: n }, .. } if n == name)
+                {
+                    starts.push((d.info.id.clone(), d.process.clone(), s));
+                }
+            }
+        }
+        for (definition, process, start) in starts {
+            let id = Uuid::new_v4();
+            let mut instance = Instance::new(id, definition, None, self.now());
+            Exec::new(&process, &mut instance, self.now(), &mut outbox)
+                .start(start, variables.clone());
+            self.active.insert(id, instance);
+            touched.push(id);
+        }
         (touched, outbox)
     }
 
-    /// Throws a signal to every waiting execution; returns how many instances received it.
+    /// Throws a signal to every waiting execution and starts the definitions with a matching signal
+    /// start event; returns how many instances received it.
     pub fn signal(&mut self, name: &str, variables: Variables) -> Result<usize, EngineError> {
         let (touched, outbox) = self.deliver_signal(name, &variables);
         let count = touched.len();
@@ -586,11 +621,22 @@ impl<S: Store> Engine<S> {
 
     /// The earliest due time of any timer or job.
     pub fn next_due(&self) -> Option<OffsetDateTime> {
-        self.active
-            .values()
+        self.due_index.first().map(|(due, _)| *due)
+    }
+
+    fn reindex_due(&mut self, id: Uuid) {
+        if let Some(old) = self.due_of.remove(&id) {
+            self.due_index.remove(&(old, id));
+        }
+        let due = self
+            .active
+            .get(&id)
             .filter(|i| i.state == InstanceState::Active)
-            .filter_map(Instance::next_due)
-            .min()
+            .and_then(Instance::next_due);
+        if let Some(due) = due {
+            self.due_of.insert(id, due);
+            self.due_index.insert((due, id));
+        }
     }
 
     /// Fires every timer and job due at the clock's time; returns how many fired.
@@ -598,28 +644,33 @@ impl<S: Store> Engine<S> {
         let mut fired = 0;
         loop {
             let now = self.now();
-            let due: Vec<(Uuid, u64)> = self
-                .active
-                .values()
-                .filter(|i| i.state == InstanceState::Active)
-                .flat_map(|i| {
-                    i.waits
-                        .iter()
-                        .filter(|(_, w)| w.due.is_some_and(|d| d <= now))
-                        .map(move |(wid, _)| (i.id, *wid))
-                })
+            let ids: Vec<Uuid> = self
+                .due_index
+                .iter()
+                .take_while(|(due, _)| *due <= now)
+                .map(|(_, id)| *id)
                 .collect();
-            if due.is_empty() {
+            if ids.is_empty() {
                 return Ok(fired);
             }
-            for (id, wait) in due {
-                let still_there = self.active.get(&id).is_some_and(|i| {
-                    i.state == InstanceState::Active && i.waits.contains_key(&wait)
-                });
-                if still_there {
-                    fired += 1;
-                    self.command(id, move |exec| exec.fire(wait, Variables::new()))?;
-                }
+            for id in ids {
+                let mut due: Vec<(OffsetDateTime, u64)> = self
+                    .active
+                    .get(&id)
+                    .map(|i| {
+                        i.waits
+                            .iter()
+                            .filter_map(|(wid, w)| w.due.filter(|d| *d <= now).map(|d| (d, *wid)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                due.sort_unstable();
+                fired += due.len();
+                self.command(id, move |exec| {
+                    for (_, wait) in due {
+                        exec.fire(wait, Variables::new());
+                    }
+                })?;
             }
         }
     }

@@ -433,6 +433,17 @@ fn intermediate_events_send_task_signal_and_terminate() -> R {
             .any(|h| h.element == "never" && h.event == HistoryEvent::Cancelled)
     );
     assert_eq!(info(&rt, listener).state, InstanceState::Completed);
+    let started: Vec<_> = rt
+        .engine()
+        .instances()?
+        .into_iter()
+        .filter(|(_, d, s)| d.key == "signalStarted" && *s == InstanceState::Completed)
+        .collect();
+    assert_eq!(
+        started.len(),
+        1,
+        "the signal start event started one instance"
+    );
     Ok(())
 }
 

@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use dsf_bpmn::deploy::{DeployOptions, check};
+use dsf_bpmn::engine::Engine;
+use dsf_bpmn::error::ProblemKind;
 use dsf_bpmn::parse;
+use dsf_bpmn::store::MemoryStore;
 
 use crate::common::{bpmn_files, deployment_properties};
 
@@ -58,4 +62,39 @@ fn all_community_and_plugin_models_parse() {
     .into_iter()
     .collect();
     assert_eq!(totals, expected);
+}
+
+#[test]
+fn all_fixture_models_pass_the_deployment_check_and_deploy()
+-> Result<(), Box<dyn std::error::Error>> {
+    let options = DeployOptions {
+        properties: deployment_properties(),
+        allow_unknown_classes: true,
+        ..DeployOptions::default()
+    };
+    let mut files = bpmn_files("bpmn-community");
+    files.extend(bpmn_files("plugins"));
+    let mut engine = Engine::new(MemoryStore::new())?;
+    let mut unknown_classes = 0;
+    for file in &files {
+        let xml = std::fs::read_to_string(file)?;
+        let report = check(&xml, &options);
+        assert!(
+            report.is_deployable(),
+            "{}: {:?}",
+            file.display(),
+            report.errors
+        );
+        unknown_classes += report
+            .warnings
+            .iter()
+            .filter(|w| matches!(w.kind, ProblemKind::UnknownClass(_)))
+            .count();
+        engine.deploy(&xml, &options)?;
+    }
+    // every camunda:class reference is listed, as none is registered here
+    assert_eq!(unknown_classes, 382 + 6 + 8);
+    // the seven plugin models are copies of community ones: identical content keeps its version
+    assert_eq!(engine.definitions().len(), 51);
+    Ok(())
 }
