@@ -4,8 +4,20 @@
 //! [`parse`] reads JSON or XML strictly: unknown elements, wrong primitive types and wrong cardinality
 //! are errors that name the element's path. [`serialize`] writes either format.
 
-mod resource;
+//! Design: there is no generated typed model (those cost minutes of build time, see [`meta`]); a
+//! resource is a `serde_json` object (with `preserve_order` and `arbitrary_precision`), and the R4
+//! metadata table in [`meta`] drives the strict check and the JSON ⇄ XML mapping.
 
+mod check;
+mod json;
+pub mod meta;
+mod primitive;
+mod resource;
+mod xhtml;
+mod xml;
+
+pub use check::MAX_DEPTH;
+pub use meta::is_resource_type;
 pub use resource::Resource;
 
 /// A FHIR wire format.
@@ -40,39 +52,25 @@ pub enum ParseError {
 }
 
 /// Reads one resource from `bytes` in `format`, strictly.
+///
+/// JSON and XML bodies go through the same check ([`Resource::from_json_value`]); XML is first
+/// mapped to the FHIR JSON form using the R4 metadata. Never panics on any input.
 pub fn parse(bytes: &[u8], format: Format) -> Result<Resource, ParseError> {
-    match format {
-        Format::Json => {
-            let value: serde_json::Value =
-                serde_json::from_slice(bytes).map_err(|e| ParseError::Syntax {
-                    format,
-                    message: e.to_string(),
-                })?;
-            Resource::from_json_value(value)
-        }
-        Format::Xml => Err(ParseError::Syntax {
-            format,
-            message: "XML not yet supported".into(),
-        }),
-    }
+    let json = match format {
+        Format::Json => json::parse(bytes)?,
+        Format::Xml => xml::read::parse(bytes)?,
+    };
+    Resource::from_json_value(serde_json::Value::Object(json))
 }
 
 /// Writes `resource` in `format`; `pretty` indents the output.
+///
+/// JSON is written as held (member order and decimal digits kept). XML follows the R4 rules
+/// (definition order, `value` attributes, embedded XHTML); members the definitions do not know
+/// (only possible for [`Resource::trusted`] values) are skipped in XML.
 pub fn serialize(resource: &Resource, format: Format, pretty: bool) -> Vec<u8> {
     match format {
-        Format::Json => {
-            let r = if pretty {
-                serde_json::to_vec_pretty(resource.as_json())
-            } else {
-                serde_json::to_vec(resource.as_json())
-            };
-            r.unwrap_or_default()
-        }
-        Format::Xml => Vec::new(),
+        Format::Json => json::serialize(resource.as_json(), pretty),
+        Format::Xml => xml::write::serialize(resource.as_json(), pretty),
     }
-}
-
-/// Whether `name` is an R4 resource type.
-pub fn is_resource_type(name: &str) -> bool {
-    !name.is_empty() && name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
 }

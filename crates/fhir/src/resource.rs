@@ -10,14 +10,25 @@ pub struct Resource {
 
 impl Resource {
     /// Checks `value` against the R4 definitions and wraps it.
+    ///
+    /// Unknown elements, wrong JSON types, wrong cardinality, missing required elements, invalid
+    /// primitive values, empty values and unknown resource types are [`ParseError::Invalid`] with
+    /// the element's path.
     pub fn from_json_value(value: Value) -> Result<Self, ParseError> {
         match value {
-            Value::Object(json) if json.get("resourceType").is_some_and(Value::is_string) => {
+            Value::Object(json) => {
+                crate::check::resource(&json, 0).map_err(|f| {
+                    let (path, message) = f.into_parts();
+                    ParseError::Invalid { path, message }
+                })?;
                 Ok(Resource { json })
             }
-            _ => Err(ParseError::Invalid {
+            other => Err(ParseError::Invalid {
                 path: String::new(),
-                message: "not a resource: a JSON object with resourceType is expected".into(),
+                message: format!(
+                    "not a resource: a JSON object with resourceType is expected, found {}",
+                    crate::primitive::kind(&other)
+                ),
             }),
         }
     }

@@ -1,0 +1,118 @@
+//! Deployment checks: everything that would stop a model from deploying, reported together.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::error::{DeployError, Problem, ProblemKind};
+use crate::model::Definitions;
+use crate::parse;
+
+/// How to deploy a model.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// Values of `#{name}` placeholders (`version`, `date`, `organization`, ...).
+    pub properties: HashMap<String, String>,
+    /// The `camunda:class` names the host implements.
+    pub known_classes: HashSet<String>,
+    /// Report unknown class names as warnings instead of errors.
+    pub allow_unknown_classes: bool,
+}
+
+/// A summary of one process of a checked model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSummary {
+    /// The process id (definition key).
+    pub id: String,
+    /// `camunda:versionTag`.
+    pub version_tag: Option<String>,
+    /// Element counts by BPMN tag.
+    pub element_counts: BTreeMap<&'static str, usize>,
+}
+
+/// What checking a model found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CheckReport {
+    /// The processes, if the model parsed.
+    pub processes: Vec<ProcessSummary>,
+    /// Problems that prevent deployment.
+    pub errors: Vec<Problem>,
+    /// Problems that do not (tolerated oddities, unknown classes when allowed).
+    pub warnings: Vec<Problem>,
+}
+
+impl CheckReport {
+    /// Whether the model would deploy.
+    pub fn is_deployable(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Checks a model as a deployment would, without deploying it.
+pub fn check(xml: &str, options: &DeployOptions) -> CheckReport {
+    match prepare(xml, options) {
+        Ok((definitions, _, warnings)) => CheckReport {
+            processes: definitions
+                .processes
+                .iter()
+                .map(|p| ProcessSummary {
+                    id: p.id.clone(),
+                    version_tag: p.version_tag.clone(),
+                    element_counts: p.element_counts(),
+                })
+                .collect(),
+            errors: Vec::new(),
+            warnings,
+        },
+        Err((error, warnings)) => CheckReport {
+            processes: Vec::new(),
+            errors: error.problems,
+            warnings,
+        },
+    }
+}
+
+/// Fills placeholders, parses and checks class names. Returns the definitions, the filled XML and
+/// the warnings; or the error and the warnings.
+#[allow(clippy::type_complexity)]
+pub(crate) fn prepare(
+    xml: &str,
+    options: &DeployOptions,
+) -> Result<(Definitions, String, Vec<Problem>), (DeployError, Vec<Problem>)> {
+    let mut problems = Vec::new();
+    let filled = match parse::placeholders::fill(xml, &options.properties) {
+        Ok(filled) => filled,
+        Err(mut p) => {
+            problems.append(&mut p);
+            xml.to_owned()
+        }
+    };
+    let definitions = match parse::parse(&filled) {
+        Ok(d) => d,
+        Err(mut e) => {
+            problems.append(&mut e.problems);
+            return Err((DeployError { problems }, Vec::new()));
+        }
+    };
+    let mut warnings = definitions.warnings.clone();
+    for process in &definitions.processes {
+        for (element, class) in process.class_references() {
+            if options.known_classes.contains(class) {
+                continue;
+            }
+            let problem = Problem {
+                process: Some(process.id.clone()),
+                element: Some(element.to_owned()),
+                kind: ProblemKind::UnknownClass(class.to_owned()),
+            };
+            if options.allow_unknown_classes {
+                warnings.push(problem);
+            } else {
+                problems.push(problem);
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok((definitions, filled, warnings))
+    } else {
+        Err((DeployError { problems }, warnings))
+    }
+}

@@ -1,0 +1,80 @@
+//! A BPMN 2.0 process engine for the Data Sharing Framework, executing the DSF's process models in
+//! their Camunda 7 dialect without edits.
+//!
+//! The crate does no I/O of its own. The [`engine::Engine`] moves tokens through a model until every
+//! one of them waits, commits the changed instances to a [`store::Store`], and hands its host
+//! [`exec::Effect`]s: class calls to make ([`exec::WorkItem`]), user tasks created, instances ended,
+//! incidents. The host reports results back ([`engine::Engine::complete_work`]), correlates
+//! messages, completes user tasks and fires due timers and jobs ([`engine::Engine::run_due`]).
+//! [`runtime::Runtime`] is a small synchronous host that runs registered Rust implementations of
+//! `camunda:class` names in-process.
+//!
+//! Modules, along the data path:
+//! - [`parse`] reads BPMN XML (filling `#{...}` deployment placeholders first) into [`model`]
+//!   types, collecting every problem with its element id;
+//! - [`expr`] parses and evaluates the JUEL subset of conditions, collections, timers, fields and
+//!   parameters; [`timer`] reads ISO 8601 durations, dates and cycles;
+//! - [`deploy`] checks a model as a deployment would (unsupported elements, dangling references,
+//!   unknown classes, bad expressions, missing messages, unfilled placeholders);
+//! - [`exec`] holds the instance state (scopes, tokens, waits, work items, history) and the
+//!   behaviour of each element kind;
+//! - [`engine`] is the API: deploy, start, correlate, signal, complete, query, suspend, delete;
+//! - [`store`] is the persistence trait with an in-memory implementation; [`clock`] makes time
+//!   injectable.
+//!
+//! Executed elements: none/message/timer/signal/conditional start events (process level and event
+//! sub-processes, interrupting or not; error start events in event sub-processes), message, timer,
+//! signal and conditional intermediate catch events, message and signal intermediate throw events,
+//! none/message/error/signal/terminate end events, boundary events (error, timer, message, signal,
+//! conditional; interrupting and non-interrupting), service, send, receive, user, manual and plain
+//! tasks, embedded sub-processes, multi-instance (parallel and sequential, collection or
+//! cardinality, completion condition), exclusive, parallel, inclusive and event-based gateways.
+//!
+//! ```
+//! use dsf_bpmn::engine::Engine;
+//! use dsf_bpmn::exec::InstanceState;
+//! use dsf_bpmn::runtime::{DelegateContext, Registry, Runtime};
+//! use dsf_bpmn::store::MemoryStore;
+//! use dsf_bpmn::value::{Value, Variables};
+//!
+//! let xml = r##"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+//!     xmlns:camunda="http://camunda.org/schema/1.0/bpmn">
+//!   <bpmn:process id="hello" isExecutable="true" camunda:versionTag="#{version}">
+//!     <bpmn:startEvent id="start" />
+//!     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="greet" />
+//!     <bpmn:serviceTask id="greet" camunda:class="example.Greet" />
+//!     <bpmn:sequenceFlow id="f2" sourceRef="greet" targetRef="end" />
+//!     <bpmn:endEvent id="end" />
+//!   </bpmn:process>
+//! </bpmn:definitions>"##;
+//!
+//! let mut registry = Registry::new();
+//! registry.register("example.Greet", |ctx: &mut DelegateContext<'_>| {
+//!     let name = ctx.variable("name").map(Value::to_string).unwrap_or_default();
+//!     ctx.set_variable("greeting", format!("hello {name}"));
+//!     Ok(())
+//! });
+//! let mut runtime = Runtime::new(Engine::new(MemoryStore::new())?, registry);
+//! let properties = [("version".to_owned(), "1.0".to_owned())].into();
+//! runtime.deploy(xml, &properties)?;
+//! let variables = Variables::from([("name".to_owned(), Value::from("DSF"))]);
+//! let id = runtime.engine_mut().start("hello", Some("1.0"), None, variables)?;
+//! runtime.run()?;
+//! let instance = runtime.engine().instance(id)?.ok_or("instance not found")?;
+//! assert_eq!(instance.state, InstanceState::Completed);
+//! assert_eq!(instance.variables.get("greeting"), Some(&Value::from("hello DSF")));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod clock;
+pub mod deploy;
+pub mod engine;
+pub mod error;
+pub mod exec;
+pub mod expr;
+pub mod model;
+pub mod parse;
+pub mod runtime;
+pub mod store;
+pub mod timer;
+pub mod value;

@@ -1,0 +1,231 @@
+//! A synchronous host for the engine: classes registered by name run in-process.
+//!
+//! The engine itself only hands out [`WorkItem`]s. [`Runtime`] pairs it with a [`Registry`] of
+//! [`Delegate`]s, the Rust implementations of `camunda:class` names, and runs work items, due timers
+//! and jobs until nothing is left to do. Tests and simple hosts use it; the process engine service
+//! drives the engine itself to run classes asynchronously.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::deploy::DeployOptions;
+use crate::engine::{DefinitionInfo, Engine};
+use crate::error::EngineError;
+use crate::exec::{Effect, VariableChange, WorkItem, WorkOutcome, WorkResult};
+use crate::store::Store;
+use crate::value::{Value, Variables};
+
+/// How a delegate failed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum DelegateError {
+    /// A BPMN error, caught by error boundary events or error event sub-processes.
+    #[error("BPMN error '{code}'")]
+    Bpmn {
+        /// The error code.
+        code: String,
+        /// The error message.
+        message: Option<String>,
+    },
+    /// A technical failure: retried, then an incident.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What a delegate sees and changes: the variables visible at its element, its fields.
+pub struct DelegateContext<'a> {
+    work: &'a WorkItem,
+    variables: Variables,
+    changes: Vec<VariableChange>,
+}
+
+impl DelegateContext<'_> {
+    /// The work item being run.
+    pub fn work(&self) -> &WorkItem {
+        self.work
+    }
+
+    /// The instance's business key.
+    pub fn business_key(&self) -> Option<&str> {
+        self.work.business_key.as_deref()
+    }
+
+    /// A visible variable (including changes made by this delegate).
+    pub fn variable(&self, name: &str) -> Option<&Value> {
+        self.variables.get(name)
+    }
+
+    /// A field injection.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.work
+            .fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// `execution.setVariable`.
+    pub fn set_variable(&mut self, name: &str, value: impl Into<Value>) {
+        let value = value.into();
+        self.variables.insert(name.to_owned(), value.clone());
+        self.changes
+            .push(VariableChange::Set(name.to_owned(), value));
+    }
+
+    /// `execution.setVariableLocal`.
+    pub fn set_variable_local(&mut self, name: &str, value: impl Into<Value>) {
+        let value = value.into();
+        self.variables.insert(name.to_owned(), value.clone());
+        self.changes
+            .push(VariableChange::SetLocal(name.to_owned(), value));
+    }
+
+    /// `execution.removeVariable`.
+    pub fn remove_variable(&mut self, name: &str) {
+        self.variables.remove(name);
+        self.changes.push(VariableChange::Remove(name.to_owned()));
+    }
+}
+
+/// The implementation of a `camunda:class`.
+pub trait Delegate: Send + Sync {
+    /// Runs the class for one work item.
+    fn execute(&self, ctx: &mut DelegateContext<'_>) -> Result<(), DelegateError>;
+}
+
+impl<F> Delegate for F
+where
+    F: Fn(&mut DelegateContext<'_>) -> Result<(), DelegateError> + Send + Sync,
+{
+    fn execute(&self, ctx: &mut DelegateContext<'_>) -> Result<(), DelegateError> {
+        self(ctx)
+    }
+}
+
+/// Delegates by class name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    delegates: HashMap<String, Arc<dyn Delegate>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the implementation of a class name.
+    pub fn register(&mut self, class: &str, delegate: impl Delegate + 'static) -> &mut Self {
+        self.delegates.insert(class.to_owned(), Arc::new(delegate));
+        self
+    }
+
+    /// The registered class names.
+    pub fn names(&self) -> HashSet<String> {
+        self.delegates.keys().cloned().collect()
+    }
+
+    fn get(&self, class: &str) -> Option<Arc<dyn Delegate>> {
+        self.delegates.get(class).cloned()
+    }
+}
+
+/// An engine with in-process delegates.
+pub struct Runtime<S: Store> {
+    engine: Engine<S>,
+    registry: Registry,
+    events: Vec<Effect>,
+}
+
+impl<S: Store> Runtime<S> {
+    /// Pairs an engine with a registry.
+    pub fn new(engine: Engine<S>, registry: Registry) -> Self {
+        Runtime {
+            engine,
+            registry,
+            events: Vec::new(),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine<S> {
+        &self.engine
+    }
+
+    /// The engine, for commands.
+    pub fn engine_mut(&mut self) -> &mut Engine<S> {
+        &mut self.engine
+    }
+
+    /// Deploys a model, checking its class names against the registry.
+    pub fn deploy(
+        &mut self,
+        xml: &str,
+        properties: &HashMap<String, String>,
+    ) -> Result<Vec<DefinitionInfo>, EngineError> {
+        let options = DeployOptions {
+            properties: properties.clone(),
+            known_classes: self.registry.names(),
+            allow_unknown_classes: false,
+        };
+        self.engine.deploy(xml, &options)
+    }
+
+    /// Runs work items, due timers and jobs until none is left; returns how many work items ran.
+    pub fn run(&mut self) -> Result<usize, EngineError> {
+        let mut ran = 0;
+        loop {
+            self.engine.run_due()?;
+            let effects = self.engine.take_effects();
+            if effects.is_empty() {
+                return Ok(ran);
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Work(work) => {
+                        ran += 1;
+                        self.execute(&work)?;
+                    }
+                    other => self.events.push(other),
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, work: &WorkItem) -> Result<(), EngineError> {
+        let Ok(variables) = self.engine.work_variables(work.id) else {
+            // cancelled meanwhile (boundary event, deletion)
+            return Ok(());
+        };
+        let mut ctx = DelegateContext {
+            work,
+            variables,
+            changes: Vec::new(),
+        };
+        let outcome = match self.registry.get(&work.class) {
+            None => WorkOutcome::Failed(format!("no implementation for class '{}'", work.class)),
+            Some(delegate) => match delegate.execute(&mut ctx) {
+                Ok(()) => WorkOutcome::Completed,
+                Err(DelegateError::Bpmn { code, message }) => {
+                    WorkOutcome::BpmnError { code, message }
+                }
+                Err(DelegateError::Failed(m)) => WorkOutcome::Failed(m),
+            },
+        };
+        let result = WorkResult {
+            variables: ctx.changes,
+            outcome,
+        };
+        match self.engine.complete_work(work.id, result) {
+            Err(EngineError::WorkNotFound(_)) | Err(EngineError::Suspended(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Takes the effects other than work items (user tasks, ended instances, incidents) seen by
+    /// [`Runtime::run`].
+    pub fn take_events(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.events)
+    }
+}

@@ -1,0 +1,585 @@
+//! One focused model per element kind or extension (`tests/models/<name>.bpmn`).
+
+use std::collections::HashMap;
+
+use dsf_bpmn::deploy::{DeployOptions, check};
+use dsf_bpmn::engine::Correlation;
+use dsf_bpmn::error::{EngineError, ProblemKind};
+use dsf_bpmn::exec::{HistoryEvent, InstanceState, WorkKind, WorkResult};
+use dsf_bpmn::runtime::{DelegateContext, DelegateError, Registry, Runtime};
+use dsf_bpmn::store::MemoryStore;
+use dsf_bpmn::value::{Value, Variables};
+use serde_json::json;
+use time::Duration;
+use time::macros::datetime;
+use uuid::Uuid;
+
+use crate::common::{Log, model, runtime};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+/// A registry where `test.Record` logs the element id it runs for.
+fn recording(log: &Log) -> Registry {
+    let mut r = Registry::new();
+    let l = log.clone();
+    r.register("test.Record", move |ctx: &mut DelegateContext<'_>| {
+        l.push(ctx.work().element.clone());
+        Ok(())
+    });
+    r
+}
+
+fn vars(pairs: &[(&str, Value)]) -> Variables {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+fn info(rt: &Runtime<MemoryStore>, id: Uuid) -> dsf_bpmn::engine::InstanceInfo {
+    rt.engine()
+        .instance(id)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("instance {id} not found"))
+}
+
+fn message(name: &str, business_key: &str, variables: Variables) -> Correlation {
+    Correlation {
+        message: name.into(),
+        business_key: Some(business_key.into()),
+        correlation_key: None,
+        variables,
+    }
+}
+
+#[test]
+fn exclusive_parallel_and_inclusive_gateways() -> R {
+    let log = Log::default();
+    let (mut rt, _) = runtime(recording(&log));
+    rt.deploy(&model("gateways"), &HashMap::new())?;
+    let start = |rt: &mut Runtime<MemoryStore>, bk: &str, amount: i64, x: bool, y: bool| {
+        rt.engine_mut().start(
+            "gateways",
+            Some("1"),
+            Some(bk.into()),
+            vars(&[
+                ("amount", Value::Integer(amount)),
+                ("wantX", Value::Bool(x)),
+                ("wantY", Value::Bool(y)),
+            ]),
+        )
+    };
+    let first = start(&mut rt, "one", 500, true, true)?;
+    rt.run()?;
+    // the parallel join waits for the receive task
+    assert_eq!(log.entries(), vec!["high", "a"]);
+    assert_eq!(info(&rt, first).active_elements, vec!["b", "join"]);
+    rt.engine_mut()
+        .correlate(message("go", "one", Variables::new()))?;
+    rt.run()?;
+    let mut tail = log.entries().split_off(2);
+    tail.sort();
+    assert_eq!(tail, vec!["x", "y"]);
+    assert_eq!(info(&rt, first).state, InstanceState::Completed);
+    let joined = info(&rt, first)
+        .history
+        .iter()
+        .filter(|h| h.element == "orJoin" && h.event == HistoryEvent::Completed)
+        .count();
+    assert_eq!(joined, 1, "the inclusive join fires once for both branches");
+
+    let log_len = log.entries().len();
+    let second = start(&mut rt, "two", 5, false, false)?;
+    rt.run()?;
+    rt.engine_mut()
+        .correlate(message("go", "two", Variables::new()))?;
+    rt.run()?;
+    assert_eq!(log.entries().split_off(log_len), vec!["low", "a", "z"]);
+    assert_eq!(info(&rt, second).state, InstanceState::Completed);
+    Ok(())
+}
+
+#[test]
+fn boundary_events_interrupting_and_not() -> R {
+    let log = Log::default();
+    let (mut rt, clock) = runtime(recording(&log));
+    rt.deploy(&model("boundary_events"), &HashMap::new())?;
+    let start = |rt: &mut Runtime<MemoryStore>, bk: &str| {
+        rt.engine_mut().start(
+            "boundaries",
+            None,
+            Some(bk.into()),
+            vars(&[("deadline", "PT3H".into())]),
+        )
+    };
+    let timed_out = start(&mut rt, "a")?;
+    rt.run()?;
+    rt.engine_mut()
+        .correlate(message("note", "a", Variables::new()))?;
+    rt.engine_mut()
+        .correlate(message("note", "a", Variables::new()))?;
+    rt.run()?;
+    for _ in 0..3 {
+        clock.advance(Duration::hours(1));
+        rt.run()?;
+    }
+    // two reminders (R2), two notes (the message boundary stays), then the deadline interrupts
+    assert_eq!(
+        log.entries(),
+        vec!["logNote", "logNote", "remind", "remind", "escalate"]
+    );
+    let i = info(&rt, timed_out);
+    assert_eq!(i.state, InstanceState::Completed);
+    assert!(
+        i.history
+            .iter()
+            .any(|h| h.element == "approve" && h.event == HistoryEvent::Cancelled)
+    );
+    assert!(rt.engine().user_tasks().is_empty());
+
+    let signalled = start(&mut rt, "b")?;
+    let approved = start(&mut rt, "c")?;
+    rt.run()?;
+    let task = rt
+        .engine()
+        .user_tasks()
+        .into_iter()
+        .find(|t| t.id.instance == approved)
+        .ok_or("no user task")?;
+    assert_eq!(task.form_key.as_deref(), Some("form:approve"));
+    rt.engine_mut()
+        .complete_user_task(task.id, Variables::new())?;
+    assert_eq!(rt.engine_mut().signal("cancel-all", Variables::new())?, 1);
+    rt.run()?;
+    assert!(
+        info(&rt, signalled)
+            .history
+            .iter()
+            .any(|h| h.element == "cancelEnd")
+    );
+    assert!(
+        info(&rt, approved)
+            .history
+            .iter()
+            .any(|h| h.element == "done")
+    );
+    assert_eq!(info(&rt, signalled).state, InstanceState::Completed);
+    Ok(())
+}
+
+fn error_registry(log: &Log) -> Registry {
+    let mut r = recording(log);
+    r.register("test.MaybeFail", |ctx: &mut DelegateContext<'_>| match ctx
+        .variable("mode")
+        .and_then(Value::as_str)
+    {
+        Some("not-allowed") => Err(DelegateError::Bpmn {
+            code: "not-allowed".into(),
+            message: Some("target refused".into()),
+        }),
+        Some("other-error") => Err(DelegateError::Bpmn {
+            code: "other".into(),
+            message: None,
+        }),
+        _ => Ok(()),
+    });
+    r
+}
+
+#[test]
+fn bpmn_errors_reach_the_nearest_catching_boundary_or_event_sub_process() -> R {
+    let log = Log::default();
+    let (mut rt, _) = runtime(error_registry(&log));
+    rt.deploy(&model("errors"), &HashMap::new())?;
+    let mut run = |mode: &str| -> Result<Uuid, EngineError> {
+        let id = rt
+            .engine_mut()
+            .start("errors", None, None, vars(&[("mode", mode.into())]))?;
+        rt.run()?;
+        Ok(id)
+    };
+    let refused = run("not-allowed")?;
+    let sub = run("sub-error")?;
+    let other = run("other-error")?;
+    let fine = run("fine")?;
+    assert_eq!(log.entries(), vec!["handled", "cleanup"]);
+    let v = info(&rt, refused).variables;
+    assert_eq!(v.get("code"), Some(&Value::from("not-allowed")));
+    assert_eq!(v.get("reason"), Some(&Value::from("target refused")));
+    let s = info(&rt, sub);
+    assert_eq!(s.variables.get("subCode"), Some(&Value::from("sub-failed")));
+    assert!(s.history.iter().any(|h| h.element == "subCaught"));
+    assert!(!s.history.iter().any(|h| h.element == "subEnd"));
+    let o = info(&rt, other);
+    assert_eq!(o.variables.get("anyCode"), Some(&Value::from("other")));
+    assert!(o.history.iter().any(|h| h.element == "errorEnd"));
+    for id in [refused, sub, other, fine] {
+        assert_eq!(info(&rt, id).state, InstanceState::Completed);
+    }
+    assert!(
+        info(&rt, fine)
+            .history
+            .iter()
+            .any(|h| h.element == "subEnd")
+    );
+    Ok(())
+}
+
+#[test]
+fn event_sub_processes_interrupting_and_not() -> R {
+    let log = Log::default();
+    let (mut rt, clock) = runtime(recording(&log));
+    rt.deploy(&model("event_subprocesses"), &HashMap::new())?;
+    let id = rt
+        .engine_mut()
+        .start("eventSubs", None, Some("bk".into()), Variables::new())?;
+    rt.run()?;
+    clock.advance(Duration::minutes(10));
+    rt.run()?;
+    assert_eq!(log.entries(), vec!["report"]);
+    assert_eq!(info(&rt, id).active_elements, vec!["wait"]);
+    rt.engine_mut()
+        .correlate(message("abort", "bk", vars(&[("why", "operator".into())])))?;
+    rt.run()?;
+    assert_eq!(log.entries(), vec!["report", "cleanup"]);
+    let i = info(&rt, id);
+    assert_eq!(i.state, InstanceState::Completed);
+    assert_eq!(i.variables.get("why"), Some(&Value::from("operator")));
+    assert!(
+        i.history
+            .iter()
+            .any(|h| h.element == "wait" && h.event == HistoryEvent::Cancelled)
+    );
+    // the receive task is gone with the interrupted scope
+    let late = rt
+        .engine_mut()
+        .correlate(message("finish", "bk", Variables::new()));
+    assert!(matches!(
+        late,
+        Err(EngineError::Correlation { matches: 0, .. })
+    ));
+    Ok(())
+}
+
+#[test]
+fn multi_instance_sequential_with_completion_condition_and_parallel_by_cardinality() -> R {
+    let log = Log::default();
+    let mut registry = Registry::new();
+    let l = log.clone();
+    registry.register("test.Record", move |ctx: &mut DelegateContext<'_>| {
+        let item = ctx
+            .variable("item")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        let counter = ctx
+            .variable("loopCounter")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        l.push(format!("{} {item} {counter}", ctx.work().element));
+        if item == "c" {
+            ctx.set_variable("found", true);
+        }
+        Ok(())
+    });
+    let (mut rt, _) = runtime(registry);
+    rt.deploy(&model("multi_instance"), &HashMap::new())?;
+    let id = rt.engine_mut().start(
+        "multiInstance",
+        None,
+        None,
+        vars(&[
+            ("items", Value::Json(json!(["a", "b", "c", "d"]))),
+            ("found", false.into()),
+            ("count", Value::Integer(3)),
+        ]),
+    )?;
+    // sequential: one instance at a time
+    let pending: Vec<String> = rt
+        .engine()
+        .pending_work()
+        .into_iter()
+        .map(|w| w.element)
+        .collect();
+    assert_eq!(pending, vec!["each"]);
+    rt.run()?;
+    // the completion condition stops after "c"; the parallel instances ran as async jobs
+    assert_eq!(
+        log.entries(),
+        vec![
+            "each a 0", "each b 1", "each c 2", "times  0", "times  1", "times  2"
+        ]
+    );
+    assert_eq!(info(&rt, id).state, InstanceState::Completed);
+    Ok(())
+}
+
+#[test]
+fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
+    let log = Log::default();
+    let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(3));
+    let mut registry = Registry::new();
+    let l = log.clone();
+    registry.register("test.Listener", move |ctx: &mut DelegateContext<'_>| {
+        let tag = ctx.field("tag").map(Value::to_string).unwrap_or_default();
+        l.push(format!("listener {} {tag}", ctx.work().element));
+        Ok(())
+    });
+    let l = log.clone();
+    let f = failures.clone();
+    registry.register("test.Fields", move |ctx: &mut DelegateContext<'_>| {
+        if f.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            f.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(DelegateError::Failed("endpoint unreachable".into()));
+        }
+        l.push(format!(
+            "call url={} computed={} greeting={}",
+            ctx.field("url").map(Value::to_string).unwrap_or_default(),
+            ctx.field("computed")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            ctx.variable("greeting")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+        ));
+        Ok(())
+    });
+    let (mut rt, clock) = runtime(registry);
+    let props = HashMap::from([("version".to_owned(), "2.1".to_owned())]);
+    let deployed = rt.deploy(&model("camunda_extensions"), &props)?;
+    assert_eq!(deployed[0].version_tag.as_deref(), Some("2.1"));
+    let id = rt.engine_mut().start(
+        "extensions",
+        Some("2.1"),
+        None,
+        vars(&[("name", "dsf".into()), ("base", Value::Integer(21))]),
+    )?;
+    // the start event's end listener is handed out first
+    let work = rt.engine().pending_work();
+    assert_eq!(work.len(), 1);
+    assert_eq!(work[0].kind, WorkKind::ExecutionListener("end".into()));
+    rt.engine_mut()
+        .complete_work(work[0].id, WorkResult::completed())?;
+    // asyncBefore: the service task waits as a job, due now, with nothing handed out yet
+    assert_eq!(info(&rt, id).active_elements, vec!["call"]);
+    assert!(rt.engine().pending_work().is_empty());
+    assert_eq!(rt.engine().next_due(), Some(rt.engine().now()));
+    rt.run()?;
+    // three attempts (R3), the last failure is an incident
+    clock.advance(Duration::seconds(5));
+    rt.run()?;
+    clock.advance(Duration::seconds(5));
+    rt.run()?;
+    let i = info(&rt, id);
+    assert_eq!(i.incidents.len(), 1);
+    assert_eq!(i.incidents[0].message, "endpoint unreachable");
+    assert_eq!(i.failed_work.len(), 1);
+    assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 0);
+    rt.engine_mut().retry_work(i.failed_work[0].0)?;
+    rt.run()?;
+    assert_eq!(
+        log.entries(),
+        vec![
+            "listener call listener-start",
+            "call url=http://example.org/2.1 computed=42 greeting=hello dsf",
+        ]
+    );
+    let i = info(&rt, id);
+    assert_eq!(i.state, InstanceState::Completed);
+    assert_eq!(i.variables.get("result"), Some(&Value::from("hello dsf!")));
+    assert!(
+        !i.variables.contains_key("greeting"),
+        "input parameters stay local"
+    );
+    assert!(i.incidents.is_empty());
+    Ok(())
+}
+
+#[test]
+fn intermediate_events_send_task_signal_and_terminate() -> R {
+    let log = Log::default();
+    let (mut rt, clock) = runtime(recording(&log));
+    rt.deploy(&model("events"), &HashMap::new())?;
+    let listener = rt
+        .engine_mut()
+        .start("listener", None, None, Variables::new())?;
+    let id = rt.engine_mut().start_by_message(
+        "start",
+        "events",
+        None,
+        Some("bk".into()),
+        vars(&[
+            ("when", "2026-11-30T09:30:00Z".into()),
+            ("ready", false.into()),
+        ]),
+    )?;
+    rt.run()?;
+    assert_eq!(log.entries(), vec!["throwMsg"]);
+    clock.set(datetime!(2026-11-30 09:29:59 UTC));
+    rt.run()?;
+    assert_eq!(info(&rt, id).active_elements, vec!["at"]);
+    clock.set(datetime!(2026-11-30 09:30 UTC));
+    rt.run()?;
+    assert_eq!(info(&rt, id).active_elements, vec!["setReady", "whenReady"]);
+    rt.engine_mut()
+        .correlate(message("ready", "bk", vars(&[("ready", true.into())])))?;
+    rt.run()?;
+    assert_eq!(log.entries(), vec!["throwMsg", "send"]);
+    let i = info(&rt, id);
+    assert_eq!(i.state, InstanceState::Completed);
+    assert!(
+        i.history
+            .iter()
+            .any(|h| h.element == "never" && h.event == HistoryEvent::Cancelled)
+    );
+    assert_eq!(info(&rt, listener).state, InstanceState::Completed);
+    let started: Vec<_> = rt
+        .engine()
+        .instances()?
+        .into_iter()
+        .filter(|(_, d, s)| d.key == "signalStarted" && *s == InstanceState::Completed)
+        .collect();
+    assert_eq!(
+        started.len(),
+        1,
+        "the signal start event started one instance"
+    );
+    Ok(())
+}
+
+#[test]
+fn deployment_reports_every_problem_with_element_ids() {
+    let options = DeployOptions {
+        known_classes: ["test.Record".to_owned()].into(),
+        ..DeployOptions::default()
+    };
+    let report = check(&model("invalid"), &options);
+    assert!(!report.is_deployable());
+    let mut found: Vec<(String, String)> = report
+        .errors
+        .iter()
+        .map(|p| {
+            let kind = match &p.kind {
+                ProblemKind::Dangling { what, .. } => format!("dangling {what}"),
+                ProblemKind::UnknownClass(c) => format!("class {c}"),
+                ProblemKind::Expression { .. } => "expression".into(),
+                ProblemKind::Unsupported(what) => format!("unsupported {what}"),
+                other => other.to_string(),
+            };
+            (p.element.clone().unwrap_or_default(), kind)
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("badCondition".into(), "expression".into()),
+            ("dangling".into(), "dangling flow node".into()),
+            ("missingMessage".into(), "dangling message".into()),
+            ("script".into(), "unsupported scriptTask".into()),
+        ]
+    );
+    // unknown classes are reported once the model parses
+    let xml = model("gateways");
+    let strict = check(&xml, &DeployOptions::default());
+    assert!(
+        strict
+            .errors
+            .iter()
+            .all(|p| p.kind == ProblemKind::UnknownClass("test.Record".into()))
+    );
+    assert_eq!(strict.errors.len(), 6);
+    let lenient = check(
+        &xml,
+        &DeployOptions {
+            allow_unknown_classes: true,
+            ..DeployOptions::default()
+        },
+    );
+    assert!(lenient.is_deployable());
+    assert_eq!(lenient.warnings.len(), 6);
+    // a placeholder without a value
+    let unfilled = check(&model("camunda_extensions"), &options);
+    assert!(
+        unfilled
+            .errors
+            .iter()
+            .any(|p| p.kind == ProblemKind::Placeholder("version".into()))
+    );
+}
+
+#[test]
+fn versions_live_side_by_side() -> R {
+    let log = Log::default();
+    let mut registry = recording(&log);
+    registry.register("test.Listener", |_: &mut DelegateContext<'_>| Ok(()));
+    registry.register("test.Fields", |_: &mut DelegateContext<'_>| Ok(()));
+    let (mut rt, _) = runtime(registry);
+    let xml = model("camunda_extensions");
+    let v1 = rt.deploy(
+        &xml,
+        &HashMap::from([("version".to_owned(), "1.0".to_owned())]),
+    )?;
+    let again = rt.deploy(
+        &xml,
+        &HashMap::from([("version".to_owned(), "1.0".to_owned())]),
+    )?;
+    let v2 = rt.deploy(
+        &xml,
+        &HashMap::from([("version".to_owned(), "2.0".to_owned())]),
+    )?;
+    assert_eq!(v1, again, "redeploying the same content keeps the version");
+    assert_eq!((v1[0].id.version, v2[0].id.version), (1, 2));
+    let old = rt.engine_mut().start(
+        "extensions",
+        Some("1.0"),
+        None,
+        vars(&[("name", "x".into()), ("base", Value::Integer(1))]),
+    )?;
+    let new = rt.engine_mut().start(
+        "extensions",
+        None,
+        None,
+        vars(&[("name", "x".into()), ("base", Value::Integer(1))]),
+    )?;
+    assert_eq!(info(&rt, old).definition.version, 1);
+    assert_eq!(info(&rt, new).definition.version, 2);
+    assert!(matches!(
+        rt.engine_mut().undeploy(&v1[0].id),
+        Err(EngineError::DefinitionInUse { running: 1, .. })
+    ));
+    rt.run()?;
+    rt.engine_mut().undeploy(&v1[0].id)?;
+    assert_eq!(rt.engine().definitions().len(), 1);
+    Ok(())
+}
+
+#[test]
+fn suspend_activate_and_delete() -> R {
+    let log = Log::default();
+    let (mut rt, _) = runtime(recording(&log));
+    rt.deploy(&model("event_subprocesses"), &HashMap::new())?;
+    let id = rt
+        .engine_mut()
+        .start("eventSubs", None, Some("bk".into()), Variables::new())?;
+    rt.engine_mut().suspend(id)?;
+    assert!(matches!(
+        rt.engine_mut()
+            .correlate(message("finish", "bk", Variables::new())),
+        Err(EngineError::Correlation { matches: 0, .. })
+    ));
+    rt.engine_mut().activate(id)?;
+    let other = rt
+        .engine_mut()
+        .start("eventSubs", None, Some("bk2".into()), Variables::new())?;
+    rt.engine_mut().delete(other, "no longer needed")?;
+    assert_eq!(
+        info(&rt, other).state,
+        InstanceState::Deleted("no longer needed".into())
+    );
+    rt.engine_mut()
+        .correlate(message("finish", "bk", Variables::new()))?;
+    assert_eq!(info(&rt, id).state, InstanceState::Completed);
+    assert_eq!(rt.engine().instances()?.len(), 2);
+    Ok(())
+}

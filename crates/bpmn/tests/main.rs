@@ -1,0 +1,12 @@
+//! Integration tests of `dsf-bpmn` through its public API.
+//!
+//! - `fixtures`: every community and plugin model of `../shared/fixtures` parses and deploys.
+//! - `plugins`: the DSF plugin processes run end to end with test delegates.
+//! - `elements`: one focused model per element kind or extension, from `tests/models/`.
+//! - `recovery`: instances resume from the store after the engine stops between commits.
+
+mod common;
+mod elements;
+mod fixtures;
+mod plugins;
+mod recovery;

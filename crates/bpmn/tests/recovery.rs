@@ -1,0 +1,140 @@
+//! A process that stops between commits resumes from the store: an engine opened on the same
+//! store continues the instance, re-issuing work that was handed out but not reported.
+
+use std::sync::Arc;
+
+use dsf_bpmn::clock::ManualClock;
+use dsf_bpmn::engine::{Correlation, Engine};
+use dsf_bpmn::exec::{Effect, InstanceState};
+use dsf_bpmn::runtime::{DelegateContext, Registry, Runtime};
+use dsf_bpmn::store::MemoryStore;
+use dsf_bpmn::value::{Value, Variables};
+use serde_json::json;
+use time::Duration;
+use time::macros::datetime;
+
+use crate::common::{Log, deployment_properties, plugin_model};
+
+fn registry(log: &Log) -> Registry {
+    let mut r = Registry::new();
+    r.register(
+        "dev.dsf.bpe.service.SelectPingTargets",
+        |ctx: &mut DelegateContext<'_>| {
+            ctx.set_variable(
+                "targets",
+                Value::Json(json!({"entries": [{"correlationKey": "b"}, {"correlationKey": "c"}]})),
+            );
+            Ok(())
+        },
+    );
+    r.register(
+        "dev.dsf.bpe.listener.SetCorrelationKeyListener",
+        |ctx: &mut DelegateContext<'_>| {
+            let key = match ctx.variable("target") {
+                Some(Value::Json(t)) => t["correlationKey"].as_str().unwrap_or_default().to_owned(),
+                _ => String::new(),
+            };
+            ctx.set_variable_local("correlationKey", key);
+            Ok(())
+        },
+    );
+    for class in [
+        "dev.dsf.bpe.message.SendPing",
+        "dev.dsf.bpe.service.LogPong",
+        "dev.dsf.bpe.service.LogNoResponse",
+        "dev.dsf.bpe.service.LogSendError",
+        "dev.dsf.bpe.service.SaveResults",
+    ] {
+        let log = log.clone();
+        r.register(class, move |ctx: &mut DelegateContext<'_>| {
+            let branch = match ctx.variable("target") {
+                Some(Value::Json(t)) => t["correlationKey"].as_str().unwrap_or_default().to_owned(),
+                _ => String::new(),
+            };
+            log.push(format!("{} {branch}", ctx.work().element));
+            Ok(())
+        });
+    }
+    r
+}
+
+#[test]
+fn an_instance_survives_engine_restarts_between_commits() -> Result<(), Box<dyn std::error::Error>>
+{
+    let store = MemoryStore::new();
+    let clock = ManualClock::new(datetime!(2026-11-30 08:00 UTC));
+    let log = Log::default();
+    let open = || -> Result<Runtime<MemoryStore>, Box<dyn std::error::Error>> {
+        let engine = Engine::with_clock(store.clone(), Arc::new(clock.clone()))?;
+        Ok(Runtime::new(engine, registry(&log)))
+    };
+
+    // First process: deploys, starts, hands out the first work item, then dies.
+    let mut first = open()?;
+    first.deploy(
+        &plugin_model("ping-pong/bpe/ping.bpmn"),
+        &deployment_properties(),
+    )?;
+    let id = first.engine_mut().start_by_message(
+        "startPing",
+        "dsfdev_ping",
+        Some("1.0"),
+        Some("bk".into()),
+        Variables::new(),
+    )?;
+    let handed_out = first.engine_mut().take_effects();
+    assert!(matches!(handed_out.as_slice(), [Effect::Work(w)] if w.element == "SelectPingTargets"));
+    drop(first);
+
+    // Second process: the unreported work item is handed out again and the instance proceeds to
+    // the asynchronous multi-instance boundary, where this process dies before running the jobs.
+    let mut second = open()?;
+    let again = second.engine().pending_work();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].element, "SelectPingTargets");
+    let select = again[0].id;
+    let mut changes = Variables::new();
+    changes.insert(
+        "targets".into(),
+        Value::Json(json!({"entries": [{"correlationKey": "b"}, {"correlationKey": "c"}]})),
+    );
+    second.engine_mut().complete_work(
+        select,
+        dsf_bpmn::exec::WorkResult {
+            variables: changes
+                .into_iter()
+                .map(|(k, v)| dsf_bpmn::exec::VariableChange::Set(k, v))
+                .collect(),
+            outcome: dsf_bpmn::exec::WorkOutcome::Completed,
+        },
+    )?;
+    assert!(second.engine().next_due().is_some(), "async jobs are due");
+    assert!(log.entries().is_empty());
+    drop(second);
+
+    // Third process: runs the due jobs, sends both pings, gets one pong; the other branch's
+    // timer falls due while no engine runs and fires once on restart.
+    let mut third = open()?;
+    third.run()?;
+    let mut sent = log.matching("SendPing");
+    sent.sort();
+    assert_eq!(sent, vec!["SendPing b", "SendPing c"]);
+    third.engine_mut().correlate(Correlation {
+        message: "pong".into(),
+        business_key: Some("bk".into()),
+        correlation_key: Some("b".into()),
+        variables: Variables::new(),
+    })?;
+    third.run()?;
+    drop(third);
+    clock.advance(Duration::minutes(5));
+
+    let mut fourth = open()?;
+    fourth.run()?;
+    assert_eq!(log.matching("LogNoResponse"), vec!["LogNoResponse c"]);
+    assert_eq!(log.matching("SendPing").len(), 2, "no ping is sent twice");
+    assert_eq!(log.matching("SaveResults").len(), 1);
+    let info = fourth.engine().instance(id)?.ok_or("instance lost")?;
+    assert_eq!(info.state, InstanceState::Completed);
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The narrative `div`: well-formed XHTML in the XHTML namespace, without DTDs or unknown entities.
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+/// The XHTML namespace the narrative `div` must declare.
+pub(crate) const XHTML_NS: &str = "http://www.w3.org/1999/xhtml";
+
+/// Checks that `s` is one well-formed `<div xmlns="http://www.w3.org/1999/xhtml">` element.
+pub(crate) fn check(s: &str) -> Result<(), String> {
+    if !s.starts_with("<div") {
+        return Err("narrative must be an XHTML text starting with <div".into());
+    }
+    let mut reader = Reader::from_str(s);
+    let mut depth = 0usize;
+    let mut seen_root = false;
+    loop {
+        let ev = reader
+            .read_event()
+            .map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
+        match ev {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                if depth == 0 {
+                    if seen_root {
+                        return Err("narrative must be a single <div> element".into());
+                    }
+                    seen_root = true;
+                    let ns = e
+                        .try_get_attribute("xmlns")
+                        .ok()
+                        .flatten()
+                        .is_some_and(|a| a.value == XHTML_NS);
+                    if e.name().0 != "div" || !ns {
+                        return Err(format!("narrative root must be <div xmlns=\"{XHTML_NS}\">"));
+                    }
+                }
+                for a in e.attributes() {
+                    a.map_err(|e| format!("narrative is not well-formed XHTML: {e}"))?;
+                }
+                if matches!(ev, Event::Start(_)) {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Text(ref t) if depth == 0 => {
+                if !t.as_ref().bytes().all(|b| b.is_ascii_whitespace()) {
+                    return Err("text outside the narrative <div>".into());
+                }
+            }
+            Event::GeneralRef(ref r) => check_ref(r)?,
+            Event::DocType(_) => return Err("DOCTYPE is not allowed in the narrative".into()),
+            Event::Decl(_) | Event::PI(_) => {
+                return Err("processing instructions are not allowed in the narrative".into());
+            }
+            Event::Eof => {
+                return if depth == 0 && seen_root {
+                    Ok(())
+                } else {
+                    Err("narrative is not well-formed XHTML: unclosed element".into())
+                };
+            }
+            Event::Text(_) | Event::CData(_) | Event::Comment(_) => {}
+        }
+    }
+}
+
+/// Only character references and the five predefined entities exist without a DTD.
+pub(crate) fn check_ref(r: &quick_xml::events::BytesRef<'_>) -> Result<(), String> {
+    if r.is_char_ref() {
+        return match r.resolve_char_ref() {
+            Ok(Some(_)) => Ok(()),
+            _ => Err("invalid character reference in narrative".into()),
+        };
+    }
+    match r.as_ref() {
+        "lt" | "gt" | "amp" | "apos" | "quot" => Ok(()),
+        other => Err(format!("undefined entity &{other};")),
+    }
+}

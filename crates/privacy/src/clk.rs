@@ -1,0 +1,429 @@
+//! [`ClkEncoder`]: encodes records into cryptographic long-term keys (CLKs), bit-identical to
+//! clkhash 0.18 for the same [`LinkageSchema`], records and secret.
+//!
+//! Per record, every non-ignored column is validated and normalised ([`crate::format`]), split
+//! into tokens ([`crate::tokens`]), and each token sets `k` bits of one filter of
+//! `l * 2^xor_folds` bits, which is XOR-folded at the end. The per-column keys come from
+//! HKDF over the shared secret: two keys of `keySize` bytes per column, in column order, ignored
+//! columns included.
+//!
+//! - `doubleHash`: `h1 = HMAC-SHA1(key0, token) mod L`, `h2 = HMAC-MD5(key1, token) mod L`
+//!   (digests read as big-endian integers), bits `(h1 + i h2) mod L` for `i < k`. With
+//!   `prevent_singularity`, while `h2 = 0` the token is re-hashed with the UTF-8 encoding of the
+//!   code point `j = 0, 1, …` appended (`HMAC-MD5(key1, token ‖ chr(j))`).
+//! - `blakeHash`: for block `j < ceil(k/32)`, BLAKE2b-512 keyed with `key0` and salted with the
+//!   decimal text of `j` gives 32 little-endian 16-bit numbers; bit `i` is number `i mod L`.
+//!
+//! Hash results are cached per column and token, as clkhash does, which is what makes encoding
+//! fast on real data where most n-grams repeat.
+
+use std::collections::HashMap;
+
+use blake2::Blake2bMac512;
+use hmac::{Hmac, KeyInit, Mac};
+use md5::Md5;
+use sha1::Sha1;
+
+use crate::filter::BloomFilter;
+use crate::format;
+use crate::schema::{
+    FeatureSpec, FieldFormat, HashKind, KdfConfig, KdfHash, LinkageSchema, Strategy, TextEncoding,
+};
+use crate::tokens;
+
+/// Largest supported filter length before folding (bits).
+const MAX_HASH_LENGTH: usize = 1 << 32;
+/// Cached tokens per column before the cache is cleared.
+const TOKEN_CACHE_LIMIT: usize = 1 << 18;
+/// Re-hash attempts for `prevent_singularity` before giving up.
+const SINGULARITY_RETRIES: u32 = 10_000;
+
+/// Errors while encoding records.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The schema cannot be used for encoding (key sizes, lengths).
+    #[error("schema cannot be used: {0}")]
+    Schema(String),
+    /// A record has the wrong number of columns.
+    #[error("record has {found} columns, the schema has {expected}")]
+    RowLength {
+        /// Columns in the schema.
+        expected: usize,
+        /// Columns in the record.
+        found: usize,
+    },
+    /// A header does not name the schema's columns in order.
+    #[error("header column {index} is '{found}', the schema expects '{expected}'")]
+    Header {
+        /// Column position.
+        index: usize,
+        /// Identifier from the schema.
+        expected: String,
+        /// Name found in the header.
+        found: String,
+    },
+    /// A value does not conform to its column's format.
+    #[error("invalid entry in column '{column}': {reason}")]
+    InvalidEntry {
+        /// Column identifier.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Derives `count` keys of `config.key_size` bytes from `secret` with HKDF, as clkhash's
+/// `generate_key_lists` does.
+fn derive_keys(secret: &[u8], config: &KdfConfig, count: usize) -> Result<Vec<Vec<u8>>, EncodeError> {
+    let mut okm = vec![0u8; count * config.key_size];
+    let salt = config.salt.as_deref();
+    let info = config.info.as_deref().unwrap_or_default();
+    let result = match config.hash {
+        KdfHash::Sha256 => hkdf::Hkdf::<sha2::Sha256>::new(salt, secret).expand(info, &mut okm),
+        KdfHash::Sha512 => hkdf::Hkdf::<sha2::Sha512>::new(salt, secret).expand(info, &mut okm),
+    };
+    result.map_err(|_| {
+        EncodeError::Schema(format!(
+            "HKDF cannot derive {count} keys of {} bytes; use fewer columns or a smaller keySize",
+            config.key_size
+        ))
+    })?;
+    Ok(okm.chunks(config.key_size).map(<[u8]>::to_vec).collect())
+}
+
+enum Hasher {
+    Double {
+        sha1: Hmac<Sha1>,
+        md5: Hmac<Md5>,
+        prevent_singularity: bool,
+        cache: HashMap<Vec<u8>, (u64, u64)>,
+    },
+    Blake {
+        key: Vec<u8>,
+        cache: HashMap<Vec<u8>, Vec<u16>>,
+    },
+}
+
+struct Column {
+    identifier: String,
+    spec: Option<FeatureSpec>,
+    hasher: Option<Hasher>,
+}
+
+/// Encodes records into CLKs under one schema and secret. Not `Sync` (it caches token hashes);
+/// clone it for each thread.
+pub struct ClkEncoder {
+    columns: Vec<Column>,
+    hash_length: usize,
+    xor_folds: u32,
+    token_bytes: Vec<u8>,
+}
+
+impl Clone for ClkEncoder {
+    fn clone(&self) -> Self {
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| Column {
+                identifier: c.identifier.clone(),
+                spec: c.spec.clone(),
+                hasher: c.hasher.as_ref().map(|h| match h {
+                    Hasher::Double {
+                        sha1,
+                        md5,
+                        prevent_singularity,
+                        ..
+                    } => Hasher::Double {
+                        sha1: sha1.clone(),
+                        md5: md5.clone(),
+                        prevent_singularity: *prevent_singularity,
+                        cache: HashMap::new(),
+                    },
+                    Hasher::Blake { key, .. } => Hasher::Blake {
+                        key: key.clone(),
+                        cache: HashMap::new(),
+                    },
+                }),
+            })
+            .collect();
+        Self {
+            columns,
+            hash_length: self.hash_length,
+            xor_folds: self.xor_folds,
+            token_bytes: Vec::new(),
+        }
+    }
+}
+
+impl ClkEncoder {
+    /// Prepares an encoder: derives the column keys from `secret` (clkhash encodes a text secret
+    /// as UTF-8) and checks that the schema's lengths and key sizes can be used.
+    pub fn new(schema: &LinkageSchema, secret: &[u8]) -> Result<Self, EncodeError> {
+        let hash_length = schema.hash_length();
+        if hash_length > MAX_HASH_LENGTH || hash_length >> schema.xor_folds != schema.l {
+            return Err(EncodeError::Schema(format!(
+                "filter length {} x 2^{} is too large",
+                schema.l, schema.xor_folds
+            )));
+        }
+        let keys = derive_keys(secret, &schema.kdf, 2 * schema.features.len())?;
+        let columns = schema
+            .features
+            .iter()
+            .zip(keys.chunks(2))
+            .map(|(feature, keys)| {
+                let hasher = match &feature.spec {
+                    None => None,
+                    Some(spec) => Some(match spec.hashing.hash {
+                        HashKind::DoubleHash {
+                            prevent_singularity,
+                        } => Hasher::Double {
+                            sha1: Hmac::<Sha1>::new_from_slice(&keys[0])
+                                .map_err(|e| EncodeError::Schema(e.to_string()))?,
+                            md5: Hmac::<Md5>::new_from_slice(&keys[1])
+                                .map_err(|e| EncodeError::Schema(e.to_string()))?,
+                            prevent_singularity,
+                            cache: HashMap::new(),
+                        },
+                        HashKind::BlakeHash => {
+                            if !hash_length.is_power_of_two() {
+                                return Err(EncodeError::Schema(format!(
+                                    "blakeHash needs a power-of-two filter length, not {hash_length}"
+                                )));
+                            }
+                            if keys[0].len() > 64 {
+                                return Err(EncodeError::Schema(
+                                    "blakeHash keys are at most 64 bytes; lower kdf keySize".into(),
+                                ));
+                            }
+                            Hasher::Blake {
+                                key: keys[0].clone(),
+                                cache: HashMap::new(),
+                            }
+                        }
+                    }),
+                };
+                Ok(Column {
+                    identifier: feature.identifier.clone(),
+                    spec: feature.spec.clone(),
+                    hasher,
+                })
+            })
+            .collect::<Result<Vec<_>, EncodeError>>()?;
+        Ok(Self {
+            columns,
+            hash_length,
+            xor_folds: schema.xor_folds,
+            token_bytes: Vec::new(),
+        })
+    }
+
+    /// Checks that `header` names the schema's columns in order.
+    pub fn check_header<S: AsRef<str>>(&self, header: &[S]) -> Result<(), EncodeError> {
+        if header.len() != self.columns.len() {
+            return Err(EncodeError::RowLength {
+                expected: self.columns.len(),
+                found: header.len(),
+            });
+        }
+        for (index, (column, name)) in self.columns.iter().zip(header).enumerate() {
+            if column.identifier != name.as_ref() {
+                return Err(EncodeError::Header {
+                    index,
+                    expected: column.identifier.clone(),
+                    found: name.as_ref().to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes one record (one value per schema column, in order).
+    pub fn encode<S: AsRef<str>>(&mut self, record: &[S]) -> Result<BloomFilter, EncodeError> {
+        if record.len() != self.columns.len() {
+            return Err(EncodeError::RowLength {
+                expected: self.columns.len(),
+                found: record.len(),
+            });
+        }
+        let l = self.hash_length as u64;
+        let mut filter = BloomFilter::zeros(self.hash_length);
+        let token_bytes = &mut self.token_bytes;
+        for (column, value) in self.columns.iter_mut().zip(record) {
+            let (Some(spec), Some(hasher)) = (&column.spec, &mut column.hasher) else {
+                continue;
+            };
+            let value = value.as_ref();
+            let invalid = |reason: String| EncodeError::InvalidEntry {
+                column: column.identifier.clone(),
+                reason,
+            };
+            format::validate(spec, value).map_err(invalid)?;
+            let word = format::normalise(spec, value).map_err(invalid)?;
+            let grams = tokens::tokenize(&spec.hashing.comparison, &word).map_err(invalid)?;
+            if grams.is_empty() {
+                continue;
+            }
+            let encoding = match spec.format {
+                FieldFormat::String { encoding, .. } => encoding,
+                _ => TextEncoding::Utf8,
+            };
+            let n = grams.len();
+            for (index, gram) in grams.iter().enumerate() {
+                let k = insertions(spec.hashing.strategy, index, n);
+                if k == 0 {
+                    continue;
+                }
+                tokens::encode_text(encoding, gram, token_bytes).map_err(invalid)?;
+                match hasher {
+                    Hasher::Double {
+                        sha1,
+                        md5,
+                        prevent_singularity,
+                        cache,
+                    } => {
+                        let (h1, h2) = match cache.get(token_bytes.as_slice()) {
+                            Some(h) => *h,
+                            None => {
+                                let h = double_hash(sha1, md5, *prevent_singularity, token_bytes, l)
+                                    .map_err(invalid)?;
+                                if cache.len() >= TOKEN_CACHE_LIMIT {
+                                    cache.clear();
+                                }
+                                cache.insert(token_bytes.clone(), h);
+                                h
+                            }
+                        };
+                        let mut g = h1;
+                        for _ in 0..k {
+                            filter.set(g as usize);
+                            g += h2;
+                            if g >= l {
+                                g -= l;
+                            }
+                        }
+                    }
+                    Hasher::Blake { key, cache } => {
+                        let needed = (k as usize).div_ceil(32) * 32;
+                        let shorts = match cache.get(token_bytes.as_slice()) {
+                            Some(s) if s.len() >= needed => s,
+                            _ => {
+                                let s = blake_shorts(key, token_bytes, needed / 32)
+                                    .map_err(invalid)?;
+                                if cache.len() >= TOKEN_CACHE_LIMIT {
+                                    cache.clear();
+                                }
+                                cache.insert(token_bytes.clone(), s);
+                                cache
+                                    .get(token_bytes.as_slice())
+                                    .ok_or_else(|| invalid("token cache".into()))?
+                            }
+                        };
+                        for s in &shorts[..k as usize] {
+                            filter.set((u64::from(*s) % l) as usize);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(if self.xor_folds == 0 {
+            filter
+        } else {
+            filter.xor_fold(self.xor_folds)
+        })
+    }
+}
+
+/// Insertions for token `index` of `n` under `strategy`.
+fn insertions(strategy: Strategy, index: usize, n: usize) -> u32 {
+    match strategy {
+        Strategy::BitsPerToken(k) => k,
+        Strategy::BitsPerFeature(total) => {
+            let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+            let base = total / n32;
+            let residue = (total % n32) as usize;
+            if index < residue { base + 1 } else { base }
+        }
+    }
+}
+
+/// A big-endian digest modulo `l`.
+fn digest_mod(digest: &[u8], l: u64) -> u64 {
+    let l = u128::from(l);
+    let r = digest
+        .iter()
+        .fold(0u128, |r, b| ((r << 8) | u128::from(*b)) % l);
+    r as u64
+}
+
+fn double_hash(
+    sha1: &Hmac<Sha1>,
+    md5: &Hmac<Md5>,
+    prevent_singularity: bool,
+    token: &[u8],
+    l: u64,
+) -> Result<(u64, u64), String> {
+    let mut mac = sha1.clone();
+    mac.update(token);
+    let h1 = digest_mod(&mac.finalize().into_bytes(), l);
+    let mut mac = md5.clone();
+    mac.update(token);
+    let mut h2 = digest_mod(&mac.finalize().into_bytes(), l);
+    if prevent_singularity {
+        let mut j = 0u32;
+        let mut buf = [0u8; 4];
+        while h2 == 0 {
+            if j >= SINGULARITY_RETRIES {
+                return Err(format!("cannot avoid a singular hash with filter length {l}"));
+            }
+            let suffix = char::from_u32(j)
+                .ok_or("singularity retries exhausted")?
+                .encode_utf8(&mut buf);
+            let mut mac = md5.clone();
+            mac.update(token);
+            mac.update(suffix.as_bytes());
+            h2 = digest_mod(&mac.finalize().into_bytes(), l);
+            j += 1;
+        }
+    }
+    Ok((h1, h2))
+}
+
+fn blake_shorts(key: &[u8], token: &[u8], blocks: usize) -> Result<Vec<u16>, String> {
+    let mut shorts = Vec::with_capacity(blocks * 32);
+    for j in 0..blocks {
+        let salt = j.to_string();
+        let mut mac = Blake2bMac512::new_with_salt_and_personal(Some(key), salt.as_bytes(), &[])
+            .map_err(|_| "invalid blakeHash key or salt length".to_owned())?;
+        mac.update(token);
+        let digest = mac.finalize().into_bytes();
+        shorts.extend(
+            digest
+                .chunks_exact(2)
+                .map(|pair| u16::from_le_bytes([pair[0], pair[1]])),
+        );
+    }
+    Ok(shorts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_per_feature_spreads_the_remainder_first() {
+        let s = Strategy::BitsPerFeature(10);
+        let ks: Vec<u32> = (0..4).map(|i| insertions(s, i, 4)).collect();
+        assert_eq!(ks, vec![3, 3, 2, 2]);
+    }
+
+    #[test]
+    fn digest_mod_is_big_endian() {
+        assert_eq!(digest_mod(&[1, 0], 1000), 256);
+        assert_eq!(digest_mod(&[0xFF; 20], 7), {
+            // (2^160 - 1) mod 7: 2^3 = 1 mod 7, 2^160 = 2^(3*53+1) = 2 mod 7.
+            1
+        });
+    }
+}

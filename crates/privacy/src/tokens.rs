@@ -1,0 +1,161 @@
+//! Tokenisation of normalised field values (clkhash's comparators) and the byte encoding of
+//! tokens before hashing.
+
+use crate::format::parse_python_int;
+use crate::schema::{Comparison, TextEncoding};
+
+/// Splits `word` into tokens for `comparison`. An empty word has no tokens.
+pub(crate) fn tokenize(comparison: &Comparison, word: &str) -> Result<Vec<String>, String> {
+    if word.is_empty() {
+        return Ok(Vec::new());
+    }
+    match comparison {
+        Comparison::Ngram { n, positional } => Ok(ngrams(word, *n, *positional)),
+        Comparison::Exact => Ok(vec![word.to_owned()]),
+        Comparison::Numeric {
+            threshold_distance,
+            resolution,
+            fractional_precision,
+        } => numeric_tokens(word, *threshold_distance, *resolution, *fractional_precision),
+    }
+}
+
+/// Character n-grams of `word` padded with `n - 1` spaces on both sides.
+pub(crate) fn ngrams(word: &str, n: usize, positional: bool) -> Vec<String> {
+    let pad = n.saturating_sub(1);
+    let chars: Vec<char> = std::iter::repeat_n(' ', pad)
+        .chain(word.chars())
+        .chain(std::iter::repeat_n(' ', pad))
+        .collect();
+    if chars.len() < n {
+        return Vec::new();
+    }
+    chars
+        .windows(n)
+        .enumerate()
+        .map(|(i, w)| {
+            let gram: String = w.iter().collect();
+            if positional {
+                format!("{} {gram}", i + 1)
+            } else {
+                gram
+            }
+        })
+        .collect()
+}
+
+fn numeric_tokens(
+    word: &str,
+    threshold_distance: f64,
+    resolution: u32,
+    fractional_precision: u32,
+) -> Result<Vec<String>, String> {
+    let overflow = || format!("numeric value '{word}' is out of range");
+    let scale = 10f64.powi(fractional_precision as i32);
+    let interval = (threshold_distance * scale).round_ties_even();
+    if !(1.0..1e30).contains(&interval) {
+        return Err("thresholdDistance out of range".into());
+    }
+    let interval = interval as i128;
+    let mut v = match parse_python_int(word) {
+        Some(v) => v
+            .checked_mul(10i128.pow(fractional_precision))
+            .ok_or_else(overflow)?,
+        None => {
+            let f: f64 = word
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid number '{word}'"))?;
+            if !f.is_finite() {
+                return Err(format!("invalid number '{word}'"));
+            }
+            let scaled = if fractional_precision > 0 {
+                (f * scale).round_ties_even()
+            } else {
+                f.trunc()
+            };
+            if scaled.abs() >= 1e36 {
+                return Err(overflow());
+            }
+            scaled as i128
+        }
+    };
+    let resolution = i128::from(resolution);
+    v = v.checked_mul(2 * resolution).ok_or_else(overflow)?;
+    let residue = v.rem_euclid(interval);
+    if residue != 0 {
+        v = if 2 * residue < interval {
+            v - residue
+        } else {
+            v.checked_add(interval - residue).ok_or_else(overflow)?
+        };
+    }
+    (-resolution..=resolution)
+        .map(|i| {
+            i.checked_mul(interval)
+                .and_then(|d| v.checked_add(d))
+                .map(|t| t.to_string())
+                .ok_or_else(overflow)
+        })
+        .collect()
+}
+
+/// Encodes a token as Python's `str.encode(encoding)` does (`utf-16`/`utf-32` write a
+/// little-endian byte-order mark on every call).
+pub(crate) fn encode_text(encoding: TextEncoding, token: &str, out: &mut Vec<u8>) -> Result<(), String> {
+    out.clear();
+    match encoding {
+        TextEncoding::Utf8 => out.extend_from_slice(token.as_bytes()),
+        TextEncoding::Ascii => {
+            if !token.is_ascii() {
+                return Err(format!("'{token}' cannot be encoded as ASCII"));
+            }
+            out.extend_from_slice(token.as_bytes());
+        }
+        TextEncoding::Utf16 => {
+            out.extend_from_slice(&[0xFF, 0xFE]);
+            for unit in token.encode_utf16() {
+                out.extend_from_slice(&unit.to_le_bytes());
+            }
+        }
+        TextEncoding::Utf32 => {
+            out.extend_from_slice(&[0xFF, 0xFE, 0, 0]);
+            for c in token.chars() {
+                out.extend_from_slice(&u32::from(c).to_le_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bigrams_of_clkhash_doc_example() {
+        assert_eq!(
+            ngrams("clkhash", 2, false),
+            vec![" c", "cl", "lk", "kh", "ha", "as", "sh", "h "]
+        );
+        assert_eq!(ngrams("ab", 2, true), vec!["1  a", "2 ab", "3 b "]);
+        assert_eq!(ngrams("ab", 1, false), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn numeric_tokens_match_clkhash_doc_example() {
+        // clkhash's docstring: threshold 8, resolution 2, x = 25 gives [88, 96, 104, 112, 120].
+        let tokens = numeric_tokens("25", 8.0, 2, 0).expect("number");
+        assert_eq!(tokens, vec!["88", "96", "104", "112", "120"]);
+        assert!(numeric_tokens("abc", 8.0, 2, 0).is_err());
+        assert!(numeric_tokens("inf", 8.0, 2, 0).is_err());
+    }
+
+    #[test]
+    fn utf16_has_a_bom_per_token() {
+        let mut out = Vec::new();
+        encode_text(TextEncoding::Utf16, "a", &mut out).expect("encodable");
+        assert_eq!(out, vec![0xFF, 0xFE, b'a', 0]);
+        assert!(encode_text(TextEncoding::Ascii, "é", &mut out).is_err());
+    }
+}

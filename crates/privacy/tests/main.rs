@@ -1,0 +1,3 @@
+//! Integration tests of `dsf-privacy` through its public API, one module per topic.
+
+mod clkhash;
