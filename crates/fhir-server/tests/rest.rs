@@ -263,7 +263,11 @@ async fn history_at_three_levels(backend: Backend) {
         &b,
     ))
     .await;
-    send(c.delete(server.url(&format!("Task/{id}")))).await;
+    send(
+        c.delete(server.url(&format!("Task/{id}")))
+            .header("accept", JSON),
+    )
+    .await;
     send(json_request(
         &c,
         Method::POST,

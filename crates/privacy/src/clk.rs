@@ -75,7 +75,11 @@ pub enum EncodeError {
 
 /// Derives `count` keys of `config.key_size` bytes from `secret` with HKDF, as clkhash's
 /// `generate_key_lists` does.
-fn derive_keys(secret: &[u8], config: &KdfConfig, count: usize) -> Result<Vec<Vec<u8>>, EncodeError> {
+fn derive_keys(
+    secret: &[u8],
+    config: &KdfConfig,
+    count: usize,
+) -> Result<Vec<Vec<u8>>, EncodeError> {
     let mut okm = vec![0u8; count * config.key_size];
     let salt = config.salt.as_deref();
     let info = config.info.as_deref().unwrap_or_default();
@@ -286,8 +290,9 @@ impl ClkEncoder {
                         let (h1, h2) = match cache.get(token_bytes.as_slice()) {
                             Some(h) => *h,
                             None => {
-                                let h = double_hash(sha1, md5, *prevent_singularity, token_bytes, l)
-                                    .map_err(invalid)?;
+                                let h =
+                                    double_hash(sha1, md5, *prevent_singularity, token_bytes, l)
+                                        .map_err(invalid)?;
                                 if cache.len() >= TOKEN_CACHE_LIMIT {
                                     cache.clear();
                                 }
@@ -309,8 +314,8 @@ impl ClkEncoder {
                         let shorts = match cache.get(token_bytes.as_slice()) {
                             Some(s) if s.len() >= needed => s,
                             _ => {
-                                let s = blake_shorts(key, token_bytes, needed / 32)
-                                    .map_err(invalid)?;
+                                let s =
+                                    blake_shorts(key, token_bytes, needed / 32).map_err(invalid)?;
                                 if cache.len() >= TOKEN_CACHE_LIMIT {
                                     cache.clear();
                                 }
@@ -375,7 +380,9 @@ fn double_hash(
         let mut buf = [0u8; 4];
         while h2 == 0 {
             if j >= SINGULARITY_RETRIES {
-                return Err(format!("cannot avoid a singular hash with filter length {l}"));
+                return Err(format!(
+                    "cannot avoid a singular hash with filter length {l}"
+                ));
             }
             let suffix = char::from_u32(j)
                 .ok_or("singularity retries exhausted")?

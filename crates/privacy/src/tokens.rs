@@ -16,7 +16,12 @@ pub(crate) fn tokenize(comparison: &Comparison, word: &str) -> Result<Vec<String
             threshold_distance,
             resolution,
             fractional_precision,
-        } => numeric_tokens(word, *threshold_distance, *resolution, *fractional_precision),
+        } => numeric_tokens(
+            word,
+            *threshold_distance,
+            *resolution,
+            *fractional_precision,
+        ),
     }
 }
 
@@ -102,7 +107,11 @@ fn numeric_tokens(
 
 /// Encodes a token as Python's `str.encode(encoding)` does (`utf-16`/`utf-32` write a
 /// little-endian byte-order mark on every call).
-pub(crate) fn encode_text(encoding: TextEncoding, token: &str, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn encode_text(
+    encoding: TextEncoding,
+    token: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     out.clear();
     match encoding {
         TextEncoding::Utf8 => out.extend_from_slice(token.as_bytes()),
