@@ -34,8 +34,11 @@ pub use routes::router;
 pub use settings::FhirSettings;
 pub use state::AppState;
 
+use axum::ServiceExt;
 use dsf_fhir_store::Store;
 use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
 
 /// Serves the FHIR API for `store` on `listener` until `shutdown` completes.
 pub async fn serve(
@@ -49,7 +52,12 @@ pub async fn serve(
         store,
         config: Arc::new(config),
     };
-    axum::serve(listener, router(state, auth))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Trailing slashes are trimmed before routing, so `{base}/` and `{base}` are the same.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state, auth));
+    axum::serve(
+        listener,
+        ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

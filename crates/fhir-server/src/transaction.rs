@@ -122,7 +122,7 @@ fn parse_entries(base_url: &str, bundle: &Map<String, Value>) -> Result<Vec<Entr
                 Some(_) => return Err(bad(i, "resource is not a resource")),
                 None => None,
             };
-            match (method, &resource, &target) {
+            let addressed = match (method, &resource, &target) {
                 (
                     Method::Post,
                     Some(r),
@@ -130,17 +130,7 @@ fn parse_entries(base_url: &str, bundle: &Map<String, Value>) -> Result<Vec<Entr
                         resource_type,
                         query: None,
                     },
-                ) => {
-                    if r.resource_type() != resource_type {
-                        return Err(bad(
-                            i,
-                            format!(
-                                "request.url {url} does not match resource type {}",
-                                r.resource_type()
-                            ),
-                        ));
-                    }
-                }
+                ) => Some((r, resource_type)),
                 (Method::Post, _, _) => {
                     return Err(bad(
                         i,
@@ -153,19 +143,9 @@ fn parse_entries(base_url: &str, bundle: &Map<String, Value>) -> Result<Vec<Entr
                     Target::Type {
                         resource_type,
                         query: Some(_),
-                    },
-                )
-                | (Method::Put, Some(r), Target::Instance { resource_type, .. }) => {
-                    if r.resource_type() != resource_type {
-                        return Err(bad(
-                            i,
-                            format!(
-                                "request.url {url} does not match resource type {}",
-                                r.resource_type()
-                            ),
-                        ));
                     }
-                }
+                    | Target::Instance { resource_type, .. },
+                ) => Some((r, resource_type)),
                 (Method::Put, _, _) => {
                     return Err(bad(
                         i,
@@ -178,11 +158,25 @@ fn parse_entries(base_url: &str, bundle: &Map<String, Value>) -> Result<Vec<Entr
                         "GET, HEAD and DELETE entries must not have a resource",
                     ));
                 }
-                (Method::Delete, None, Target::Version { .. })
-                | (Method::Delete, None, Target::Type { query: None, .. }) => {
+                (
+                    Method::Delete,
+                    None,
+                    Target::Version { .. } | Target::Type { query: None, .. },
+                ) => {
                     return Err(bad(i, "DELETE needs request.url T/id or T?criteria"));
                 }
-                _ => {}
+                _ => None,
+            };
+            if let Some((r, resource_type)) = addressed
+                && r.resource_type() != resource_type
+            {
+                return Err(bad(
+                    i,
+                    format!(
+                        "request.url {url} does not match resource type {}",
+                        r.resource_type()
+                    ),
+                ));
             }
             let if_match = match request.get("ifMatch").and_then(Value::as_str) {
                 Some(v) => Some(
