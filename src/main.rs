@@ -17,14 +17,19 @@ struct Cli {
 enum Command {
     /// Run a site's FHIR server.
     Fhir(FhirSettings),
+    /// Measure throughput and latency beside baselines.
+    #[command(subcommand)]
+    Bench(dsf_bench::BenchCommand),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            // A benchmark's requests would drown its figures in request logs.
+            let quiet = matches!(cli.command, Command::Bench(_));
+            EnvFilter::new(if quiet { "warn" } else { "info" })
+        }))
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
@@ -32,6 +37,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Fhir(settings) => settings.run(shutdown_signal()).await.context("FHIR server"),
+            Command::Bench(command) => dsf_bench::run(command).await,
         }
     })
 }

@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::StoreError;
-use crate::db::{Col, Db, Dialect, Session, Sql, Val};
+use crate::db::{Arg, Col, Db, Dialect, Session, Sql, Val};
 use crate::search::index::{IndexRow, index_rows};
 use crate::search::query::SearchQuery;
-use crate::search::sql::{push_criteria, push_order};
+use crate::search::sql::{push_count, push_order, push_where};
 
 /// Where resources are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct Stored {
     pub deleted: bool,
     /// A Binary's content.
     pub data: Option<Vec<u8>>,
+    /// This version's place in the store's sequence of writes (ascending, unique).
+    pub seq: i64,
 }
 
 impl Stored {
@@ -160,12 +162,13 @@ const VERSION_COLS: &[Col] = &[
     Col::Int,
     Col::Text,
     Col::Bytes,
+    Col::Int,
 ];
 
 fn push_version_select(sql: &mut Sql) {
     sql.push("SELECT r.res_type, r.res_id, r.version, r.last_updated, r.deleted, ");
     sql.push_body("r.body");
-    sql.push(", r.data FROM resources r");
+    sql.push(", r.data, r.seq FROM resources r");
 }
 
 fn stored_from_row(row: Vec<Val>) -> Result<Stored, StoreError> {
@@ -181,6 +184,7 @@ fn stored_from_row(row: Vec<Val>) -> Result<Stored, StoreError> {
     let deleted = next()?.int().unwrap_or(0) != 0;
     let body = next()?.text();
     let data = next()?.bytes();
+    let seq = next()?.int().unwrap_or(0);
     let resource = match body {
         Some(text) => match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(map)) => Resource::trusted(map),
@@ -203,6 +207,7 @@ fn stored_from_row(row: Vec<Val>) -> Result<Stored, StoreError> {
         last_updated: instant(last_updated),
         deleted,
         data,
+        seq,
     })
 }
 
@@ -299,7 +304,11 @@ impl Transaction {
         let resource_type = resource.resource_type().to_owned();
         let id = resource.id().unwrap_or_default().to_owned();
         let current = lock_current(&mut self.session, &resource_type, &id).await?;
-        let (version, deleted) = current.ok_or_else(|| StoreError::NotFound {
+        let Current {
+            version,
+            deleted,
+            seq,
+        } = current.ok_or_else(|| StoreError::NotFound {
             resource_type: resource_type.clone(),
             id: id.clone(),
         })?;
@@ -318,7 +327,7 @@ impl Transaction {
                 current: version,
             });
         }
-        retire_current(&mut self.session, &resource_type, &id).await?;
+        retire_current(&mut self.session, seq).await?;
         write_version(
             &mut self.session,
             &resource_type,
@@ -331,7 +340,11 @@ impl Transaction {
 
     /// Deletes a resource (it stays in the history).
     pub async fn delete(&mut self, resource_type: &str, id: &str) -> Result<Deleted, StoreError> {
-        let (version, deleted) = lock_current(&mut self.session, resource_type, id)
+        let Current {
+            version,
+            deleted,
+            seq,
+        } = lock_current(&mut self.session, resource_type, id)
             .await?
             .ok_or_else(|| StoreError::NotFound {
                 resource_type: resource_type.to_owned(),
@@ -340,7 +353,7 @@ impl Transaction {
         if deleted {
             return Ok(Deleted::Already(version));
         }
-        retire_current(&mut self.session, resource_type, id).await?;
+        retire_current(&mut self.session, seq).await?;
         let mut sql = self.session.sql();
         sql.push("INSERT INTO resources (res_type, res_id, version, last_updated, deleted, current) VALUES (")
             .bind(resource_type)
@@ -361,7 +374,7 @@ impl Transaction {
         resource_type: &str,
         id: &str,
     ) -> Result<(), StoreError> {
-        let (_, deleted) = lock_current(&mut self.session, resource_type, id)
+        let Current { deleted, .. } = lock_current(&mut self.session, resource_type, id)
             .await?
             .ok_or_else(|| StoreError::NotFound {
                 resource_type: resource_type.to_owned(),
@@ -430,12 +443,19 @@ impl Transaction {
     }
 }
 
-/// Version and deletion flag of the current row, locked for update on PostgreSQL.
+/// The current row of a resource.
+struct Current {
+    version: i64,
+    deleted: bool,
+    seq: i64,
+}
+
+/// The current row of a resource, locked for update on PostgreSQL.
 async fn lock_current(
     session: &mut Session,
     resource_type: &str,
     id: &str,
-) -> Result<Option<(i64, bool)>, StoreError> {
+) -> Result<Option<Current>, StoreError> {
     // On PostgreSQL, waiting for the row lock may end with the row superseded by a concurrent
     // writer; a new statement sees (and waits for) the new current row. Each round means another
     // writer committed, so the rounds are bounded; past the bound the caller gets a conflict.
@@ -460,9 +480,9 @@ async fn select_current(
     session: &mut Session,
     resource_type: &str,
     id: &str,
-) -> Result<Option<(i64, bool)>, StoreError> {
+) -> Result<Option<Current>, StoreError> {
     let mut sql = session.sql();
-    sql.push("SELECT version, deleted FROM resources WHERE res_type = ")
+    sql.push("SELECT version, deleted, seq FROM resources WHERE res_type = ")
         .bind(resource_type)
         .push(" AND res_id = ")
         .bind(id)
@@ -470,30 +490,22 @@ async fn select_current(
     if session.dialect() == Dialect::Postgres {
         sql.push(" FOR UPDATE");
     }
-    let rows = session.fetch(sql, &[Col::Int, Col::Int]).await?;
-    Ok(rows
-        .first()
-        .map(|r| (r[0].int().unwrap_or(0), r[1].int().unwrap_or(0) != 0)))
+    let rows = session.fetch(sql, &[Col::Int, Col::Int, Col::Int]).await?;
+    Ok(rows.first().map(|r| Current {
+        version: r[0].int().unwrap_or(0),
+        deleted: r[1].int().unwrap_or(0) != 0,
+        seq: r[2].int().unwrap_or(0),
+    }))
 }
 
-/// Marks the current row as superseded and drops its index rows.
-async fn retire_current(
-    session: &mut Session,
-    resource_type: &str,
-    id: &str,
-) -> Result<(), StoreError> {
+/// Marks the current row `seq` as superseded and drops its index rows.
+async fn retire_current(session: &mut Session, seq: i64) -> Result<(), StoreError> {
     let mut sql = session.sql();
-    sql.push("UPDATE resources SET current = 0 WHERE res_type = ")
-        .bind(resource_type)
-        .push(" AND res_id = ")
-        .bind(id)
-        .push(" AND current = 1");
+    sql.push("UPDATE resources SET current = 0 WHERE seq = ")
+        .bind(seq);
     session.execute(sql).await?;
     let mut sql = session.sql();
-    sql.push("DELETE FROM search_params WHERE res_id = ")
-        .bind(id)
-        .push(" AND res_type = ")
-        .bind(resource_type);
+    sql.push("DELETE FROM search_params WHERE seq = ").bind(seq);
     session.execute(sql).await?;
     Ok(())
 }
@@ -557,15 +569,16 @@ async fn write_version(
         .bind_json(body)
         .push(", ")
         .bind(data.clone())
-        .push(")");
-    session.execute(sql).await?;
-    insert_index_rows(session, resource_type, id, rows).await?;
+        .push(") RETURNING seq");
+    let seq = session.fetch_int(sql).await?;
+    insert_index_rows(session, resource_type, seq, rows).await?;
     Ok(Stored {
         resource: Resource::trusted(json),
         version,
         last_updated,
         deleted: false,
         data,
+        seq,
     })
 }
 
@@ -573,22 +586,20 @@ async fn write_version(
 async fn insert_index_rows(
     session: &mut Session,
     resource_type: &str,
-    id: &str,
+    seq: i64,
     rows: Vec<IndexRow>,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(100) {
         let mut sql = session.sql();
-        sql.push(
-            "INSERT INTO search_params (res_type, res_id, param, sys, val, raw, lo, hi) VALUES ",
-        );
+        sql.push("INSERT INTO search_params (seq, res_type, param, sys, val, raw, lo, hi) VALUES ");
         for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
             sql.push("(")
-                .bind(resource_type)
+                .bind(seq)
                 .push(", ")
-                .bind(id)
+                .bind(resource_type)
                 .push(", ")
                 .bind(row.param.clone())
                 .push(", ")
@@ -636,11 +647,7 @@ async fn search(
     let count = query.count.unwrap_or(default_count);
     let page = query.page;
     let mut total_sql = session.sql();
-    total_sql
-        .push("SELECT count(*) FROM resources r WHERE r.res_type = ")
-        .bind(query.resource_type.as_str())
-        .push(" AND r.current = 1 AND r.deleted = 0");
-    push_criteria(&mut total_sql, query);
+    push_count(&mut total_sql, query);
     let total = session.fetch_int(total_sql).await?;
     let offset = (page - 1).checked_mul(count);
     let wants_entries = !query.summary_count && count > 0 && page >= 1;
@@ -653,10 +660,7 @@ async fn search(
     };
     let mut sql = session.sql();
     push_version_select(&mut sql);
-    sql.push(" WHERE r.res_type = ")
-        .bind(query.resource_type.as_str())
-        .push(" AND r.current = 1 AND r.deleted = 0");
-    push_criteria(&mut sql, query);
+    push_where(&mut sql, query);
     push_order(&mut sql, query);
     sql.push(" LIMIT ")
         .bind(count)
@@ -676,6 +680,16 @@ async fn search(
     })
 }
 
+/// Appends `values` as a comma-separated list of placeholders.
+fn push_list(sql: &mut Sql, values: impl IntoIterator<Item = Arg>) {
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(v);
+    }
+}
+
 /// Resources named by `_include` / `_revinclude` for the page `matches`, each once.
 async fn includes(
     session: &mut Session,
@@ -686,53 +700,48 @@ async fn includes(
     if matches.is_empty() {
         return Ok(out);
     }
-    let push_ids = |sql: &mut Sql| {
-        for (i, m) in matches.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(m.id());
-        }
-    };
+    let seqs = || matches.iter().map(|m| Arg::Int(m.seq));
     for include in &query.includes {
         for target in &include.targets {
             let mut sql = session.sql();
             push_version_select(&mut sql);
-            sql.push(" WHERE r.current = 1 AND r.deleted = 0 AND r.res_type = ")
-                .bind(*target);
-            let canonical = matches!(include.param, "questionnaire" | "depends-on");
-            if canonical {
-                sql.push(" AND r.res_id IN (SELECT u.res_id FROM search_params u WHERE u.res_type = ")
+            if matches!(include.param, "questionnaire" | "depends-on") {
+                // Canonical references: the targets whose url is referenced.
+                sql.push(" WHERE r.seq IN (SELECT u.seq FROM search_params u WHERE u.res_type = ")
                     .bind(*target)
-                    .push(" AND u.param = 'url' AND u.val IN (SELECT s.val FROM search_params s WHERE s.res_type = ");
+                    .push(" AND u.param = 'url' AND u.val IN (SELECT s.val FROM search_params s WHERE s.param = ")
+                    .bind(include.param)
+                    .push(" AND s.seq IN (");
+                push_list(&mut sql, seqs());
+                sql.push(")))");
             } else {
-                sql.push(" AND r.res_id IN (SELECT s.val FROM search_params s WHERE s.res_type = ");
+                sql.push(" WHERE r.current = 1 AND r.deleted = 0 AND r.res_type = ")
+                    .bind(*target)
+                    .push(" AND r.res_id IN (SELECT s.val FROM search_params s WHERE s.param = ")
+                    .bind(include.param)
+                    .push(" AND s.sys = ")
+                    .bind(*target)
+                    .push(" AND s.seq IN (");
+                push_list(&mut sql, seqs());
+                sql.push("))");
             }
-            sql.bind(include.source)
-                .push(" AND s.param = ")
-                .bind(include.param);
-            if !canonical {
-                sql.push(" AND s.sys = ").bind(*target);
-            }
-            sql.push(" AND s.res_id IN (");
-            push_ids(&mut sql);
-            sql.push(if canonical { ")))" } else { "))" });
             collect_new(session, sql, &mut out, matches).await?;
         }
     }
     for include in &query.revincludes {
         let mut sql = session.sql();
         push_version_select(&mut sql);
-        sql.push(" WHERE r.current = 1 AND r.deleted = 0 AND r.res_type = ")
-            .bind(include.source)
-            .push(" AND r.res_id IN (SELECT s.res_id FROM search_params s WHERE s.res_type = ")
+        sql.push(" WHERE r.seq IN (SELECT s.seq FROM search_params s WHERE s.res_type = ")
             .bind(include.source)
             .push(" AND s.param = ")
             .bind(include.param)
             .push(" AND s.sys = ")
             .bind(query.resource_type.as_str())
             .push(" AND s.val IN (");
-        push_ids(&mut sql);
+        push_list(
+            &mut sql,
+            matches.iter().map(|m| Arg::Text(m.id().to_owned())),
+        );
         sql.push("))");
         collect_new(session, sql, &mut out, matches).await?;
     }

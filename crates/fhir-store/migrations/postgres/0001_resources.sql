@@ -16,17 +16,18 @@ CREATE INDEX resources_current ON resources (res_type, res_id) WHERE current = 1
 CREATE INDEX resources_type_updated ON resources (res_type, last_updated) WHERE current = 1 AND deleted = 0;
 CREATE INDEX resources_updated ON resources (last_updated);
 
--- Search index rows of the current, non-deleted version of each resource.
+-- Search index rows of the current, non-deleted version of each resource. `seq` is that version's
+-- row in `resources`, so a search finds matching versions without touching their bodies.
 CREATE TABLE search_params (
-    res_type TEXT NOT NULL,
-    res_id   TEXT NOT NULL,
-    param    TEXT NOT NULL,
+    seq      BIGINT NOT NULL,
+    res_type TEXT    NOT NULL,
+    param    TEXT    NOT NULL,
     sys      TEXT,   -- token system, reference target type
     val      TEXT,   -- token code, normalised string, uri, reference target id
     raw      TEXT,   -- the value as written (string :exact, literal reference)
     lo       BIGINT, -- date range start, inclusive, microseconds
     hi       BIGINT  -- date range end, exclusive, microseconds
 );
-CREATE INDEX search_params_val ON search_params (res_type, param, val);
+CREATE INDEX search_params_val ON search_params (res_type, param, val, seq);
 CREATE INDEX search_params_date ON search_params (res_type, param, lo);
-CREATE INDEX search_params_resource ON search_params (res_id);
+CREATE INDEX search_params_seq ON search_params (seq);
