@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use dsf_fhir_server::FhirSettings;
 use tracing_subscriber::EnvFilter;
 
+mod demo;
+
 /// Data Sharing Framework: a FHIR server and process engine for federated research data sharing.
 #[derive(Debug, Parser)]
 #[command(name = "dsf", version, about)]
@@ -15,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a local site's FHIR server with a small federation's allow list and walk through it.
+    Demo(demo::DemoArgs),
     /// Run a site's FHIR server.
     Fhir(FhirSettings),
     /// Measure throughput and latency beside baselines.
@@ -27,7 +31,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
             // A benchmark's requests would drown its figures in request logs.
-            let quiet = matches!(cli.command, Command::Bench(_));
+            let quiet = matches!(cli.command, Command::Bench(_) | Command::Demo(_));
             EnvFilter::new(if quiet { "warn" } else { "info" })
         }))
         .with_target(false)
@@ -38,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Fhir(settings) => settings.run(shutdown_signal()).await.context("FHIR server"),
             Command::Bench(command) => dsf_bench::run(command).await,
+            Command::Demo(args) => demo::run(&args, shutdown_signal()).await,
         }
     })
 }
