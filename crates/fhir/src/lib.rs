@@ -8,6 +8,8 @@
 //! resource is a `serde_json` object (with `preserve_order` and `arbitrary_precision`), and the R4
 //! metadata table in [`meta`] drives the strict check and the JSON ⇄ XML mapping.
 
+#![warn(missing_docs)]
+
 mod check;
 mod json;
 pub mod meta;

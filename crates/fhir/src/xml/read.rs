@@ -96,10 +96,24 @@ struct Acc {
     tr: &'static TypeRef,
     many: bool,
     primitive: bool,
+    /// One item per occurrence; `Null` where an occurrence has only a companion.
     values: Vec<Value>,
+    /// Empty until the first occurrence with an id or extensions, then aligned with `values`.
     companions: Vec<Value>,
     has_value: bool,
     has_companion: bool,
+}
+
+impl Acc {
+    fn push(&mut self, value: Option<Value>, companion: Option<Value>) {
+        self.has_value |= value.is_some();
+        self.values.push(value.unwrap_or(Value::Null));
+        if let Some(c) = companion {
+            self.companions.resize(self.values.len() - 1, Value::Null);
+            self.companions.push(c);
+            self.has_companion = true;
+        }
+    }
 }
 
 struct Cx<'i> {
@@ -520,30 +534,32 @@ fn add(
             if !many {
                 return Err(invalid("element repeats but its max cardinality is 1"));
             }
-            last.has_value |= value.is_some();
-            last.has_companion |= companion.is_some();
-            last.values.push(value.unwrap_or(Value::Null));
-            last.companions.push(companion.unwrap_or(Value::Null));
+            last.push(value, companion);
             Ok(())
         }
         None => {
-            acc.push(Acc {
+            let mut a = Acc {
                 element,
                 tr,
                 many,
                 primitive,
-                has_value: value.is_some(),
-                has_companion: companion.is_some(),
-                values: vec![value.unwrap_or(Value::Null)],
-                companions: vec![companion.unwrap_or(Value::Null)],
-            });
+                has_value: false,
+                has_companion: false,
+                values: Vec::with_capacity(1),
+                companions: Vec::new(),
+            };
+            a.push(value, companion);
+            acc.push(a);
             Ok(())
         }
     }
 }
 
-fn materialize(map: &mut Map<String, Value>, a: Acc) {
+fn materialize(map: &mut Map<String, Value>, mut a: Acc) {
     let name = a.tr.member;
+    if a.has_companion {
+        a.companions.resize(a.values.len(), Value::Null);
+    }
     if a.many {
         if a.has_value {
             map.insert(name.into(), Value::Array(a.values));
