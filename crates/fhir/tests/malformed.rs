@@ -437,3 +437,25 @@ fn trusted_garbage_serializes_without_panic() {
         dsf_fhir::serialize(&dsf_fhir::Resource::trusted(no_type), Format::Xml, false).is_empty()
     );
 }
+
+#[test]
+fn xml_namespace_forms() {
+    // Schema location hints, prefixed FHIR namespace, comments: all accepted.
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- a comment -->
+<f:Patient xmlns:f="http://hl7.org/fhir" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://hl7.org/fhir patient.xsd">
+  <!-- inside -->
+  <f:id value="x"/>
+  <f:text><f:status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml"><p>a &amp; b &#160;</p></div></f:text>
+  <f:active value="true"/>
+</f:Patient>"#;
+    let r = parse(body.as_bytes(), Format::Xml).expect("valid");
+    assert_eq!(r.id(), Some("x"));
+    assert_eq!(
+        r.as_json()["text"]["div"],
+        r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>a &amp; b &#160;</p></div>"#
+    );
+    assert_eq!(r.as_json()["active"], true);
+    let (path, _) = invalid_xml(r#"<Patient xmlns="http://hl7.org/fhir" xml:lang="en"/>"#);
+    assert_eq!(path, "Patient.@xml:lang");
+}
