@@ -16,7 +16,7 @@ use crate::exec::{
 };
 use crate::model::{ElementKind, Process, Trigger};
 use crate::store::{InstanceRecord, Store, StoredDefinition};
-use crate::value::{Value, Variables};
+use crate::value::Variables;
 
 /// A deployed process definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +86,8 @@ pub struct Engine<S: Store> {
     by_business_key: HashMap<String, Vec<Uuid>>,
     due_index: BTreeSet<(OffsetDateTime, Uuid)>,
     due_of: HashMap<Uuid, OffsetDateTime>,
+    by_alternative_key: HashMap<String, Vec<Uuid>>,
+    alternative_key_of: HashMap<Uuid, String>,
     effects: Vec<Effect>,
 }
 
@@ -109,6 +111,8 @@ impl<S: Store> Engine<S> {
             by_business_key: HashMap::new(),
             due_index: BTreeSet::new(),
             due_of: HashMap::new(),
+            by_alternative_key: HashMap::new(),
+            alternative_key_of: HashMap::new(),
             effects: Vec::new(),
         };
         let stored = engine.store.load_definitions().map_err(store_error)?;
@@ -142,6 +146,7 @@ impl<S: Store> Engine<S> {
             let id = instance.id;
             engine.active.insert(id, instance);
             engine.reindex_due(id);
+            engine.reindex_alternative_key(id);
         }
         Ok(engine)
     }
@@ -398,6 +403,7 @@ impl<S: Store> Engine<S> {
         self.store.commit(records).map_err(store_error)?;
         for id in ids {
             self.reindex_due(*id);
+            self.reindex_alternative_key(*id);
             if self.active.get(id).is_some_and(Instance::is_ended)
                 && let Some(instance) = self.active.remove(id)
                 && let Some(bk) = &instance.business_key
@@ -491,15 +497,9 @@ impl<S: Store> Engine<S> {
         let candidates: Vec<Uuid> = match &correlation.business_key {
             Some(bk) => {
                 let mut ids = self.by_business_key.get(bk).cloned().unwrap_or_default();
-                ids.extend(
-                    self.active
-                        .values()
-                        .filter(|i| {
-                            i.variables().get("alternativeBusinessKey")
-                                == Some(&Value::String(bk.clone()))
-                        })
-                        .map(|i| i.id),
-                );
+                ids.extend(self.by_alternative_key.get(bk).into_iter().flatten());
+                ids.sort_unstable();
+                ids.dedup();
                 ids
             }
             None => self.active.keys().copied().collect(),
@@ -622,6 +622,31 @@ impl<S: Store> Engine<S> {
     /// The earliest due time of any timer or job.
     pub fn next_due(&self) -> Option<OffsetDateTime> {
         self.due_index.first().map(|(due, _)| *due)
+    }
+
+    /// Indexes the `alternativeBusinessKey` variable, under which messages correlate too.
+    fn reindex_alternative_key(&mut self, id: Uuid) {
+        if let Some(old) = self.alternative_key_of.remove(&id)
+            && let Some(list) = self.by_alternative_key.get_mut(&old)
+        {
+            list.retain(|i| *i != id);
+            if list.is_empty() {
+                self.by_alternative_key.remove(&old);
+            }
+        }
+        let key = self
+            .active
+            .get(&id)
+            .filter(|i| !i.is_ended())
+            .and_then(|i| i.root_variable("alternativeBusinessKey"))
+            .and_then(|v| v.as_str().map(str::to_owned));
+        if let Some(key) = key {
+            self.by_alternative_key
+                .entry(key.clone())
+                .or_default()
+                .push(id);
+            self.alternative_key_of.insert(id, key);
+        }
     }
 
     fn reindex_due(&mut self, id: Uuid) {

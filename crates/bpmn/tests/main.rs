@@ -4,7 +4,9 @@
 //! - `plugins`: the DSF plugin processes run end to end with test delegates.
 //! - `elements`: one focused model per element kind or extension, from `tests/models/`.
 //! - `recovery`: instances resume from the store after the engine stops between commits.
+//! - `bench`: throughput figures (ignored by default).
 
+mod bench;
 mod common;
 mod elements;
 mod fixtures;

@@ -123,6 +123,14 @@ impl Instance {
             .unwrap_or_default()
     }
 
+    /// A variable of the root scope.
+    pub fn root_variable(&self, name: &str) -> Option<&Value> {
+        self.scopes
+            .values()
+            .find(|s| s.parent.is_none())
+            .and_then(|s| s.variables.get(name))
+    }
+
     /// Whether the instance has ended (completed or deleted).
     pub fn is_ended(&self) -> bool {
         matches!(
