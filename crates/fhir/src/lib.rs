@@ -1,12 +1,32 @@
 //! FHIR R4 (4.0.1) resources as a generic, metadata-driven model with a lossless JSON and XML codec.
 //!
 //! A [`Resource`] holds the resource's JSON object (member order kept, decimals kept digit for digit).
-//! [`parse`] reads JSON or XML strictly: unknown elements, wrong primitive types and wrong cardinality
-//! are errors that name the element's path. [`serialize`] writes either format.
-
-//! Design: there is no generated typed model (those cost minutes of build time, see [`meta`]); a
-//! resource is a `serde_json` object (with `preserve_order` and `arbitrary_precision`), and the R4
-//! metadata table in [`meta`] drives the strict check and the JSON ⇄ XML mapping.
+//! [`parse`] reads JSON or XML strictly; [`serialize`] writes either format.
+//!
+//! # Design
+//!
+//! There is no generated typed model: an R4 model crate costs minutes of build time and gigabytes
+//! of memory (see [`meta`]). A resource is a `serde_json` object (with `preserve_order` and
+//! `arbitrary_precision`), and a compact table generated from the R4 StructureDefinitions drives
+//! both the strict check and the JSON ⇄ XML mapping.
+//!
+//! # What is checked
+//!
+//! Both formats end in the same check of the JSON form ([`Resource::from_json_value`]):
+//! - every member is an element of its type (choice elements only with their listed types, and
+//!   only one of them), `resourceType` names one of the 146 R4 resource types, inner resources
+//!   (`contained`, `Bundle.entry.resource`, `Parameters.parameter.resource`, ...) are checked too;
+//! - arrays exactly where the max cardinality is `*`, required elements present;
+//! - primitives by JSON type and lexical form (boolean, integers in range, decimals as numbers,
+//!   strings with the R4 patterns of `id`, `code`, `uri`, `date`, `dateTime`, `instant`, `time`,
+//!   `oid`, `uuid`, `base64Binary`), `_element` companions aligned with their values;
+//! - no empty strings, objects or arrays, nulls only inside aligned primitive arrays, no
+//!   `fhir_comments`, the narrative `div` well-formed XHTML in the XHTML namespace;
+//! - nesting depth at most [`MAX_DEPTH`].
+//!
+//! XML is additionally checked for DOCTYPEs and undefined entities (rejected: no XXE), unknown
+//! attributes, elements outside the FHIR namespace and text content. Errors name the path, e.g.
+//! `Bundle.entry[0].resource.Patient.name[1].given[0]` (inner resources add their type).
 
 #![warn(missing_docs)]
 
