@@ -77,6 +77,12 @@ impl BloomFilter {
         index < self.len && self.words[index / 64] & (1 << (63 - index % 64)) != 0
     }
 
+    /// The bits as big-endian packed words (bit `i` is bit `63 - i % 64` of word `i / 64`);
+    /// bits beyond the length are zero.
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     /// Number of set bits.
     pub fn popcount(&self) -> u32 {
         self.words.iter().map(|w| w.count_ones()).sum()
