@@ -459,3 +459,20 @@ fn xml_namespace_forms() {
     let (path, _) = invalid_xml(r#"<Patient xmlns="http://hl7.org/fhir" xml:lang="en"/>"#);
     assert_eq!(path, "Patient.@xml:lang");
 }
+
+#[test]
+fn narrative_without_active_content() {
+    for div in [
+        r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(1)</script></div>"#,
+        r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p onclick=\"x()\">a</p></div>"#,
+        r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\" JavaScript:x()\">a</a></div>"#,
+        r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><IFRAME src=\"x\"/></div>"#,
+    ] {
+        let body = format!(
+            r#"{{"resourceType":"Patient","text":{{"status":"generated","div":"{div}"}}}}"#
+        );
+        let (path, message) = invalid_json(&body);
+        assert_eq!(path, "Patient.text.div", "{message}");
+        assert!(message.contains("txt-1"), "{message}");
+    }
+}
