@@ -51,12 +51,21 @@ pub enum Format {
     Xml,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Json => "JSON",
+            Format::Xml => "XML",
+        })
+    }
+}
+
 /// Why a body could not be read as a FHIR resource.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
     /// The bytes are not well-formed JSON or XML.
-    #[error("malformed {format:?}: {message}")]
+    #[error("malformed {format}: {message}")]
     Syntax {
         /// The format that was expected.
         format: Format,
@@ -64,7 +73,7 @@ pub enum ParseError {
         message: String,
     },
     /// Well-formed, but not a valid FHIR R4 resource; `path` is the FHIRPath-like location.
-    #[error("{path}: {message}")]
+    #[error("{}{}{message}", path, if path.is_empty() { "" } else { ": " })]
     Invalid {
         /// Where the problem is, e.g. `Patient.name[0].given`.
         path: String,

@@ -476,3 +476,16 @@ fn narrative_without_active_content() {
         assert!(message.contains("txt-1"), "{message}");
     }
 }
+
+#[test]
+fn error_display() {
+    let e = parse(br#"{"resourceType":"Patient","foo":1}"#, Format::Json).expect_err("invalid");
+    assert_eq!(
+        e.to_string(),
+        r#"Patient.foo: unknown element "foo" in Patient"#
+    );
+    let e = parse(b"[]", Format::Json).expect_err("invalid");
+    assert!(e.to_string().starts_with("not a resource"), "{e}");
+    let e = parse(b"{", Format::Json).expect_err("invalid");
+    assert!(e.to_string().starts_with("malformed JSON"), "{e}");
+}
