@@ -3,8 +3,9 @@
 //!
 //! Prints instances per second for `tests/models/bench.bpmn` (start, three service tasks setting
 //! variables, exclusive gateway, end; every wait state committed to the store), message
-//! correlations per second, and memory per waiting instance. When `DSF_BENCH_SPIFF` (a Python with
-//! `spiffworkflow`) or `DSF_BENCH_NODE_PATH` (a `node_modules` holding `bpmn-engine`) are set, the
+//! correlations per second (`tests/models/bench_wait.bpmn`: a receive task per instance, found by
+//! business key), and memory per waiting instance. When `DSF_BENCH_SPIFF` (a Python
+//! executable that can import `SpiffWorkflow`, e.g. a wrapper script setting `PYTHONPATH`) or `DSF_BENCH_NODE_PATH` (a `node_modules` holding `bpmn-engine`) are set, the
 //! scripts in `tests/bench/` run the same model in those engines and the ratios are printed. No
 //! figure is asserted: timings depend on the machine.
 
@@ -57,6 +58,7 @@ fn external(
     let mut cmd = Command::new(program);
     cmd.arg(dir.join("bench").join(script))
         .arg(dir.join("models/bench.bpmn"))
+        .arg(dir.join("models/bench_wait.bpmn"))
         .arg(n.to_string());
     if let Some((k, v)) = env {
         cmd.env(k, v);
@@ -83,6 +85,7 @@ fn bench_throughput() -> Result<(), Box<dyn std::error::Error>> {
     let store = MemoryStore::new();
     let mut rt = Runtime::new(Engine::new(store.clone())?, registry());
     rt.deploy(&model("bench"), &HashMap::new())?;
+    rt.deploy(&model("bench_wait"), &HashMap::new())?;
 
     let started = Instant::now();
     let mut last = None;
