@@ -3,8 +3,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::{DeployError, Problem, ProblemKind};
-use crate::model::Definitions;
+use time::OffsetDateTime;
+
+use crate::exec::timers::schedule;
+use crate::model::{Definitions, ElementKind, Trigger};
 use crate::parse;
+use crate::value::Variables;
 
 /// How to deploy a model.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +51,9 @@ impl CheckReport {
 }
 
 /// Checks a model as a deployment would, without deploying it.
+///
+/// Besides parse problems this finds unknown class names and process timer start events whose
+/// timer depends on variables.
 pub fn check(xml: &str, options: &DeployOptions) -> CheckReport {
     match prepare(xml, options) {
         Ok((definitions, _, warnings)) => CheckReport {
@@ -94,6 +101,23 @@ pub(crate) fn prepare(
     };
     let mut warnings = definitions.warnings.clone();
     for process in &definitions.processes {
+        for start in process.start_events(None) {
+            let element = &process.elements[start];
+            if let ElementKind::StartEvent {
+                trigger: Trigger::Timer(def),
+                ..
+            } = &element.kind
+                && let Err(message) = schedule(def, &Variables::new(), OffsetDateTime::UNIX_EPOCH)
+            {
+                problems.push(Problem {
+                    process: Some(process.id.clone()),
+                    element: Some(element.id.clone()),
+                    kind: ProblemKind::Invalid(format!(
+                        "a process timer start event cannot use variables: {message}"
+                    )),
+                });
+            }
+        }
         for (element, class) in process.class_references() {
             if options.known_classes.contains(class) {
                 continue;

@@ -1,6 +1,6 @@
 //! The engine: deployed definitions, running instances, commands and queries.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -10,11 +10,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::deploy::{self, DeployOptions};
 use crate::error::EngineError;
 use crate::exec::state::Phase;
+use crate::exec::timers;
 use crate::exec::{
     DefinitionId, Effect, Exec, HistoryEntry, Incident, Instance, InstanceState, ItemId, Outbox,
     UserTask, WaitKind, WaitRole, WorkItem, WorkResult,
 };
-use crate::model::{ElementKind, Process, Trigger};
+use crate::model::{ElementIdx, ElementKind, Process, Trigger};
 use crate::store::{InstanceRecord, Store, StoredDefinition};
 use crate::value::Variables;
 
@@ -29,6 +30,14 @@ pub struct DefinitionInfo {
     pub name: Option<String>,
     /// Message names of its message start events.
     pub start_messages: Vec<String>,
+}
+
+/// A timer start event of the latest version of a definition.
+struct StartTimer {
+    definition: DefinitionId,
+    element: ElementIdx,
+    due: OffsetDateTime,
+    cycle: Option<(Option<u32>, time::Duration)>,
 }
 
 struct Deployed {
@@ -88,6 +97,7 @@ pub struct Engine<S: Store> {
     due_of: HashMap<Uuid, OffsetDateTime>,
     by_alternative_key: HashMap<String, Vec<Uuid>>,
     alternative_key_of: HashMap<Uuid, String>,
+    start_timers: Vec<StartTimer>,
     effects: Vec<Effect>,
 }
 
@@ -113,6 +123,7 @@ impl<S: Store> Engine<S> {
             due_of: HashMap::new(),
             by_alternative_key: HashMap::new(),
             alternative_key_of: HashMap::new(),
+            start_timers: Vec::new(),
             effects: Vec::new(),
         };
         let stored = engine.store.load_definitions().map_err(store_error)?;
@@ -128,6 +139,14 @@ impl<S: Store> Engine<S> {
                     engine.add_definition(d.id.clone(), process, d.xml.clone());
                 }
             }
+        }
+        let keys: HashSet<String> = engine
+            .definitions
+            .iter()
+            .map(|d| d.info.id.key.clone())
+            .collect();
+        for key in keys {
+            engine.schedule_start_timers(&key);
         }
         for record in engine.store.load_unfinished().map_err(store_error)? {
             let instance: Instance = serde_json::from_slice(&record.data)
@@ -194,6 +213,73 @@ impl<S: Store> Engine<S> {
         info
     }
 
+    /// Schedules the timer start events of the latest version of `key`, replacing older ones.
+    /// They are kept in memory: an engine opened later schedules them again from its start.
+    fn schedule_start_timers(&mut self, key: &str) {
+        self.start_timers.retain(|t| t.definition.key != key);
+        let Some(latest) = self
+            .definitions
+            .iter()
+            .filter(|d| d.info.id.key == key)
+            .max_by_key(|d| d.info.id.version)
+        else {
+            return;
+        };
+        let now = self.clock.now();
+        let process = latest.process.clone();
+        let definition = latest.info.id.clone();
+        for element in process.start_events(None) {
+            if let ElementKind::StartEvent {
+                trigger: Trigger::Timer(def),
+                ..
+            } = &process.elements[element].kind
+                && let Ok((due, cycle)) = timers::schedule(def, &Variables::new(), now)
+            {
+                self.start_timers.push(StartTimer {
+                    definition: definition.clone(),
+                    element,
+                    due,
+                    cycle,
+                });
+            }
+        }
+    }
+
+    /// Starts instances for due timer start events; returns how many started.
+    fn fire_start_timers(&mut self, now: OffsetDateTime) -> Result<usize, EngineError> {
+        let mut started = 0;
+        let mut i = 0;
+        while i < self.start_timers.len() {
+            if self.start_timers[i].due > now {
+                i += 1;
+                continue;
+            }
+            let timer = &mut self.start_timers[i];
+            let (definition, element) = (timer.definition.clone(), timer.element);
+            match timer.cycle {
+                Some((remaining, interval)) if remaining != Some(0) => {
+                    timer.due += interval;
+                    timer.cycle = Some((remaining.map(|r| r - 1), interval));
+                    i += 1;
+                }
+                _ => {
+                    self.start_timers.remove(i);
+                }
+            }
+            let Some(process) = self.process(&definition) else {
+                continue;
+            };
+            let id = Uuid::new_v4();
+            let mut instance = Instance::new(id, definition, None, now);
+            let mut outbox = Outbox::default();
+            Exec::new(&process, &mut instance, now, &mut outbox).start(element, Variables::new());
+            self.active.insert(id, instance);
+            self.finish(vec![id], outbox)?;
+            started += 1;
+        }
+        Ok(started)
+    }
+
     fn process(&self, id: &DefinitionId) -> Option<Arc<Process>> {
         self.definitions
             .iter()
@@ -239,7 +325,9 @@ impl<S: Store> Engine<S> {
                     xml: filled.clone(),
                 })
                 .map_err(store_error)?;
+            let key = process.id.clone();
             out.push(self.add_definition(id, process, filled.clone()));
+            self.schedule_start_timers(&key);
         }
         Ok(out)
     }
@@ -256,6 +344,7 @@ impl<S: Store> Engine<S> {
         }
         self.store.delete_definition(id).map_err(store_error)?;
         self.definitions.retain(|d| &d.info.id != id);
+        self.schedule_start_timers(&id.key);
         Ok(())
     }
 
@@ -621,7 +710,12 @@ impl<S: Store> Engine<S> {
 
     /// The earliest due time of any timer or job.
     pub fn next_due(&self) -> Option<OffsetDateTime> {
-        self.due_index.first().map(|(due, _)| *due)
+        let instances = self.due_index.first().map(|(due, _)| *due);
+        let starts = self.start_timers.iter().map(|t| t.due).min();
+        match (instances, starts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Indexes the `alternativeBusinessKey` variable, under which messages correlate too.
@@ -664,11 +758,13 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Fires every timer and job due at the clock's time; returns how many fired.
+    /// Fires every timer and job due at the clock's time (timer start events included); returns
+    /// how many fired.
     pub fn run_due(&mut self) -> Result<usize, EngineError> {
         let mut fired = 0;
         loop {
             let now = self.now();
+            fired += self.fire_start_timers(now)?;
             let ids: Vec<Uuid> = self
                 .due_index
                 .iter()

@@ -4,10 +4,11 @@
 //! Prints instances per second for `tests/models/bench.bpmn` (start, three service tasks setting
 //! variables, exclusive gateway, end; every wait state committed to the store), message
 //! correlations per second (`tests/models/bench_wait.bpmn`: a receive task per instance, found by
-//! business key), and memory per waiting instance. When `DSF_BENCH_SPIFF` (a Python
-//! executable that can import `SpiffWorkflow`, e.g. a wrapper script setting `PYTHONPATH`) or `DSF_BENCH_NODE_PATH` (a `node_modules` holding `bpmn-engine`) are set, the
-//! scripts in `tests/bench/` run the same model in those engines and the ratios are printed. No
-//! figure is asserted: timings depend on the machine.
+//! business key), and memory per waiting instance. When `DSF_BENCH_SPIFF` (a Python executable
+//! that can import `SpiffWorkflow`, e.g. a wrapper script setting `PYTHONPATH`) or
+//! `DSF_BENCH_NODE_PATH` (a `node_modules` holding `bpmn-engine`) are set, the scripts in
+//! `tests/bench/` run the same models in those engines and the ratios are printed. No figure is
+//! asserted: timings depend on the machine.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

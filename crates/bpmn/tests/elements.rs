@@ -475,6 +475,10 @@ fn deployment_reports_every_problem_with_element_ids() {
         vec![
             ("badCondition".into(), "expression".into()),
             ("dangling".into(), "dangling flow node".into()),
+            (
+                "listened".into(),
+                "unsupported taskListener for event 'complete'".into()
+            ),
             ("missingMessage".into(), "dangling message".into()),
             ("script".into(), "unsupported scriptTask".into()),
         ]
@@ -581,5 +585,38 @@ fn suspend_activate_and_delete() -> R {
         .correlate(message("finish", "bk", Variables::new()))?;
     assert_eq!(info(&rt, id).state, InstanceState::Completed);
     assert_eq!(rt.engine().instances()?.len(), 2);
+    Ok(())
+}
+
+#[test]
+fn process_timer_start_events_start_instances_on_their_cycle() -> R {
+    let log = Log::default();
+    let (mut rt, clock) = runtime(recording(&log));
+    let xml = model("timer_start");
+    // a process timer cannot read variables: that process is rejected, so is the file
+    let rejected = rt.deploy(&xml, &HashMap::new());
+    assert!(matches!(
+        rejected,
+        Err(EngineError::Deploy(ref e)) if e.problems.len() == 1
+            && e.problems[0].element.as_deref() == Some("whenever")
+    ));
+    let (valid, _) = xml.split_at(
+        xml.find("<bpmn:process id=\"timerStartFromVariable\"")
+            .ok_or("model")?,
+    );
+    rt.deploy(&format!("{valid}</bpmn:definitions>"), &HashMap::new())?;
+    assert_eq!(
+        rt.engine().next_due(),
+        Some(rt.engine().now() + Duration::hours(1))
+    );
+    rt.run()?;
+    assert!(log.entries().is_empty());
+    for _ in 0..3 {
+        clock.advance(Duration::hours(1));
+        rt.run()?;
+    }
+    assert_eq!(log.entries(), vec!["tick", "tick"]);
+    assert_eq!(rt.engine().instances()?.len(), 2);
+    assert_eq!(rt.engine().next_due(), None);
     Ok(())
 }

@@ -8,6 +8,7 @@ mod context;
 mod events;
 mod run;
 pub(crate) mod state;
+pub(crate) mod timers;
 
 pub(crate) use run::{Exec, Outbox};
 pub use state::{

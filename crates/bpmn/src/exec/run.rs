@@ -16,7 +16,6 @@ use crate::model::{
     ElementIdx, ElementKind, FieldValue, FlowIdx, GatewayKind, Implementation, Process, TaskKind,
     TimerDefinition, Trigger,
 };
-use crate::timer;
 use crate::value::{Value, Variables};
 
 /// What a run produces besides the changed instance.
@@ -742,19 +741,17 @@ impl<'a> Exec<'a> {
             }
             return Err(self.fail(element, "no outgoing sequence flow can be taken"));
         }
+        // The token itself takes the first flow (its step loop goes on); copies take the others.
         for (n, f) in flows.iter().enumerate() {
             let target = self.process.flows[*f].target;
             if n == 0 {
                 self.inst.tokens.insert(id, Token::at(scope, target));
-                self.queue.push_back(id);
             } else {
                 let new = self.inst.next();
                 self.inst.tokens.insert(new, Token::at(scope, target));
                 self.queue.push_back(new);
             }
         }
-        // This token's step loop continues with the first target; avoid a second pass.
-        self.queue.retain(|q| *q != id);
         Ok(())
     }
 
@@ -1071,41 +1068,18 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
-    #[allow(clippy::type_complexity)]
     fn timer_due(
         &self,
         token: Option<u64>,
         scope: u64,
         element: ElementIdx,
         def: &TimerDefinition,
-    ) -> Result<(OffsetDateTime, Option<(Option<u32>, time::Duration)>), ExecutionError> {
-        let expr = match def {
-            TimerDefinition::Duration(e) | TimerDefinition::Date(e) | TimerDefinition::Cycle(e) => {
-                e
-            }
-        };
+    ) -> Result<super::timers::TimerSchedule, ExecutionError> {
         let ctx = match token.and_then(|t| TokenContext::of_token(self.process, self.inst, t)) {
             Some(ctx) => ctx,
             None => TokenContext::of_scope(self.process, self.inst, scope),
         };
-        let text = expr
-            .evaluate(&ctx)
-            .map_err(|e| self.fail(element, format!("timer '{}': {e}", expr.source())))?
-            .to_string();
-        let bad = |e: timer::TimerError| self.fail(element, e.to_string());
-        Ok(match def {
-            TimerDefinition::Duration(_) => {
-                (self.now + timer::parse_duration(&text).map_err(bad)?, None)
-            }
-            TimerDefinition::Date(_) => (timer::parse_date(&text).map_err(bad)?, None),
-            TimerDefinition::Cycle(_) => {
-                let c = timer::parse_cycle(&text).map_err(bad)?;
-                (
-                    c.first_due(self.now),
-                    Some((c.repetitions.map(|r| r.saturating_sub(1)), c.interval)),
-                )
-            }
-        })
+        super::timers::schedule(def, &ctx, self.now).map_err(|m| self.fail(element, m))
     }
 
     pub(crate) fn evaluate_condition(
