@@ -97,9 +97,13 @@ struct Acc {
     many: bool,
     primitive: bool,
     /// One item per occurrence; `Null` where an occurrence has only a companion.
-    values: Vec<Value>,
+    first: Value,
+    /// The occurrences after the first (no allocation for single elements).
+    rest: Vec<Value>,
     /// Empty until the first occurrence with an id or extensions, then aligned with `values`.
     companions: Vec<Value>,
+    /// How many occurrences were added.
+    count: usize,
     has_value: bool,
     has_companion: bool,
 }
@@ -107,9 +111,15 @@ struct Acc {
 impl Acc {
     fn push(&mut self, value: Option<Value>, companion: Option<Value>) {
         self.has_value |= value.is_some();
-        self.values.push(value.unwrap_or(Value::Null));
+        let value = value.unwrap_or(Value::Null);
+        if self.count == 0 {
+            self.first = value;
+        } else {
+            self.rest.push(value);
+        }
+        self.count += 1;
         if let Some(c) = companion {
-            self.companions.resize(self.values.len() - 1, Value::Null);
+            self.companions.resize(self.count - 1, Value::Null);
             self.companions.push(c);
             self.has_companion = true;
         }
@@ -212,7 +222,9 @@ impl<'i> Cx<'i> {
                         tr,
                         many: false,
                         primitive: false,
-                        values: vec![Value::String(v.into_owned())],
+                        first: Value::String(v.into_owned()),
+                        rest: Vec::new(),
+                        count: 1,
                         companions: Vec::new(),
                         has_value: true,
                         has_companion: false,
@@ -545,7 +557,9 @@ fn add(
                 primitive,
                 has_value: false,
                 has_companion: false,
-                values: Vec::with_capacity(1),
+                first: Value::Null,
+                rest: Vec::new(),
+                count: 0,
                 companions: Vec::new(),
             };
             a.push(value, companion);
@@ -558,20 +572,21 @@ fn add(
 fn materialize(map: &mut Map<String, Value>, mut a: Acc) {
     let name = a.tr.member;
     if a.has_companion {
-        a.companions.resize(a.values.len(), Value::Null);
+        a.companions.resize(a.count, Value::Null);
     }
     if a.many {
         if a.has_value {
-            map.insert(name.into(), Value::Array(a.values));
+            let mut values = Vec::with_capacity(a.count);
+            values.push(a.first);
+            values.append(&mut a.rest);
+            map.insert(name.into(), Value::Array(values));
         }
         if a.primitive && a.has_companion {
             map.insert(format!("_{name}"), Value::Array(a.companions));
         }
     } else {
-        if a.has_value
-            && let Some(v) = a.values.into_iter().next()
-        {
-            map.insert(name.into(), v);
+        if a.has_value {
+            map.insert(name.into(), a.first);
         }
         if a.primitive
             && a.has_companion
