@@ -50,7 +50,12 @@ pub struct EncodeArgs {
     #[arg(long)]
     pub schema: PathBuf,
     /// Secret shared by the sites (UTF-8). Prefer --secret-file or the environment variable.
-    #[arg(long, env = "DSF_PRIVACY_SECRET", hide_env_values = true, conflicts_with = "secret_file")]
+    #[arg(
+        long,
+        env = "DSF_PRIVACY_SECRET",
+        hide_env_values = true,
+        conflicts_with = "secret_file"
+    )]
     pub secret: Option<String>,
     /// File holding the secret (a trailing newline is removed).
     #[arg(long)]
@@ -160,7 +165,9 @@ pub fn run(args: PrivacyArgs) -> anyhow::Result<()> {
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path == Path::new("-") {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
         Ok(buf)
     } else {
         std::fs::read(path).with_context(|| format!("reading {}", path.display()))
@@ -209,7 +216,9 @@ fn encode(args: EncodeArgs) -> anyhow::Result<()> {
             }
             s
         }
-        (None, None) => bail!("a secret is required: --secret, --secret-file or DSF_PRIVACY_SECRET"),
+        (None, None) => {
+            bail!("a secret is required: --secret, --secret-file or DSF_PRIVACY_SECRET")
+        }
     };
     let schema_text = std::fs::read_to_string(&args.schema)
         .with_context(|| format!("reading schema {}", args.schema.display()))?;
@@ -262,25 +271,27 @@ fn encode_rows(
             .map(|(c, part)| {
                 let mut encoder = encoder.clone();
                 s.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .map(|(i, row)| {
-                            let fields: Vec<&str> = row.iter().collect();
-                            let clk = encoder
-                                .encode(&fields)
-                                .with_context(|| format!("row {}", c * chunk + i))?;
-                            bar.inc(1);
-                            Ok(clk.to_base64())
-                        })
-                        .collect::<anyhow::Result<Vec<String>>>()
+                    let mut fields: Vec<&str> = Vec::new();
+                    let mut out = Vec::with_capacity(part.len());
+                    for (i, row) in part.iter().enumerate() {
+                        fields.clear();
+                        fields.extend(row.iter());
+                        let clk = encoder
+                            .encode(&fields)
+                            .with_context(|| format!("row {}", c * chunk + i))?;
+                        out.push(clk.to_base64());
+                        if i % 1024 == 1023 {
+                            bar.inc(1024);
+                        }
+                    }
+                    bar.inc((part.len() % 1024) as u64);
+                    anyhow::Ok(out)
                 })
             })
             .collect();
         let mut all = Vec::with_capacity(rows.len());
         for h in handles {
-            let part = h
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+            let part = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
             all.extend(part);
         }
         Ok(all)
@@ -328,8 +339,10 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
         result.groups.len()
     );
     if let Some(truth_path) = &args.truth {
-        let truth: GroupsFile = serde_json::from_slice(&read_input(truth_path)?)
-            .with_context(|| format!("{} is not a {{\"groups\": ...}} file", truth_path.display()))?;
+        let truth: GroupsFile =
+            serde_json::from_slice(&read_input(truth_path)?).with_context(|| {
+                format!("{} is not a {{\"groups\": ...}} file", truth_path.display())
+            })?;
         let pairs: Vec<(RecordRef, RecordRef)> = truth
             .groups
             .iter()

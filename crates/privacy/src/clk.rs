@@ -17,7 +17,7 @@
 //! Hash results are cached per column and token, as clkhash does, which is what makes encoding
 //! fast on real data where most n-grams repeat.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use blake2::Blake2bMac512;
 use hmac::{Hmac, KeyInit, Mac};
@@ -75,7 +75,11 @@ pub enum EncodeError {
 
 /// Derives `count` keys of `config.key_size` bytes from `secret` with HKDF, as clkhash's
 /// `generate_key_lists` does.
-fn derive_keys(secret: &[u8], config: &KdfConfig, count: usize) -> Result<Vec<Vec<u8>>, EncodeError> {
+fn derive_keys(
+    secret: &[u8],
+    config: &KdfConfig,
+    count: usize,
+) -> Result<Vec<Vec<u8>>, EncodeError> {
     let mut okm = vec![0u8; count * config.key_size];
     let salt = config.salt.as_deref();
     let info = config.info.as_deref().unwrap_or_default();
@@ -92,17 +96,111 @@ fn derive_keys(secret: &[u8], config: &KdfConfig, count: usize) -> Result<Vec<Ve
     Ok(okm.chunks(config.key_size).map(<[u8]>::to_vec).collect())
 }
 
+/// Hash results per token. Tokens of up to 15 bytes (nearly all n-grams) are keyed by a packed
+/// `u128`, which avoids a heap key and a byte comparison per lookup.
+struct TokenCache<V> {
+    small: HashMap<u128, V>,
+    large: HashMap<Vec<u8>, V>,
+}
+
+impl<V> Default for TokenCache<V> {
+    fn default() -> Self {
+        Self {
+            small: HashMap::default(),
+            large: HashMap::default(),
+        }
+    }
+}
+
+impl<V> TokenCache<V> {
+    fn small_key(token: &[u8]) -> Option<u128> {
+        (token.len() < 16).then(|| {
+            let mut bytes = [0u8; 16];
+            bytes[..token.len()].copy_from_slice(token);
+            bytes[15] = token.len() as u8;
+            u128::from_le_bytes(bytes)
+        })
+    }
+
+    fn get(&self, token: &[u8]) -> Option<&V> {
+        match Self::small_key(token) {
+            Some(key) => self.small.get(&key),
+            None => self.large.get(token),
+        }
+    }
+
+    fn insert(&mut self, token: &[u8], value: V) {
+        if self.small.len() + self.large.len() >= TOKEN_CACHE_LIMIT {
+            self.small.clear();
+            self.large.clear();
+        }
+        match Self::small_key(token) {
+            Some(key) => self.small.insert(key, value),
+            None => self.large.insert(token.to_vec(), value),
+        };
+    }
+}
+
 enum Hasher {
     Double {
         sha1: Hmac<Sha1>,
         md5: Hmac<Md5>,
         prevent_singularity: bool,
-        cache: HashMap<Vec<u8>, (u64, u64)>,
+        cache: TokenCache<(u64, u64)>,
     },
     Blake {
         key: Vec<u8>,
-        cache: HashMap<Vec<u8>, Vec<u16>>,
+        cache: TokenCache<Vec<u16>>,
     },
+}
+
+impl Hasher {
+    /// Sets the `k` bits of `token` in `filter` (of length `l`), using and filling the cache.
+    fn insert(
+        &mut self,
+        token: &[u8],
+        k: u32,
+        l: u64,
+        filter: &mut BloomFilter,
+    ) -> Result<(), String> {
+        match self {
+            Hasher::Double {
+                sha1,
+                md5,
+                prevent_singularity,
+                cache,
+            } => {
+                let (h1, h2) = match cache.get(token) {
+                    Some(h) => *h,
+                    None => {
+                        let h = double_hash(sha1, md5, *prevent_singularity, token, l)?;
+                        cache.insert(token, h);
+                        h
+                    }
+                };
+                let mut g = h1;
+                for _ in 0..k {
+                    filter.set(g as usize);
+                    g += h2;
+                    if g >= l {
+                        g -= l;
+                    }
+                }
+            }
+            Hasher::Blake { key, cache } => {
+                let needed = (k as usize).div_ceil(32) * 32;
+                if cache.get(token).is_none_or(|s| s.len() < needed) {
+                    let shorts = blake_shorts(key, token, needed / 32)?;
+                    cache.insert(token, shorts);
+                }
+                let shorts = cache.get(token).ok_or("token cache")?;
+                for s in &shorts[..k as usize] {
+                    filter.set((u64::from(*s) % l) as usize);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 struct Column {
@@ -118,6 +216,7 @@ pub struct ClkEncoder {
     hash_length: usize,
     xor_folds: u32,
     token_bytes: Vec<u8>,
+    scratch: tokens::Scratch,
 }
 
 impl Clone for ClkEncoder {
@@ -138,11 +237,11 @@ impl Clone for ClkEncoder {
                         sha1: sha1.clone(),
                         md5: md5.clone(),
                         prevent_singularity: *prevent_singularity,
-                        cache: HashMap::new(),
+                        cache: TokenCache::default(),
                     },
                     Hasher::Blake { key, .. } => Hasher::Blake {
                         key: key.clone(),
-                        cache: HashMap::new(),
+                        cache: TokenCache::default(),
                     },
                 }),
             })
@@ -152,6 +251,7 @@ impl Clone for ClkEncoder {
             hash_length: self.hash_length,
             xor_folds: self.xor_folds,
             token_bytes: Vec::new(),
+            scratch: tokens::Scratch::default(),
         }
     }
 }
@@ -184,7 +284,7 @@ impl ClkEncoder {
                             md5: Hmac::<Md5>::new_from_slice(&keys[1])
                                 .map_err(|e| EncodeError::Schema(e.to_string()))?,
                             prevent_singularity,
-                            cache: HashMap::new(),
+                            cache: TokenCache::default(),
                         },
                         HashKind::BlakeHash => {
                             if !hash_length.is_power_of_two() {
@@ -199,7 +299,7 @@ impl ClkEncoder {
                             }
                             Hasher::Blake {
                                 key: keys[0].clone(),
-                                cache: HashMap::new(),
+                                cache: TokenCache::default(),
                             }
                         }
                     }),
@@ -216,6 +316,7 @@ impl ClkEncoder {
             hash_length,
             xor_folds: schema.xor_folds,
             token_bytes: Vec::new(),
+            scratch: tokens::Scratch::default(),
         })
     }
 
@@ -250,6 +351,7 @@ impl ClkEncoder {
         let l = self.hash_length as u64;
         let mut filter = BloomFilter::zeros(self.hash_length);
         let token_bytes = &mut self.token_bytes;
+        let scratch = &mut self.scratch;
         for (column, value) in self.columns.iter_mut().zip(record) {
             let (Some(spec), Some(hasher)) = (&column.spec, &mut column.hasher) else {
                 continue;
@@ -261,71 +363,25 @@ impl ClkEncoder {
             };
             format::validate(spec, value).map_err(invalid)?;
             let word = format::normalise(spec, value).map_err(invalid)?;
-            let grams = tokens::tokenize(&spec.hashing.comparison, &word).map_err(invalid)?;
-            if grams.is_empty() {
-                continue;
-            }
             let encoding = match spec.format {
                 FieldFormat::String { encoding, .. } => encoding,
                 _ => TextEncoding::Utf8,
             };
-            let n = grams.len();
-            for (index, gram) in grams.iter().enumerate() {
-                let k = insertions(spec.hashing.strategy, index, n);
-                if k == 0 {
-                    continue;
-                }
-                tokens::encode_text(encoding, gram, token_bytes).map_err(invalid)?;
-                match hasher {
-                    Hasher::Double {
-                        sha1,
-                        md5,
-                        prevent_singularity,
-                        cache,
-                    } => {
-                        let (h1, h2) = match cache.get(token_bytes.as_slice()) {
-                            Some(h) => *h,
-                            None => {
-                                let h = double_hash(sha1, md5, *prevent_singularity, token_bytes, l)
-                                    .map_err(invalid)?;
-                                if cache.len() >= TOKEN_CACHE_LIMIT {
-                                    cache.clear();
-                                }
-                                cache.insert(token_bytes.clone(), h);
-                                h
-                            }
-                        };
-                        let mut g = h1;
-                        for _ in 0..k {
-                            filter.set(g as usize);
-                            g += h2;
-                            if g >= l {
-                                g -= l;
-                            }
-                        }
+            let strategy = spec.hashing.strategy;
+            tokens::for_each_token(
+                &spec.hashing.comparison,
+                &word,
+                scratch,
+                |index, n, gram| {
+                    let k = insertions(strategy, index, n);
+                    if k == 0 {
+                        return Ok(());
                     }
-                    Hasher::Blake { key, cache } => {
-                        let needed = (k as usize).div_ceil(32) * 32;
-                        let shorts = match cache.get(token_bytes.as_slice()) {
-                            Some(s) if s.len() >= needed => s,
-                            _ => {
-                                let s = blake_shorts(key, token_bytes, needed / 32)
-                                    .map_err(invalid)?;
-                                if cache.len() >= TOKEN_CACHE_LIMIT {
-                                    cache.clear();
-                                }
-                                cache.insert(token_bytes.clone(), s);
-                                cache
-                                    .get(token_bytes.as_slice())
-                                    .ok_or_else(|| invalid("token cache".into()))?
-                            }
-                        };
-                        for s in &shorts[..k as usize] {
-                            filter.set((u64::from(*s) % l) as usize);
-                        }
-                    }
-                }
-            }
+                    tokens::encode_text(encoding, gram, token_bytes)?;
+                    hasher.insert(token_bytes, k, l, &mut filter)
+                },
+            )
+            .map_err(invalid)?;
         }
         Ok(if self.xor_folds == 0 {
             filter
@@ -375,7 +431,9 @@ fn double_hash(
         let mut buf = [0u8; 4];
         while h2 == 0 {
             if j >= SINGULARITY_RETRIES {
-                return Err(format!("cannot avoid a singular hash with filter length {l}"));
+                return Err(format!(
+                    "cannot avoid a singular hash with filter length {l}"
+                ));
             }
             let suffix = char::from_u32(j)
                 .ok_or("singularity retries exhausted")?

@@ -68,7 +68,9 @@ pub enum EnvelopeError {
 /// Generates an RSA private key of `bits` bits (at least [`MIN_RSA_BITS`]).
 pub fn generate_key(bits: usize) -> Result<PrivateKey, EnvelopeError> {
     if bits < MIN_RSA_BITS {
-        return Err(EnvelopeError::Key(format!("RSA keys need at least {MIN_RSA_BITS} bits")));
+        return Err(EnvelopeError::Key(format!(
+            "RSA keys need at least {MIN_RSA_BITS} bits"
+        )));
     }
     PrivateKey::new(&mut getrandom::SysRng, bits).map_err(|e| EnvelopeError::Key(e.to_string()))
 }
@@ -155,7 +157,9 @@ pub fn seal(
     for (id, public) in recipients {
         check_id(id)?;
         if ids.contains(id) {
-            return Err(EnvelopeError::Header(format!("recipient '{id}' listed twice")));
+            return Err(EnvelopeError::Header(format!(
+                "recipient '{id}' listed twice"
+            )));
         }
         if public.size() * 8 < MIN_RSA_BITS {
             return Err(EnvelopeError::Key(format!(
@@ -171,7 +175,8 @@ pub fn seal(
     }
     let mut nonce = [0u8; NONCE_LEN];
     random::fill(&mut nonce)?;
-    let cipher = Aes256Gcm::new_from_slice(key.as_slice()).map_err(|e| EnvelopeError::Key(e.to_string()))?;
+    let cipher =
+        Aes256Gcm::new_from_slice(key.as_slice()).map_err(|e| EnvelopeError::Key(e.to_string()))?;
     let aad = associated_data(sender, &ids);
     let ciphertext = cipher
         .encrypt(
@@ -289,7 +294,12 @@ pub fn open(envelope: &[u8], recipient: &str, key: &PrivateKey) -> Result<Opened
     let cipher = Aes256Gcm::new_from_slice(&content_key).map_err(|_| EnvelopeError::Decrypt)?;
     let (nonce, ciphertext) = parsed.body.split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| EnvelopeError::Truncated)?;
-    let ids: Vec<&str> = parsed.header.recipients.iter().map(String::as_str).collect();
+    let ids: Vec<&str> = parsed
+        .header
+        .recipients
+        .iter()
+        .map(String::as_str)
+        .collect();
     let aad = associated_data(&parsed.header.sender, &ids);
     let plaintext = cipher
         .decrypt(

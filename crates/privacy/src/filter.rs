@@ -69,7 +69,7 @@ impl BloomFilter {
     /// If `index >= self.len()`; callers compute indices modulo the length.
     pub fn set(&mut self, index: usize) {
         assert!(index < self.len, "bit index {index} out of range");
-        self.words[index / 64] |= 1 << (63 - index % 64);
+        self.words[index >> 6] |= 1 << (63 - (index & 63));
     }
 
     /// Whether bit `index` is set; `false` beyond the end.

@@ -108,7 +108,10 @@ pub(crate) fn parse_python_int(text: &str) -> Option<i128> {
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__")
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
     {
         return None;
     }
@@ -150,9 +153,11 @@ pub(crate) fn validate(spec: &FeatureSpec, value: &str) -> Result<(), String> {
                 }
                 return Ok(());
             }
-            let len = value.chars().count();
-            if min_length.is_some_and(|m| len < m) || max_length.is_some_and(|m| len > m) {
-                return Err(format!("string length {len} out of range, read '{value}'"));
+            if min_length.is_some() || max_length.is_some() {
+                let len = value.chars().count();
+                if min_length.is_some_and(|m| len < m) || max_length.is_some_and(|m| len > m) {
+                    return Err(format!("string length {len} out of range, read '{value}'"));
+                }
             }
             match case {
                 Case::Upper if value.to_uppercase() != value => {
@@ -195,7 +200,12 @@ pub(crate) fn normalise<'a>(
     value: &'a str,
 ) -> Result<std::borrow::Cow<'a, str>, String> {
     use std::borrow::Cow;
-    if let Some(m) = spec.hashing.missing_value.as_ref().filter(|m| m.sentinel == value) {
+    if let Some(m) = spec
+        .hashing
+        .missing_value
+        .as_ref()
+        .filter(|m| m.sentinel == value)
+    {
         return Ok(Cow::Borrowed(&m.replace_with));
     }
     match &spec.format {
@@ -219,7 +229,10 @@ mod tests {
         assert_eq!(parse_python_int("_1"), None);
         assert_eq!(parse_python_int("1.0"), None);
         assert_eq!(parse_python_int(""), None);
-        assert_eq!(parse_python_int("99999999999999999999999999999999999999999"), None);
+        assert_eq!(
+            parse_python_int("99999999999999999999999999999999999999999"),
+            None
+        );
     }
 
     #[test]

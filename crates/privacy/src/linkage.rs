@@ -235,7 +235,11 @@ pub fn candidate_pairs(
     }
     let expected = datasets.iter().flatten().next().map_or(0, BloomFilter::len);
     for (dataset, filters) in datasets.iter().enumerate() {
-        if let Some((row, f)) = filters.iter().enumerate().find(|(_, f)| f.len() != expected) {
+        if let Some((row, f)) = filters
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.len() != expected)
+        {
             return Err(LinkError::Length {
                 dataset,
                 row,
@@ -266,10 +270,8 @@ pub fn solve(candidates: &[Candidate]) -> Vec<Vec<RecordRef>> {
             .total_cmp(&x.score)
             .then_with(|| (x.a, x.b).cmp(&(y.a, y.b)))
     });
-    let pairs: std::collections::HashSet<(RecordRef, RecordRef)> = candidates
-        .iter()
-        .map(|c| ordered(c.a, c.b))
-        .collect();
+    let pairs: std::collections::HashSet<(RecordRef, RecordRef)> =
+        candidates.iter().map(|c| ordered(c.a, c.b)).collect();
     let linked = |x: RecordRef, y: RecordRef| pairs.contains(&ordered(x, y));
     let mut group_of: HashMap<RecordRef, usize> = HashMap::new();
     let mut groups: Vec<Vec<RecordRef>> = Vec::new();
@@ -281,9 +283,16 @@ pub fn solve(candidates: &[Candidate]) -> Vec<Vec<RecordRef>> {
                 groups.push(vec![c.a, c.b]);
             }
             (Some(g), None) | (None, Some(g)) => {
-                let new = if group_of.contains_key(&c.a) { c.b } else { c.a };
+                let new = if group_of.contains_key(&c.a) {
+                    c.b
+                } else {
+                    c.a
+                };
                 let members = &groups[g];
-                if members.iter().all(|m| m.dataset != new.dataset && linked(*m, new)) {
+                if members
+                    .iter()
+                    .all(|m| m.dataset != new.dataset && linked(*m, new))
+                {
                     group_of.insert(new, g);
                     groups[g].push(new);
                 }

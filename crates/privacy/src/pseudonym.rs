@@ -150,7 +150,8 @@ pub fn seal_study_pseudonyms(
         .zip(sites)
         .map(|(list, (site, key))| {
             list.rows.sort();
-            let json = serde_json::to_vec(list).map_err(|e| PseudonymError::Malformed(e.to_string()))?;
+            let json =
+                serde_json::to_vec(list).map_err(|e| PseudonymError::Malformed(e.to_string()))?;
             Ok(envelope::seal(sender, &[(site, key)], &json)?)
         })
         .collect()

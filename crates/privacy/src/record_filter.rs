@@ -148,15 +148,27 @@ pub struct RecordFilterEncoder {
 
 impl RecordFilterEncoder {
     /// Checks the configuration and prepares the permutation.
-    pub fn new(config: RecordFilterConfig, keys: &RecordFilterKeys) -> Result<Self, RecordFilterError> {
+    pub fn new(
+        config: RecordFilterConfig,
+        keys: &RecordFilterKeys,
+    ) -> Result<Self, RecordFilterError> {
         let bad = |m: &str| Err(RecordFilterError::Config(m.to_owned()));
         if config.fields.is_empty() || config.length == 0 || config.n == 0 {
             return bad("need at least one field, a positive length and n >= 1");
         }
-        if config.length > 1 << 24 || config.fields.iter().any(|f| f.length == 0 || f.length > 1 << 24) {
+        if config.length > 1 << 24
+            || config
+                .fields
+                .iter()
+                .any(|f| f.length == 0 || f.length > 1 << 24)
+        {
             return bad("filter lengths must be between 1 and 2^24 bits");
         }
-        if config.fields.iter().any(|f| !(f.weight >= 0.0 && f.weight <= 1.0)) {
+        if config
+            .fields
+            .iter()
+            .any(|f| !(f.weight >= 0.0 && f.weight <= 1.0))
+        {
             return bad("weights must be between 0 and 1");
         }
         let sum: f64 = config.fields.iter().map(|f| f.weight).sum();
@@ -217,12 +229,12 @@ impl RecordFilterEncoder {
         }
         let mut composite = Vec::with_capacity(self.config.length);
         for (i, (value, &take)) in record.iter().zip(&self.samples).enumerate() {
-            let filter = self
-                .field_filter(i, value.as_ref())
-                .ok_or(RecordFilterError::RowLength {
-                    expected: self.config.fields.len(),
-                    found: i,
-                })?;
+            let filter =
+                self.field_filter(i, value.as_ref())
+                    .ok_or(RecordFilterError::RowLength {
+                        expected: self.config.fields.len(),
+                        found: i,
+                    })?;
             composite.extend((0..take).map(|b| filter.get(b % filter.len())));
         }
         let mut out = BloomFilter::zeros(self.config.length);

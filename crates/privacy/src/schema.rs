@@ -226,7 +226,9 @@ impl LinkageSchema {
         }
         let config = raw.clk_config;
         if config.l == 0 {
-            return Err(SchemaError::Invalid("clkConfig.l must be at least 1".into()));
+            return Err(SchemaError::Invalid(
+                "clkConfig.l must be at least 1".into(),
+            ));
         }
         if config.xor_folds_documented.unwrap_or(0) != 0 {
             return Err(SchemaError::Invalid(
@@ -312,7 +314,9 @@ impl RawKdf {
             None | Some("SHA256") => KdfHash::Sha256,
             Some("SHA512") => KdfHash::Sha512,
             Some(other) => {
-                return Err(SchemaError::Invalid(format!("unsupported kdf hash '{other}'")));
+                return Err(SchemaError::Invalid(format!(
+                    "unsupported kdf hash '{other}'"
+                )));
             }
         };
         let decode = |name: &str, value: Option<String>| {
@@ -326,7 +330,9 @@ impl RawKdf {
         };
         let key_size = self.key_size.unwrap_or(64);
         if key_size == 0 {
-            return Err(SchemaError::Invalid("kdf keySize must be at least 1".into()));
+            return Err(SchemaError::Invalid(
+                "kdf keySize must be at least 1".into(),
+            ));
         }
         Ok(KdfConfig {
             hash,
@@ -405,7 +411,11 @@ impl RawHashing {
         let strategy = match (self.strategy.bits_per_token, self.strategy.bits_per_feature) {
             (Some(k), None) if k >= 1 => Strategy::BitsPerToken(k),
             (None, Some(k)) if k >= 1 => Strategy::BitsPerFeature(k),
-            _ => return Err("strategy needs exactly one of bitsPerToken or bitsPerFeature (>= 1)".into()),
+            _ => {
+                return Err(
+                    "strategy needs exactly one of bitsPerToken or bitsPerFeature (>= 1)".into(),
+                );
+            }
         };
         let hash = match self.hash {
             None => HashKind::BlakeHash,
@@ -497,7 +507,14 @@ fn parse_format(obj: &serde_json::Value) -> Result<FieldFormat, String> {
             }
             check_keys(
                 obj,
-                &["type", "encoding", "case", "minLength", "maxLength", "description"],
+                &[
+                    "type",
+                    "encoding",
+                    "case",
+                    "minLength",
+                    "maxLength",
+                    "description",
+                ],
             )?;
             let case = match str_field(obj, "case")? {
                 None | Some("mixed") => Case::Mixed,
@@ -533,7 +550,11 @@ fn parse_format(obj: &serde_json::Value) -> Result<FieldFormat, String> {
                 .and_then(|v| v.as_array())
                 .ok_or("enum format needs 'values'")?
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or("enum values must be strings"))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or("enum values must be strings")
+                })
                 .collect::<Result<HashSet<_>, _>>()?;
             Ok(FieldFormat::Enum(values))
         }
@@ -567,8 +588,8 @@ fn parse_comparison(obj: &serde_json::Value) -> Result<Comparison, String> {
             if threshold_distance.is_nan() || threshold_distance <= 0.0 {
                 return Err("thresholdDistance must be positive".into());
             }
-            let resolution = uint_field(obj, "resolution")?
-                .ok_or("numeric comparison needs 'resolution'")?;
+            let resolution =
+                uint_field(obj, "resolution")?.ok_or("numeric comparison needs 'resolution'")?;
             let resolution = u32::try_from(resolution)
                 .ok()
                 .filter(|r| (1..=1_000_000).contains(r))
@@ -578,7 +599,8 @@ fn parse_comparison(obj: &serde_json::Value) -> Result<Comparison, String> {
                 .ok()
                 .filter(|p| *p <= 15)
                 .ok_or("fractional_precision must be at most 15")?;
-            let scaled = (threshold_distance * 10f64.powi(fractional_precision as i32)).round_ties_even();
+            let scaled =
+                (threshold_distance * 10f64.powi(fractional_precision as i32)).round_ties_even();
             if scaled < 1.0 {
                 return Err("not enough fractional precision to encode thresholdDistance".into());
             }

@@ -42,7 +42,9 @@ fn compare_all(dir: &Path) -> usize {
             .iter()
             .map(str::to_owned)
             .collect();
-        encoder.check_header(&header).expect("header matches schema");
+        encoder
+            .check_header(&header)
+            .expect("header matches schema");
         let mut rows = 0;
         for (row, record) in reader.records().enumerate() {
             let record = record.expect("csv row");
