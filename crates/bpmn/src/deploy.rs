@@ -43,6 +43,33 @@ pub struct CheckReport {
     pub warnings: Vec<Problem>,
 }
 
+impl std::fmt::Display for CheckReport {
+    /// One line per process, error and warning, as a command-line check prints them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in &self.processes {
+            let counts: Vec<String> = p
+                .element_counts
+                .iter()
+                .map(|(tag, n)| format!("{n} {tag}"))
+                .collect();
+            writeln!(
+                f,
+                "process {} (version tag {}): {}",
+                p.id,
+                p.version_tag.as_deref().unwrap_or("-"),
+                counts.join(", ")
+            )?;
+        }
+        for e in &self.errors {
+            writeln!(f, "error: {e}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        Ok(())
+    }
+}
+
 impl CheckReport {
     /// Whether the model would deploy.
     pub fn is_deployable(&self) -> bool {

@@ -925,7 +925,10 @@ impl<S: Store> Engine<S> {
             .get_mut(&id)
             .ok_or(EngineError::InstanceNotFound(id))?;
         if instance.state != from {
-            return Err(EngineError::Suspended(id));
+            return Err(EngineError::InvalidState {
+                id,
+                state: instance.state.clone(),
+            });
         }
         instance.state = to;
         self.commit(&[id])

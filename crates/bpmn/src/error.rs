@@ -149,6 +149,14 @@ pub enum EngineError {
     /// The instance is suspended.
     #[error("process instance {0} is suspended")]
     Suspended(uuid::Uuid),
+    /// The instance is not in the state the command needs.
+    #[error("process instance {id} is {state:?}")]
+    InvalidState {
+        /// The instance.
+        id: uuid::Uuid,
+        /// Its state.
+        state: crate::exec::InstanceState,
+    },
     /// No open work item with that id.
     #[error("work item {0} not found")]
     WorkNotFound(crate::exec::ItemId),

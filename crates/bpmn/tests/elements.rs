@@ -502,6 +502,15 @@ fn deployment_reports_every_problem_with_element_ids() {
     );
     assert!(lenient.is_deployable());
     assert_eq!(lenient.warnings.len(), 6);
+    let printed = lenient.to_string();
+    assert_eq!(
+        printed.lines().next(),
+        Some(
+            "process gateways (version tag 1): 1 endEvent, 2 exclusiveGateway, \
+             2 inclusiveGateway, 2 parallelGateway, 1 receiveTask, 6 serviceTask, 1 startEvent"
+        )
+    );
+    assert!(printed.contains("warning: gateways/high: unknown camunda:class 'test.Record'"));
     // a placeholder without a value
     let unfilled = check(&model("camunda_extensions"), &options);
     assert!(
@@ -573,6 +582,13 @@ fn suspend_activate_and_delete() -> R {
         Err(EngineError::Correlation { matches: 0, .. })
     ));
     rt.engine_mut().activate(id)?;
+    assert!(matches!(
+        rt.engine_mut().activate(id),
+        Err(EngineError::InvalidState {
+            state: InstanceState::Active,
+            ..
+        })
+    ));
     let other = rt
         .engine_mut()
         .start("eventSubs", None, Some("bk2".into()), Variables::new())?;
