@@ -6,7 +6,7 @@ use crate::error::{DeployError, Problem, ProblemKind};
 use time::OffsetDateTime;
 
 use crate::exec::timers::schedule;
-use crate::model::{Definitions, ElementKind, Trigger};
+use crate::model::{Definitions, ElementKind, Listener, TaskKind, Trigger};
 use crate::parse;
 use crate::value::Variables;
 
@@ -19,6 +19,63 @@ pub struct DeployOptions {
     pub known_classes: HashSet<String>,
     /// Report unknown class names as warnings instead of errors.
     pub allow_unknown_classes: bool,
+}
+
+/// Which elements an [`AddedListener`] attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerTarget {
+    /// Message start events (of processes and event sub-processes).
+    MessageStartEvents,
+    /// Intermediate message catch events and receive tasks.
+    MessageCatches,
+    /// All end events.
+    EndEvents,
+}
+
+/// An execution listener the engine adds to every deployed process, before the model's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedListener {
+    /// Where it attaches.
+    pub target: ListenerTarget,
+    /// `start` or `end`.
+    pub event: String,
+    /// The class called.
+    pub class: String,
+}
+
+fn add_listeners(definitions: &mut Definitions, listeners: &[AddedListener]) {
+    for process in &mut definitions.processes {
+        for element in &mut process.elements {
+            let matches = |target: ListenerTarget| match (&element.kind, target) {
+                (
+                    ElementKind::StartEvent {
+                        trigger: Trigger::Message { .. },
+                        ..
+                    },
+                    ListenerTarget::MessageStartEvents,
+                ) => true,
+                (
+                    ElementKind::IntermediateCatchEvent {
+                        trigger: Trigger::Message { .. },
+                    }
+                    | ElementKind::Task(TaskKind::Receive { .. }),
+                    ListenerTarget::MessageCatches,
+                ) => true,
+                (ElementKind::EndEvent { .. }, ListenerTarget::EndEvents) => true,
+                _ => false,
+            };
+            let added: Vec<Listener> = listeners
+                .iter()
+                .filter(|l| matches(l.target))
+                .map(|l| Listener {
+                    event: l.event.clone(),
+                    class: l.class.clone(),
+                    fields: Vec::new(),
+                })
+                .collect();
+            element.execution_listeners.splice(0..0, added);
+        }
+    }
 }
 
 /// A summary of one process of a checked model.
@@ -82,7 +139,7 @@ impl CheckReport {
 /// Besides parse problems this finds unknown class names and process timer start events whose
 /// timer depends on variables.
 pub fn check(xml: &str, options: &DeployOptions) -> CheckReport {
-    match prepare(xml, options) {
+    match prepare(xml, options, &[]) {
         Ok((definitions, _, warnings)) => CheckReport {
             processes: definitions
                 .processes
@@ -104,12 +161,13 @@ pub fn check(xml: &str, options: &DeployOptions) -> CheckReport {
     }
 }
 
-/// Fills placeholders, parses and checks class names. Returns the definitions, the filled XML and
-/// the warnings; or the error and the warnings.
+/// Fills placeholders, parses, adds the engine's listeners and checks class names. Returns the
+/// definitions, the filled XML and the warnings; or the error and the warnings.
 #[allow(clippy::type_complexity)]
 pub(crate) fn prepare(
     xml: &str,
     options: &DeployOptions,
+    listeners: &[AddedListener],
 ) -> Result<(Definitions, String, Vec<Problem>), (DeployError, Vec<Problem>)> {
     let mut problems = Vec::new();
     let filled = match parse::placeholders::fill(xml, &options.properties) {
@@ -119,13 +177,14 @@ pub(crate) fn prepare(
             xml.to_owned()
         }
     };
-    let definitions = match parse::parse(&filled) {
+    let mut definitions = match parse::parse(&filled) {
         Ok(d) => d,
         Err(mut e) => {
             problems.append(&mut e.problems);
             return Err((DeployError { problems }, Vec::new()));
         }
     };
+    add_listeners(&mut definitions, listeners);
     let mut warnings = definitions.warnings.clone();
     for process in &definitions.processes {
         for start in process.start_events(None) {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::clock::{Clock, SystemClock};
-use crate::deploy::{self, DeployOptions};
+use crate::deploy::{self, AddedListener, DeployOptions};
 use crate::error::EngineError;
 use crate::exec::state::Phase;
 use crate::exec::timers;
@@ -86,10 +86,30 @@ pub struct InstanceInfo {
     pub ended: Option<OffsetDateTime>,
 }
 
+/// How an engine is set up.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Where the engine reads the time; the system clock by default.
+    pub clock: Arc<dyn Clock>,
+    /// Execution listeners added to every deployed process, as the reference's parse listener
+    /// adds its start, continue and end listeners.
+    pub listeners: Vec<AddedListener>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            clock: Arc::new(SystemClock),
+            listeners: Vec::new(),
+        }
+    }
+}
+
 /// The BPMN engine over a [`Store`].
 pub struct Engine<S: Store> {
     store: S,
     clock: Arc<dyn Clock>,
+    listeners: Vec<AddedListener>,
     definitions: Vec<Deployed>,
     active: HashMap<Uuid, Instance>,
     by_business_key: HashMap<String, Vec<Uuid>>,
@@ -108,14 +128,26 @@ fn store_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> EngineErro
 impl<S: Store> Engine<S> {
     /// Opens an engine on a store with the system clock, resuming what the store holds.
     pub fn new(store: S) -> Result<Self, EngineError> {
-        Self::with_clock(store, Arc::new(SystemClock))
+        Self::open(store, EngineConfig::default())
     }
 
     /// Opens an engine with the given clock, resuming what the store holds.
     pub fn with_clock(store: S, clock: Arc<dyn Clock>) -> Result<Self, EngineError> {
+        Self::open(
+            store,
+            EngineConfig {
+                clock,
+                ..EngineConfig::default()
+            },
+        )
+    }
+
+    /// Opens an engine with a configuration, resuming what the store holds.
+    pub fn open(store: S, config: EngineConfig) -> Result<Self, EngineError> {
         let mut engine = Engine {
             store,
-            clock,
+            clock: config.clock,
+            listeners: config.listeners,
             definitions: Vec::new(),
             active: HashMap::new(),
             by_business_key: HashMap::new(),
@@ -132,8 +164,8 @@ impl<S: Store> Engine<S> {
             ..DeployOptions::default()
         };
         for d in stored {
-            let (definitions, _, _) =
-                deploy::prepare(&d.xml, &options).map_err(|(e, _)| EngineError::Deploy(e))?;
+            let (definitions, _, _) = deploy::prepare(&d.xml, &options, &engine.listeners)
+                .map_err(|(e, _)| EngineError::Deploy(e))?;
             for process in definitions.processes {
                 if process.id == d.id.key {
                     engine.add_definition(d.id.clone(), process, d.xml.clone());
@@ -294,8 +326,8 @@ impl<S: Store> Engine<S> {
         xml: &str,
         options: &DeployOptions,
     ) -> Result<Vec<DefinitionInfo>, EngineError> {
-        let (definitions, filled, _) =
-            deploy::prepare(xml, options).map_err(|(e, _)| EngineError::Deploy(e))?;
+        let (definitions, filled, _) = deploy::prepare(xml, options, &self.listeners)
+            .map_err(|(e, _)| EngineError::Deploy(e))?;
         let mut out = Vec::new();
         for process in definitions.processes {
             if let Some(existing) = self.definitions.iter().find(|d| {
