@@ -46,23 +46,22 @@ pub struct AddedListener {
 fn add_listeners(definitions: &mut Definitions, listeners: &[AddedListener]) {
     for process in &mut definitions.processes {
         for element in &mut process.elements {
-            let matches = |target: ListenerTarget| match (&element.kind, target) {
-                (
-                    ElementKind::StartEvent {
-                        trigger: Trigger::Message { .. },
-                        ..
-                    },
-                    ListenerTarget::MessageStartEvents,
-                ) => true,
-                (
-                    ElementKind::IntermediateCatchEvent {
-                        trigger: Trigger::Message { .. },
-                    }
-                    | ElementKind::Task(TaskKind::Receive { .. }),
-                    ListenerTarget::MessageCatches,
-                ) => true,
-                (ElementKind::EndEvent { .. }, ListenerTarget::EndEvents) => true,
-                _ => false,
+            let matches = |target: ListenerTarget| {
+                matches!(
+                    (&element.kind, target),
+                    (
+                        ElementKind::StartEvent {
+                            trigger: Trigger::Message { .. },
+                            ..
+                        },
+                        ListenerTarget::MessageStartEvents,
+                    ) | (
+                        ElementKind::IntermediateCatchEvent {
+                            trigger: Trigger::Message { .. },
+                        } | ElementKind::Task(TaskKind::Receive { .. }),
+                        ListenerTarget::MessageCatches,
+                    ) | (ElementKind::EndEvent { .. }, ListenerTarget::EndEvents)
+                )
             };
             let added: Vec<Listener> = listeners
                 .iter()
