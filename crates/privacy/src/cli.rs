@@ -428,13 +428,13 @@ fn open(args: OpenArgs) -> anyhow::Result<()> {
     let key = envelope::private_key_from_pem(&pem)?;
     let sealed = read_input(&args.input)?;
     let opened = envelope::open(&sealed, &args.recipient, &key)?;
-    if let Some(expected) = &args.expect_sender {
-        if &opened.header.sender != expected {
-            bail!(
-                "envelope is from '{}', expected '{expected}'",
-                opened.header.sender
-            );
-        }
+    if let Some(expected) = &args.expect_sender
+        && &opened.header.sender != expected
+    {
+        bail!(
+            "envelope is from '{}', expected '{expected}'",
+            opened.header.sender
+        );
     }
     write_output(args.output.as_deref(), &opened.plaintext)
 }

@@ -143,8 +143,8 @@ impl<V> TokenCache<V> {
 
 enum Hasher {
     Double {
-        sha1: Hmac<Sha1>,
-        md5: Hmac<Md5>,
+        sha1: Box<Hmac<Sha1>>,
+        md5: Box<Hmac<Md5>>,
         prevent_singularity: bool,
         cache: TokenCache<(u64, u64)>,
     },
@@ -279,10 +279,14 @@ impl ClkEncoder {
                         HashKind::DoubleHash {
                             prevent_singularity,
                         } => Hasher::Double {
-                            sha1: Hmac::<Sha1>::new_from_slice(&keys[0])
-                                .map_err(|e| EncodeError::Schema(e.to_string()))?,
-                            md5: Hmac::<Md5>::new_from_slice(&keys[1])
-                                .map_err(|e| EncodeError::Schema(e.to_string()))?,
+                            sha1: Box::new(
+                                Hmac::<Sha1>::new_from_slice(&keys[0])
+                                    .map_err(|e| EncodeError::Schema(e.to_string()))?,
+                            ),
+                            md5: Box::new(
+                                Hmac::<Md5>::new_from_slice(&keys[1])
+                                    .map_err(|e| EncodeError::Schema(e.to_string()))?,
+                            ),
                             prevent_singularity,
                             cache: TokenCache::default(),
                         },

@@ -88,15 +88,6 @@ impl BloomFilter {
         self.words.iter().map(|w| w.count_ones()).sum()
     }
 
-    /// Bitwise OR of `other` into `self` (lengths must match).
-    #[allow(dead_code)]
-    pub(crate) fn or_assign(&mut self, other: &BloomFilter) {
-        debug_assert_eq!(self.len, other.len);
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
-            *a |= b;
-        }
-    }
-
     /// Number of bits set in both filters.
     pub fn and_popcount(&self, other: &BloomFilter) -> u32 {
         self.words

@@ -251,10 +251,9 @@ pub fn candidate_pairs(
     let sorted: Vec<Sorted> = datasets.iter().map(|d| Sorted::new(d)).collect();
     let mut all = Vec::new();
     let mut comparisons = 0;
-    for i in 0..datasets.len() {
+    for (i, a) in datasets.iter().enumerate() {
         for (j, b) in sorted.iter().enumerate().skip(i + 1) {
-            let (found, n) =
-                candidates_between(&datasets[i], b, (i, j), options.threshold, options.threads);
+            let (found, n) = candidates_between(a, b, (i, j), options.threshold, options.threads);
             all.extend(found);
             comparisons += n;
         }

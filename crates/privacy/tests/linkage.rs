@@ -90,7 +90,7 @@ fn solving_does_not_depend_on_candidate_order() {
 fn invalid_input_is_rejected() {
     let a = vec![filter(&[1])];
     assert_eq!(
-        link(&[a.clone()], options(0.8)),
+        link(std::slice::from_ref(&a), options(0.8)),
         Err(LinkError::TooFewDatasets)
     );
     for t in [0.0, 1.5, f64::NAN] {
