@@ -636,3 +636,135 @@ fn process_timer_start_events_start_instances_on_their_cycle() -> R {
     assert_eq!(rt.engine().next_due(), None);
     Ok(())
 }
+
+fn more_events_registry(log: &Log) -> Registry {
+    let mut r = recording(log);
+    let l = log.clone();
+    r.register("test.Contact", move |ctx: &mut DelegateContext<'_>| {
+        let site = ctx
+            .variable("site")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        l.push(format!("contact {site}"));
+        if site == "down" {
+            return Err(DelegateError::Bpmn {
+                code: "unreachable".into(),
+                message: None,
+            });
+        }
+        Ok(())
+    });
+    r
+}
+
+#[test]
+fn event_gateway_receive_task_event_sub_process_and_multi_instance_error() -> R {
+    let log = Log::default();
+    let (mut rt, clock) = runtime(more_events_registry(&log));
+    rt.deploy(&model("more_events"), &HashMap::new())?;
+    let start = |rt: &mut Runtime<MemoryStore>, bk: &str, sites: serde_json::Value| {
+        rt.engine_mut().start(
+            "moreEvents",
+            None,
+            Some(bk.into()),
+            vars(&[("sites", Value::Json(sites)), ("priority", "low".into())]),
+        )
+    };
+    // answered: the receive task wins the race
+    let answered = start(&mut rt, "a", json!(["up1", "up2"]))?;
+    rt.run()?;
+    rt.engine_mut()
+        .correlate(message("answer", "a", Variables::new()))?;
+    rt.run()?;
+    assert_eq!(info(&rt, answered).active_elements, vec!["review"]);
+    // a status request runs beside the main flow without interrupting it
+    rt.engine_mut()
+        .correlate(message("status", "a", Variables::new()))?;
+    rt.engine_mut()
+        .correlate(message("status", "a", Variables::new()))?;
+    rt.run()?;
+    assert_eq!(log.entries(), vec!["report", "report"]);
+    // the race is over: the receive task no longer waits
+    assert!(matches!(
+        rt.engine_mut()
+            .correlate(message("answer", "a", Variables::new())),
+        Err(EngineError::Correlation { matches: 0, .. })
+    ));
+    // variables set on completion do not trigger the task's conditional boundary event
+    let task = rt
+        .engine()
+        .user_tasks()
+        .first()
+        .map(|t| t.id)
+        .ok_or("no task")?;
+    rt.engine_mut()
+        .complete_user_task(task, vars(&[("priority", "high".into())]))?;
+    rt.run()?;
+    let mut contacted = log.matching("contact");
+    contacted.sort();
+    assert_eq!(contacted, vec!["contact up1", "contact up2"]);
+    assert_eq!(info(&rt, answered).state, InstanceState::Completed);
+    assert!(
+        log.matching("alert").is_empty(),
+        "the task completed before the condition"
+    );
+
+    // timed out: the timer wins; a failing site ends the multi-instance through its boundary
+    let timed_out = start(&mut rt, "b", json!(["down", "up3"]))?;
+    rt.run()?;
+    clock.advance(Duration::minutes(5));
+    rt.run()?;
+    assert!(
+        info(&rt, timed_out)
+            .history
+            .iter()
+            .any(|h| h.element == "timeout" && h.event == HistoryEvent::Completed)
+    );
+    assert!(
+        rt.engine_mut()
+            .correlate(message("answer", "b", Variables::new()))
+            .is_err(),
+        "the receive task's subscription went with the race"
+    );
+    let task = rt
+        .engine()
+        .user_tasks()
+        .into_iter()
+        .find(|t| t.id.instance == timed_out)
+        .ok_or("no task")?;
+    rt.engine_mut()
+        .complete_user_task(task.id, Variables::new())?;
+    rt.run()?;
+    let i = info(&rt, timed_out);
+    assert_eq!(
+        i.variables.get("failure"),
+        Some(&Value::from("unreachable"))
+    );
+    assert!(i.history.iter().any(|h| h.element == "failedEnd"));
+    assert_eq!(i.state, InstanceState::Completed);
+    Ok(())
+}
+
+#[test]
+fn conditional_boundary_event_fires_when_variables_make_it_true() -> R {
+    let log = Log::default();
+    let (mut rt, _) = runtime(more_events_registry(&log));
+    rt.deploy(&model("more_events"), &HashMap::new())?;
+    let id = rt.engine_mut().start(
+        "moreEvents",
+        None,
+        Some("c".into()),
+        vars(&[
+            ("sites", Value::Json(json!([]))),
+            ("priority", "low".into()),
+        ]),
+    )?;
+    rt.run()?;
+    rt.engine_mut()
+        .correlate(message("answer", "c", vars(&[("priority", "high".into())])))?;
+    rt.run()?;
+    // the condition already holds when the user task starts waiting
+    assert_eq!(log.entries(), vec!["alert"]);
+    assert_eq!(info(&rt, id).active_elements, vec!["review"]);
+    Ok(())
+}
