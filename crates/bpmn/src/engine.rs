@@ -679,28 +679,40 @@ impl<S: Store> Engine<S> {
         self.command(id.instance, move |exec| exec.finish_work(id.seq, result))
     }
 
-    /// Hands a failed work item out again with fresh retries, clearing its incident.
-    pub fn retry_work(&mut self, id: ItemId) -> Result<(), EngineError> {
-        let failed = self
+    /// Resolves the incidents at an element: failed work items are handed out again with fresh
+    /// retries, other failed steps (an expression that could not be evaluated, no sequence flow to
+    /// take) run again. Returns how many tokens resumed.
+    pub fn retry_incident(&mut self, instance: Uuid, element: &str) -> Result<usize, EngineError> {
+        let definition = self
             .active
-            .get(&id.instance)
-            .and_then(|i| i.works.get(&id.seq))
-            .is_some_and(|w| w.failed.is_some() && !w.retrying);
-        if !failed {
-            return Err(EngineError::WorkNotFound(id));
-        }
-        self.command(id.instance, move |exec| {
-            exec.inst.incidents.retain(|i| i.work != Some(id));
-            let mut token = None;
-            if let Some(w) = exec.inst.works.get_mut(&id.seq) {
-                w.attempts = 0;
-                w.failed = None;
-                token = Some(w.token);
+            .get(&instance)
+            .map(|i| i.definition.clone())
+            .ok_or(EngineError::InstanceNotFound(instance))?;
+        let index = self
+            .process(&definition)
+            .and_then(|p| p.element_index(element))
+            .ok_or_else(|| EngineError::ElementNotFound(element.to_owned()))?;
+        let mut resumed = 0;
+        self.command(instance, |exec| resumed = exec.retry_failed(index))?;
+        Ok(resumed)
+    }
+
+    /// Sets variables on the process instance scope, as an operator does to resolve an incident.
+    pub fn set_variables(
+        &mut self,
+        instance: Uuid,
+        variables: Variables,
+    ) -> Result<(), EngineError> {
+        self.command(instance, move |exec| {
+            if let Some(root) = exec
+                .inst
+                .scopes
+                .iter_mut()
+                .find(|(_, s)| s.parent.is_none())
+                .map(|(_, s)| s)
+            {
+                root.variables.extend(variables);
             }
-            if let Some(t) = token.and_then(|t| exec.inst.tokens.get_mut(&t)) {
-                t.phase = Phase::Wait;
-            }
-            exec.announce_work(id.seq);
         })
     }
 

@@ -163,6 +163,9 @@ pub enum EngineError {
     /// No open user task with that id.
     #[error("user task {0} not found")]
     UserTaskNotFound(crate::exec::ItemId),
+    /// The definition has no element with that id.
+    #[error("element '{0}' not found")]
+    ElementNotFound(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(Box<dyn std::error::Error + Send + Sync>),

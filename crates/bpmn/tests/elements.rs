@@ -375,7 +375,7 @@ fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
     assert_eq!(i.incidents[0].message, "endpoint unreachable");
     assert_eq!(i.failed_work.len(), 1);
     assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 0);
-    rt.engine_mut().retry_work(i.failed_work[0].0)?;
+    assert_eq!(rt.engine_mut().retry_incident(id, "call")?, 1);
     rt.run()?;
     assert_eq!(
         log.entries(),
@@ -766,5 +766,37 @@ fn conditional_boundary_event_fires_when_variables_make_it_true() -> R {
     // the condition already holds when the user task starts waiting
     assert_eq!(log.entries(), vec!["alert"]);
     assert_eq!(info(&rt, id).active_elements, vec!["review"]);
+    Ok(())
+}
+
+#[test]
+fn an_incident_at_a_gateway_is_resolved_by_setting_variables_and_retrying() -> R {
+    let log = Log::default();
+    let (mut rt, _) = runtime(recording(&log));
+    rt.deploy(&model("gateways"), &HashMap::new())?;
+    // "amount" is missing: the exclusive gateway's condition cannot be evaluated
+    let id = rt
+        .engine_mut()
+        .start("gateways", None, None, Variables::new())?;
+    rt.run()?;
+    let i = info(&rt, id);
+    assert_eq!(i.state, InstanceState::Active);
+    assert_eq!(i.incidents.len(), 1);
+    assert_eq!(i.incidents[0].element, "xor");
+    assert!(
+        i.incidents[0].message.contains("amount"),
+        "{}",
+        i.incidents[0].message
+    );
+    assert!(matches!(
+        rt.engine_mut().retry_incident(id, "nope"),
+        Err(EngineError::ElementNotFound(_))
+    ));
+    rt.engine_mut()
+        .set_variables(id, vars(&[("amount", Value::Integer(1))]))?;
+    assert_eq!(rt.engine_mut().retry_incident(id, "xor")?, 1);
+    rt.run()?;
+    assert_eq!(log.entries(), vec!["low", "a"]);
+    assert!(info(&rt, id).incidents.is_empty());
     Ok(())
 }

@@ -119,7 +119,7 @@ impl<'a> Exec<'a> {
                 Phase::Complete => self.complete(id),
                 Phase::EndListener(i) => self.listener(id, "end", i),
                 Phase::Leave => self.leave(id),
-                Phase::Wait | Phase::Failed => return,
+                Phase::Wait | Phase::Failed(_) => return,
             };
             if let Err(e) = result {
                 self.incident(id, element, None, e.message);
@@ -136,7 +136,8 @@ impl<'a> Exec<'a> {
         message: String,
     ) {
         if let Some(t) = self.inst.tokens.get_mut(&token) {
-            t.phase = Phase::Failed;
+            let at = std::mem::replace(&mut t.phase, Phase::Wait);
+            t.phase = Phase::Failed(Box::new(at));
         }
         self.history(element, HistoryEvent::Incident(message.clone()));
         let incident = Incident {
@@ -150,6 +151,49 @@ impl<'a> Exec<'a> {
             instance: self.inst.id,
             incident,
         });
+    }
+
+    /// Resumes the failed tokens at an element: failed work is handed out again, other steps are
+    /// repeated. Returns how many tokens resumed.
+    pub(crate) fn retry_failed(&mut self, element: ElementIdx) -> usize {
+        let failed: Vec<(u64, Phase)> = self
+            .inst
+            .tokens
+            .iter()
+            .filter(|(_, t)| t.element == element)
+            .filter_map(|(id, t)| match &t.phase {
+                Phase::Failed(at) => Some((*id, (**at).clone())),
+                _ => None,
+            })
+            .collect();
+        let element_id = &self.process.elements[element].id;
+        self.inst.incidents.retain(|i| &i.element != element_id);
+        for (id, at) in &failed {
+            let work = self
+                .inst
+                .works
+                .iter()
+                .find(|(_, w)| w.token == *id && w.failed.is_some())
+                .map(|(seq, _)| *seq);
+            match work {
+                Some(seq) => {
+                    if let Some(w) = self.inst.works.get_mut(&seq) {
+                        w.attempts = 0;
+                        w.failed = None;
+                        w.retrying = false;
+                    }
+                    self.set_phase(*id, Phase::Wait);
+                    self.announce_work(seq);
+                }
+                None => {
+                    // the failed step runs again from scratch, subscriptions included
+                    self.remove_waits_of(*id, None);
+                    self.set_phase(*id, at.clone());
+                    self.queue.push_back(*id);
+                }
+            }
+        }
+        failed.len()
     }
 
     pub(crate) fn set_phase(&mut self, id: u64, phase: Phase) {

@@ -231,8 +231,8 @@ pub(crate) enum Phase {
     EndListener(usize),
     /// Taking the outgoing flows.
     Leave,
-    /// Stopped by an incident.
-    Failed,
+    /// Stopped by an incident; retrying resumes at the phase held.
+    Failed(Box<Phase>),
 }
 
 /// The multi-instance role of a token.
