@@ -9,7 +9,6 @@ use uuid::Uuid;
 use crate::clock::{Clock, SystemClock};
 use crate::deploy::{self, AddedListener, DeployOptions};
 use crate::error::EngineError;
-use crate::exec::state::Phase;
 use crate::exec::timers;
 use crate::exec::{
     DefinitionId, Effect, Exec, HistoryEntry, Incident, Instance, InstanceState, ItemId, Outbox,

@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn values_survive_a_serialization_round_trip() -> Result<(), serde_json::Error> {
-        let values = vec![
+        let values = [
             Value::Null,
             Value::Bool(true),
             Value::Integer(-7),
