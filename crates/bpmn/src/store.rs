@@ -5,6 +5,15 @@
 //! [`InstanceRecord`] per changed instance: the serialized instance plus the columns a SQL store
 //! indexes (definition, business key, state, next due time). [`MemoryStore`] keeps them in memory;
 //! its clones share one state, which lets tests drop an engine and open another on the same data.
+//!
+//! What a restart re-runs: work items that were handed out but not reported are handed out again
+//! (at least once; classes that must not repeat an effect run behind an async boundary), due
+//! timers and jobs fire once, and everything before the last commit is kept.
+//!
+//! A store serves one engine at a time: the engine keeps the unfinished instances it loaded and
+//! writes them through. Engines sharing one database need, in addition, a revision per record
+//! checked at commit and leased acquisition of due instances (`FOR UPDATE SKIP LOCKED`); the SQL
+//! store is where those belong.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
