@@ -272,8 +272,9 @@ impl LinkageSchema {
     }
 }
 
+// Unknown properties are rejected where clkhash's v3 master schema forbids them
+// (`additionalProperties: false`) and ignored elsewhere, as clkhash's validation does.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawSchema {
     version: serde_json::Number,
     #[serde(rename = "clkConfig")]
@@ -291,7 +292,6 @@ struct RawClkConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawKdf {
     #[serde(rename = "type")]
     kind: String,
@@ -372,7 +372,6 @@ struct RawStrategy {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawHash {
     #[serde(rename = "type")]
     kind: String,
@@ -380,7 +379,6 @@ struct RawHash {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawMissing {
     sentinel: String,
     #[serde(rename = "replaceWith")]

@@ -50,6 +50,23 @@ fn unsupported_versions_and_shapes_are_rejected() {
 }
 
 #[test]
+fn unknown_properties_follow_the_v3_master_schema() {
+    // Allowed (no additionalProperties restriction in v3): top level, clkConfig, kdf.
+    let extra = r#"{"version": 3, "comment": "x", "clkConfig": {"l": 64, "kdf": {"type": "HKDF", "note": 1}, "extra": 2},
+        "features": [{"identifier": "x", "format": {"type": "string"}, "hashing": {"comparison": {"type": "exact"}, "strategy": {"bitsPerToken": 5}}}]}"#;
+    assert!(LinkageSchema::from_json(extra).is_ok());
+    // Forbidden: hashing and strategy.
+    let hashing = field(
+        r#"{"type": "string"}"#,
+        r#"{"comparison": {"type": "exact"}, "strategy": {"bitsPerToken": 5}, "weight": 1}"#,
+    );
+    assert!(matches!(
+        schema(&hashing, CONFIG),
+        Err(SchemaError::Json(_))
+    ));
+}
+
+#[test]
 fn invalid_features_name_their_index() {
     let cases = [
         field(
