@@ -7,7 +7,8 @@ use uuid::Uuid;
 use super::{Correlation, Engine};
 use crate::error::EngineError;
 use crate::exec::{
-    Effect, Exec, Instance, InstanceState, ItemId, Outbox, WaitKind, WaitRole, WorkResult,
+    DefinitionId, Effect, Exec, Instance, InstanceState, ItemId, Outbox, WaitKind, WaitRole,
+    WorkResult,
 };
 use crate::model::{ElementKind, Trigger};
 use crate::store::Store;
@@ -30,11 +31,23 @@ impl<S: Store> Engine<S> {
                 version_tag: version_tag.map(str::to_owned),
             }
         })?;
+        self.start_definition(&info.id, message, business_key, variables)
+    }
+
+    /// Starts an instance of one definition version at the message start event for `message`
+    /// (an empty message name selects the none start event).
+    pub fn start_definition(
+        &mut self,
+        definition: &DefinitionId,
+        message: &str,
+        business_key: Option<String>,
+        variables: Variables,
+    ) -> Result<Uuid, EngineError> {
         let process = self
-            .process(&info.id)
+            .process(definition)
             .ok_or_else(|| EngineError::DefinitionNotFound {
-                key: key.to_owned(),
-                version_tag: version_tag.map(str::to_owned),
+                key: definition.key.clone(),
+                version_tag: None,
             })?;
         let start = process
             .start_events(None)
@@ -51,11 +64,11 @@ impl<S: Store> Engine<S> {
                 _ => false,
             })
             .ok_or_else(|| EngineError::NoStartEvent {
-                key: key.to_owned(),
+                key: definition.key.clone(),
                 message: message.to_owned(),
             })?;
         let id = Uuid::new_v4();
-        let mut instance = Instance::new(id, info.id, business_key, self.now());
+        let mut instance = Instance::new(id, definition.clone(), business_key, self.now());
         self.index(&instance);
         let mut outbox = Outbox::default();
         Exec::new(&process, &mut instance, self.now(), &mut outbox).start(start, variables);
