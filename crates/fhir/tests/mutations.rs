@@ -1,4 +1,4 @@
-//! A stable-toolchain stand-in for the fuzz target (`fuzz/`): mutated copies of real resources, in
+//! A stable-toolchain stand-in for the fuzz target (`fuzz/fuzz_targets/fhir_codec.rs`): mutated copies of real resources, in
 //! JSON and XML, never panic the reader, and whatever is accepted round-trips through both formats.
 
 mod common;

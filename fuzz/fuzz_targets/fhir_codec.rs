@@ -1,7 +1,7 @@
 //! Fuzzes the FHIR codec: any bytes are read as JSON and as XML without panicking, and whatever
 //! is accepted is written in both formats, read back, and must stay the same.
 //!
-//! Run with `cargo +nightly fuzz run codec` in this directory.
+//! Run with `cargo +nightly fuzz run fhir_codec` in this directory.
 
 #![no_main]
 
