@@ -800,3 +800,17 @@ fn an_incident_at_a_gateway_is_resolved_by_setting_variables_and_retrying() -> R
     assert!(info(&rt, id).incidents.is_empty());
     Ok(())
 }
+
+#[test]
+fn a_loop_without_wait_states_stops_at_an_incident() -> R {
+    let (mut rt, _) = runtime(Registry::new());
+    rt.deploy(&model("endless_loop"), &HashMap::new())?;
+    let id = rt
+        .engine_mut()
+        .start("endlessLoop", None, None, Variables::new())?;
+    let i = info(&rt, id);
+    assert_eq!(i.state, InstanceState::Active);
+    assert_eq!(i.incidents.len(), 1);
+    assert!(i.incidents[0].message.contains("endless loop"));
+    Ok(())
+}

@@ -34,7 +34,12 @@ pub(crate) struct Exec<'a> {
     pub(crate) now: OffsetDateTime,
     pub(crate) out: &'a mut Outbox,
     pub(crate) queue: VecDeque<u64>,
+    /// Steps taken in this run, to stop a loop that never reaches a wait state.
+    steps: usize,
 }
+
+/// How many lifecycle steps one run may take before it is taken for an endless loop.
+const MAX_STEPS_PER_RUN: usize = 100_000;
 
 pub(crate) type Step = Result<(), ExecutionError>;
 
@@ -51,6 +56,7 @@ impl<'a> Exec<'a> {
             now,
             out,
             queue: VecDeque::new(),
+            steps: 0,
         }
     }
 
@@ -112,6 +118,20 @@ impl<'a> Exec<'a> {
                 return;
             };
             let element = token.element;
+            self.steps += 1;
+            if self.steps > MAX_STEPS_PER_RUN
+                && !matches!(token.phase, Phase::Wait | Phase::Failed(_))
+            {
+                self.incident(
+                    id,
+                    element,
+                    None,
+                    format!(
+                        "no wait state reached within {MAX_STEPS_PER_RUN} steps (endless loop?)"
+                    ),
+                );
+                return;
+            }
             let result = match token.phase.clone() {
                 Phase::Enter => self.enter(id),
                 Phase::StartListener(i) => self.listener(id, "start", i),
