@@ -489,3 +489,23 @@ fn error_display() {
     let e = parse(b"{", Format::Json).expect_err("invalid");
     assert!(e.to_string().starts_with("malformed JSON"), "{e}");
 }
+
+#[test]
+fn json_duplicate_members_are_rejected() {
+    let m = syntax(
+        br#"{"resourceType":"Patient","active":true,"active":false}"#,
+        Format::Json,
+    );
+    assert!(m.contains("duplicate member \"active\""), "{m}");
+    let m = syntax(
+        br#"{"resourceType":"Patient","name":[{"family":"a","family":"b"}]}"#,
+        Format::Json,
+    );
+    assert!(m.contains("duplicate member \"family\""), "{m}");
+    // Numbers keep their text.
+    let r = parse(br#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":0.10000000000000000000001}}"#, Format::Json).expect("valid");
+    assert_eq!(
+        r.as_json()["valueQuantity"]["value"].to_string(),
+        "0.10000000000000000000001"
+    );
+}
