@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -55,11 +56,29 @@ def quality(groups, truth):
     return p, r, f1, len(pred)
 
 
-def run_ours(args, *cli):
+def child_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_ours(*cli):
+    """Runs the dsf-privacy example binary; returns (wall s, CPU s, stderr)."""
     exe = os.path.join(ROOT, "target", "release", "examples", "dsf-privacy")
-    t = time.perf_counter()
+    t, c = time.perf_counter(), child_cpu()
     res = subprocess.run([exe, *cli], capture_output=True, text=True, check=True)
-    return time.perf_counter() - t, res.stderr
+    return time.perf_counter() - t, child_cpu() - c, res.stderr
+
+
+class Clock:
+    """Wall and CPU time of a block in this process."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
 
 
 def main():
@@ -82,37 +101,37 @@ def main():
     with open(args.schema) as f:
         schema = from_json_dict(json.load(f))
 
-    # clkhash + anonlink
-    t0 = time.perf_counter()
+    # clkhash + anonlink, in this process (max_workers=1: one core)
     clks = []
-    for name in ("a", "b"):
-        with open(os.path.join(OUT, name + ".csv"), newline="") as f:
-            clks.append(clk.generate_clk_from_csv(f, SECRET, schema, progress_bar=False,
-                                                  max_workers=1))
-    t_enc_ref = time.perf_counter() - t0
+    with Clock() as enc_ref:
+        for name in ("a", "b"):
+            with open(os.path.join(OUT, name + ".csv"), newline="") as f:
+                clks.append(clk.generate_clk_from_csv(f, SECRET, schema, progress_bar=False,
+                                                      max_workers=1))
     for name, c in zip("ab", clks):
         with open(os.path.join(OUT, f"{name}-clkhash.json"), "w") as f:
             json.dump({"clks": [serialize_bitarray(x) for x in c]}, f)
-    t0 = time.perf_counter()
-    cands = anonlink.candidate_generation.find_candidate_pairs(
-        clks, anonlink.similarities.dice_coefficient_accelerated, args.threshold)
-    t_cmp_ref = time.perf_counter() - t0
-    groups_ref = anonlink.solving.greedy_solve(cands)
-    t_link_ref = time.perf_counter() - t0
+    with Clock() as cmp_ref:
+        cands = anonlink.candidate_generation.find_candidate_pairs(
+            clks, anonlink.similarities.dice_coefficient_accelerated, args.threshold)
+    with Clock() as solve_ref:
+        groups_ref = anonlink.solving.greedy_solve(cands)
 
-    # dsf-privacy
-    t_enc_ours, t_enc_ours_inner = 0.0, 0.0
+    # dsf-privacy, as a separate process (--threads 1: one core); CPU times include process
+    # start, CSV/JSON reading and writing.
+    enc_wall = enc_cpu = enc_inner = 0.0
     for name in ("a", "b"):
-        t, err = run_ours(args, "encode", "--schema", args.schema, "--secret", SECRET,
-                          "--threads", "1", "-o", os.path.join(OUT, f"{name}-dsf.json"),
-                          os.path.join(OUT, name + ".csv"))
-        t_enc_ours += t
-        t_enc_ours_inner += float(re.search(r"in ([0-9.]+) s", err).group(1))
-    t_link_ours, err = run_ours(args, "link", "--threshold", str(args.threshold), "--threads", "1",
-                                "-o", os.path.join(OUT, "links-dsf.json"),
-                                os.path.join(OUT, "a-dsf.json"), os.path.join(OUT, "b-dsf.json"))
+        wall, cpu, err = run_ours("encode", "--schema", args.schema, "--secret", SECRET,
+                                  "--threads", "1", "-o", os.path.join(OUT, f"{name}-dsf.json"),
+                                  os.path.join(OUT, name + ".csv"))
+        enc_wall, enc_cpu = enc_wall + wall, enc_cpu + cpu
+        enc_inner += float(re.search(r"in ([0-9.]+) s", err).group(1))
+    link_wall, link_cpu, err = run_ours(
+        "link", "--threshold", str(args.threshold), "--threads", "1",
+        "-o", os.path.join(OUT, "links-dsf.json"),
+        os.path.join(OUT, "a-dsf.json"), os.path.join(OUT, "b-dsf.json"))
     m = re.search(r"(\d+) comparisons of (\d+) pairs.* in ([0-9.]+) s", err)
-    comparisons, pairs, t_cmp_ours = int(m.group(1)), int(m.group(2)), float(m.group(3))
+    comparisons, pairs, link_inner = int(m.group(1)), int(m.group(2)), float(m.group(3))
     with open(os.path.join(OUT, "links-dsf.json")) as f:
         groups_ours = json.load(f)["groups"]
 
@@ -132,17 +151,23 @@ def main():
     print(f"FEBRL4: {len(ids_a)} + {len(ids_b)} records, {len(truth)} true matches, "
           f"schema {os.path.basename(args.schema)}, threshold {args.threshold}")
     print(f"CLKs identical to clkhash: {same} of {total}")
-    print(f"{'':28}{'clkhash+anonlink':>18}{'dsf-privacy':>14}")
-    print(f"{'precision':28}{q_ref[0]:18.4f}{q_ours[0]:14.4f}")
-    print(f"{'recall':28}{q_ref[1]:18.4f}{q_ours[1]:14.4f}")
-    print(f"{'F1':28}{q_ref[2]:18.4f}{q_ours[2]:14.4f}")
-    print(f"{'predicted pairs':28}{q_ref[3]:18d}{q_ours[3]:14d}")
-    print(f"{'encodings/s (1 core)':28}{n / t_enc_ref:18.0f}{n / t_enc_ours_inner:14.0f}"
-          f"   (dsf incl. process start and I/O: {n / t_enc_ours:.0f})")
-    print(f"{'Dice comparisons/s (1 core)':28}{pairs / t_cmp_ref:18.3e}{comparisons / t_cmp_ours:14.3e}"
-          f"   ({comparisons} of {pairs} pairs compared by dsf-privacy)")
-    print(f"{'link time (s, incl. start)':28}{t_link_ref:18.3f}{t_link_ours:14.3f}")
-    print(f"{'end to end (s)':28}{t_enc_ref + t_link_ref:18.3f}{t_enc_ours + t_link_ours:14.3f}")
+    print(f"{'':34}{'clkhash+anonlink':>18}{'dsf-privacy':>14}")
+    print(f"{'precision':34}{q_ref[0]:18.4f}{q_ours[0]:14.4f}")
+    print(f"{'recall':34}{q_ref[1]:18.4f}{q_ours[1]:14.4f}")
+    print(f"{'F1':34}{q_ref[2]:18.4f}{q_ours[2]:14.4f}")
+    print(f"{'predicted pairs':34}{q_ref[3]:18d}{q_ours[3]:14d}")
+    w = 34
+    print(f"{'encodings/s, CPU time':{w}}{n / enc_ref.cpu:18.0f}{n / enc_cpu:14.0f}")
+    print(f"{'encodings/s, wall (encode loop)':{w}}{n / enc_ref.wall:18.0f}{n / enc_inner:14.0f}")
+    print(f"{'Dice comparisons/s, CPU time':{w}}{pairs / cmp_ref.cpu:18.3e}{comparisons / link_cpu:14.3e}")
+    print(f"{'Dice comparisons/s, wall (link)':{w}}{pairs / cmp_ref.wall:18.3e}{comparisons / link_inner:14.3e}")
+    print(f"{'link CPU s (candidates + solve)':{w}}{cmp_ref.cpu + solve_ref.cpu:18.3f}{link_cpu:14.3f}")
+    print(f"{'end to end CPU s (encode + link)':{w}}{enc_ref.cpu + cmp_ref.cpu + solve_ref.cpu:18.3f}"
+          f"{enc_cpu + link_cpu:14.3f}")
+    print(f"{'end to end wall s':{w}}{enc_ref.wall + cmp_ref.wall + solve_ref.wall:18.3f}"
+          f"{enc_wall + link_wall:14.3f}")
+    print(f"(dsf-privacy compared {comparisons} of {pairs} pairs; its CPU figures include process "
+          f"start and file I/O; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":

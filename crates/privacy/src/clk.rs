@@ -14,8 +14,9 @@
 //! - `blakeHash`: for block `j < ceil(k/32)`, BLAKE2b-512 keyed with `key0` and salted with the
 //!   decimal text of `j` gives 32 little-endian 16-bit numbers; bit `i` is number `i mod L`.
 //!
-//! Hash results are cached per column and token, as clkhash does, which is what makes encoding
-//! fast on real data where most n-grams repeat.
+//! Hash results are cached per column and token, and bit positions per column and value, as
+//! clkhash does with its n-gram and token caches; that is what makes encoding fast on real data,
+//! where most values and n-grams repeat.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -35,6 +36,8 @@ use crate::tokens;
 const MAX_HASH_LENGTH: usize = 1 << 32;
 /// Cached tokens per column before the cache is cleared.
 const TOKEN_CACHE_LIMIT: usize = 1 << 18;
+/// Cached raw values per column before the cache is cleared.
+const VALUE_CACHE_LIMIT: usize = 1 << 14;
 /// Re-hash attempts for `prevent_singularity` before giving up.
 const SINGULARITY_RETRIES: u32 = 10_000;
 
@@ -155,13 +158,14 @@ enum Hasher {
 }
 
 impl Hasher {
-    /// Sets the `k` bits of `token` in `filter` (of length `l`), using and filling the cache.
-    fn insert(
+    /// Appends the `k` bit positions of `token` (filter length `l`) to `out`, using and filling
+    /// the cache.
+    fn positions(
         &mut self,
         token: &[u8],
         k: u32,
         l: u64,
-        filter: &mut BloomFilter,
+        out: &mut Vec<u32>,
     ) -> Result<(), String> {
         match self {
             Hasher::Double {
@@ -180,7 +184,7 @@ impl Hasher {
                 };
                 let mut g = h1;
                 for _ in 0..k {
-                    filter.set(g as usize);
+                    out.push(g as u32);
                     g += h2;
                     if g >= l {
                         g -= l;
@@ -194,9 +198,11 @@ impl Hasher {
                     cache.insert(token, shorts);
                 }
                 let shorts = cache.get(token).ok_or("token cache")?;
-                for s in &shorts[..k as usize] {
-                    filter.set((u64::from(*s) % l) as usize);
-                }
+                out.extend(
+                    shorts[..k as usize]
+                        .iter()
+                        .map(|s| (u64::from(*s) % l) as u32),
+                );
             }
         }
         Ok(())
@@ -207,6 +213,8 @@ struct Column {
     identifier: String,
     spec: Option<FeatureSpec>,
     hasher: Option<Hasher>,
+    /// Bit positions per raw value already seen (valid values only).
+    values: HashMap<String, Box<[u32]>>,
 }
 
 /// Encodes records into CLKs under one schema and secret. Not `Sync` (it caches token hashes);
@@ -217,6 +225,7 @@ pub struct ClkEncoder {
     xor_folds: u32,
     token_bytes: Vec<u8>,
     scratch: tokens::Scratch,
+    positions: Vec<u32>,
 }
 
 impl Clone for ClkEncoder {
@@ -227,6 +236,7 @@ impl Clone for ClkEncoder {
             .map(|c| Column {
                 identifier: c.identifier.clone(),
                 spec: c.spec.clone(),
+                values: HashMap::default(),
                 hasher: c.hasher.as_ref().map(|h| match h {
                     Hasher::Double {
                         sha1,
@@ -252,6 +262,7 @@ impl Clone for ClkEncoder {
             xor_folds: self.xor_folds,
             token_bytes: Vec::new(),
             scratch: tokens::Scratch::default(),
+            positions: Vec::new(),
         }
     }
 }
@@ -312,6 +323,7 @@ impl ClkEncoder {
                     identifier: feature.identifier.clone(),
                     spec: feature.spec.clone(),
                     hasher,
+                    values: HashMap::default(),
                 })
             })
             .collect::<Result<Vec<_>, EncodeError>>()?;
@@ -321,6 +333,7 @@ impl ClkEncoder {
             xor_folds: schema.xor_folds,
             token_bytes: Vec::new(),
             scratch: tokens::Scratch::default(),
+            positions: Vec::new(),
         })
     }
 
@@ -356,13 +369,26 @@ impl ClkEncoder {
         let mut filter = BloomFilter::zeros(self.hash_length);
         let token_bytes = &mut self.token_bytes;
         let scratch = &mut self.scratch;
+        let positions = &mut self.positions;
         for (column, value) in self.columns.iter_mut().zip(record) {
-            let (Some(spec), Some(hasher)) = (&column.spec, &mut column.hasher) else {
+            let Column {
+                identifier,
+                spec: Some(spec),
+                hasher: Some(hasher),
+                values,
+            } = column
+            else {
                 continue;
             };
             let value = value.as_ref();
+            if let Some(bits) = values.get(value) {
+                for &b in bits.iter() {
+                    filter.set(b as usize);
+                }
+                continue;
+            }
             let invalid = |reason: String| EncodeError::InvalidEntry {
-                column: column.identifier.clone(),
+                column: identifier.clone(),
                 reason,
             };
             format::validate(spec, value).map_err(invalid)?;
@@ -372,6 +398,7 @@ impl ClkEncoder {
                 _ => TextEncoding::Utf8,
             };
             let strategy = spec.hashing.strategy;
+            positions.clear();
             tokens::for_each_token(
                 &spec.hashing.comparison,
                 &word,
@@ -382,10 +409,17 @@ impl ClkEncoder {
                         return Ok(());
                     }
                     tokens::encode_text(encoding, gram, token_bytes)?;
-                    hasher.insert(token_bytes, k, l, &mut filter)
+                    hasher.positions(token_bytes, k, l, positions)
                 },
             )
             .map_err(invalid)?;
+            for &b in positions.iter() {
+                filter.set(b as usize);
+            }
+            if values.len() >= VALUE_CACHE_LIMIT {
+                values.clear();
+            }
+            values.insert(value.to_owned(), positions.as_slice().into());
         }
         Ok(if self.xor_folds == 0 {
             filter
