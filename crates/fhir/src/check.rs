@@ -136,6 +136,10 @@ fn object(map: &Map<String, Value>, td: &TypeDef, depth: usize) -> Result {
                 ))
                 .at(key.as_str()));
             };
+            if el.attr {
+                // Element.id and Extension.url are plain strings (XML attributes): no extensions.
+                return Err(Failure::new(format!("{base} cannot have extensions")).at(key.as_str()));
+            }
             extension_companion(value, el, map.get(base), depth).map_err(|f| f.at(key.as_str()))?;
         } else {
             let companion = if matches!(tr.target, Target::Primitive(_)) && el.many {

@@ -69,10 +69,9 @@ pub(crate) fn check(s: &str) -> Result<(), String> {
                 }
             }
             Event::End(_) => depth = depth.saturating_sub(1),
-            Event::Text(ref t) if depth == 0 => {
-                if !t.as_ref().bytes().all(|b| b.is_ascii_whitespace()) {
-                    return Err("text outside the narrative <div>".into());
-                }
+            // Nothing, not even whitespace, may follow the root element: XML has no place for it.
+            Event::Text(_) | Event::Comment(_) | Event::GeneralRef(_) if depth == 0 => {
+                return Err("content after the narrative </div>".into());
             }
             Event::GeneralRef(ref r) => check_ref(r)?,
             Event::DocType(_) => return Err("DOCTYPE is not allowed in the narrative".into()),
