@@ -214,7 +214,48 @@ struct Column {
     spec: Option<FeatureSpec>,
     hasher: Option<Hasher>,
     /// Bit positions per raw value already seen (valid values only).
-    values: HashMap<String, Box<[u32]>>,
+    values: ValueCache,
+}
+
+/// Bit positions per raw value of a column. Columns whose values rarely repeat (dates of birth,
+/// identifiers) switch the cache off after a trial, so it does not crowd the CPU caches.
+#[derive(Default)]
+struct ValueCache {
+    map: HashMap<String, Box<[u32]>>,
+    lookups: u32,
+    hits: u32,
+    disabled: bool,
+}
+
+impl ValueCache {
+    /// Lookups before deciding whether the cache pays off.
+    const TRIAL: u32 = 4096;
+
+    fn get(&mut self, value: &str) -> Option<&[u32]> {
+        if self.disabled {
+            return None;
+        }
+        self.lookups += 1;
+        let found = self.map.get(value);
+        if found.is_some() {
+            self.hits += 1;
+        } else if self.lookups >= Self::TRIAL && self.hits * 4 < self.lookups {
+            self.disabled = true;
+            self.map = HashMap::default();
+            return None;
+        }
+        self.map.get(value).map(|b| &**b)
+    }
+
+    fn insert(&mut self, value: &str, positions: &[u32]) {
+        if self.disabled {
+            return;
+        }
+        if self.map.len() >= VALUE_CACHE_LIMIT {
+            self.map.clear();
+        }
+        self.map.insert(value.to_owned(), positions.into());
+    }
 }
 
 /// Encodes records into CLKs under one schema and secret. Not `Sync` (it caches token hashes);
@@ -236,7 +277,7 @@ impl Clone for ClkEncoder {
             .map(|c| Column {
                 identifier: c.identifier.clone(),
                 spec: c.spec.clone(),
-                values: HashMap::default(),
+                values: ValueCache::default(),
                 hasher: c.hasher.as_ref().map(|h| match h {
                     Hasher::Double {
                         sha1,
@@ -323,7 +364,7 @@ impl ClkEncoder {
                     identifier: feature.identifier.clone(),
                     spec: feature.spec.clone(),
                     hasher,
-                    values: HashMap::default(),
+                    values: ValueCache::default(),
                 })
             })
             .collect::<Result<Vec<_>, EncodeError>>()?;
@@ -382,7 +423,7 @@ impl ClkEncoder {
             };
             let value = value.as_ref();
             if let Some(bits) = values.get(value) {
-                for &b in bits.iter() {
+                for &b in bits {
                     filter.set(b as usize);
                 }
                 continue;
@@ -416,10 +457,7 @@ impl ClkEncoder {
             for &b in positions.iter() {
                 filter.set(b as usize);
             }
-            if values.len() >= VALUE_CACHE_LIMIT {
-                values.clear();
-            }
-            values.insert(value.to_owned(), positions.as_slice().into());
+            values.insert(value, positions);
         }
         Ok(if self.xor_folds == 0 {
             filter
