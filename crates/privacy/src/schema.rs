@@ -220,9 +220,8 @@ impl LinkageSchema {
     /// Parses a clkhash linkage schema v3 JSON document.
     pub fn from_json(text: &str) -> Result<Self, SchemaError> {
         let raw: RawSchema = serde_json::from_str(text)?;
-        let version = raw.version.to_string();
-        if version != "3" && version != "3.0" {
-            return Err(SchemaError::Version(version));
+        if raw.version.as_f64() != Some(3.0) {
+            return Err(SchemaError::Version(raw.version.to_string()));
         }
         let config = raw.clk_config;
         if config.l == 0 {
