@@ -166,6 +166,9 @@ pub enum EngineError {
     /// The definition has no element with that id.
     #[error("element '{0}' not found")]
     ElementNotFound(String),
+    /// Another engine changed the instance meanwhile; nothing of this command was kept. Retry it.
+    #[error("process instance {0} was changed by another engine")]
+    Conflict(uuid::Uuid),
     /// The store failed.
     #[error("store: {0}")]
     Store(Box<dyn std::error::Error + Send + Sync>),

@@ -1,12 +1,14 @@
 //! A store of JSON files in a directory, for tests that kill a process and read its state from
-//! another one. Commits write every record to a temporary file and rename it into place.
+//! another one. Commits write every record to a temporary file and rename it into place. It serves
+//! one engine: it checks revisions but does not lease.
 
 use std::io;
 use std::path::PathBuf;
 
 use dsf_bpmn::exec::{DefinitionId, InstanceState};
-use dsf_bpmn::store::{InstanceRecord, Store, StoredDefinition};
+use dsf_bpmn::store::{CommitError, InstanceRecord, Store, StoredDefinition};
 use serde_json::json;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// JSON files: `definitions/<key>-<version>.json` and `instances/<id>.json`.
@@ -77,7 +79,10 @@ impl FileStore {
             },
             business_key: text("businessKey"),
             state: parse_state(&text("state").unwrap_or_default()),
-            next_due: None,
+            next_due: text("nextDue")
+                .and_then(|n| n.parse::<i128>().ok())
+                .and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(n).ok()),
+            revision: v["revision"].as_u64().unwrap_or(0),
             data: text("data")
                 .map(String::into_bytes)
                 .ok_or_else(|| invalid("data"))?,
@@ -130,7 +135,16 @@ impl Store for FileStore {
         )
     }
 
-    fn commit(&mut self, instances: Vec<InstanceRecord>) -> io::Result<()> {
+    fn commit(&mut self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<io::Error>> {
+        for r in &instances {
+            let stored = self
+                .load_instance(r.id)
+                .map_err(CommitError::Store)?
+                .map_or(0, |s| s.revision);
+            if r.revision != stored + 1 {
+                return Err(CommitError::Conflict(r.id));
+            }
+        }
         for r in instances {
             let doc = json!({
                 "id": r.id.to_string(),
@@ -138,12 +152,39 @@ impl Store for FileStore {
                 "version": r.definition.version,
                 "businessKey": r.business_key,
                 "state": state_name(&r.state),
-                "data": String::from_utf8(r.data).map_err(invalid)?,
+                "nextDue": r.next_due.map(|d| d.unix_timestamp_nanos().to_string()),
+                "revision": r.revision,
+                "data": String::from_utf8(r.data).map_err(|e| CommitError::Store(invalid(e)))?,
             });
             let path = self.dir.join("instances").join(format!("{}.json", r.id));
-            self.write_atomically(path, doc.to_string().as_bytes())?;
+            self.write_atomically(path, doc.to_string().as_bytes())
+                .map_err(CommitError::Store)?;
         }
         Ok(())
+    }
+
+    fn acquire_due(
+        &mut self,
+        _owner: Uuid,
+        now: OffsetDateTime,
+        _lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> io::Result<Vec<InstanceRecord>> {
+        let mut due: Vec<InstanceRecord> = self
+            .read_records()?
+            .into_iter()
+            .filter(|r| r.state == InstanceState::Active && r.next_due.is_some_and(|d| d <= now))
+            .collect();
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    fn find_by_business_key(&self, business_key: &str) -> io::Result<Vec<InstanceRecord>> {
+        Ok(self
+            .load_unfinished()?
+            .into_iter()
+            .filter(|r| r.business_key.as_deref() == Some(business_key))
+            .collect())
     }
 
     fn load_instance(&self, id: Uuid) -> io::Result<Option<InstanceRecord>> {

@@ -485,6 +485,7 @@ fn engine_listeners_run_at_message_start_continue_and_end_events() -> R {
             ),
             listener(ListenerTarget::EndEvents, "end", "dsf.EndListener"),
         ],
+        lease: None,
     };
     let mut rt =
         dsf_bpmn::runtime::Runtime::new(Engine::open(MemoryStore::new(), config)?, registry);

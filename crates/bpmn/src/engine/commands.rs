@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Correlation, Engine};
+use super::{Correlation, Engine, store_error};
 use crate::error::EngineError;
 use crate::exec::{
     DefinitionId, Effect, Exec, Instance, InstanceState, ItemId, Outbox, WaitKind, WaitRole,
@@ -71,7 +71,9 @@ impl<S: Store> Engine<S> {
         let mut instance = Instance::new(id, definition.clone(), business_key, self.now());
         self.index(&instance);
         let mut outbox = Outbox::default();
-        Exec::new(&process, &mut instance, self.now(), &mut outbox).start(start, variables);
+        Exec::new(&process, &mut instance, self.now(), &mut outbox)
+            .with_lease(self.lease)
+            .start(start, variables);
         self.active.insert(id, instance);
         self.finish(vec![id], outbox)?;
         Ok(id)
@@ -94,6 +96,7 @@ impl<S: Store> Engine<S> {
         id: Uuid,
         f: impl FnOnce(&mut Exec<'_>),
     ) -> Result<(), EngineError> {
+        self.refresh(id)?;
         let mut instance = self
             .active
             .remove(&id)
@@ -108,7 +111,8 @@ impl<S: Store> Engine<S> {
         };
         let mut outbox = Outbox::default();
         {
-            let mut exec = Exec::new(&process, &mut instance, self.now(), &mut outbox);
+            let mut exec =
+                Exec::new(&process, &mut instance, self.now(), &mut outbox).with_lease(self.lease);
             f(&mut exec);
             exec.run();
         }
@@ -120,7 +124,13 @@ impl<S: Store> Engine<S> {
         &mut self,
         name: &str,
         variables: &Variables,
-    ) -> (Vec<Uuid>, Outbox) {
+    ) -> Result<(Vec<Uuid>, Outbox), EngineError> {
+        if self.lease.is_some() {
+            // signals reach instances other engines hold too
+            for record in self.store.load_unfinished().map_err(store_error)? {
+                self.load_record(record)?;
+            }
+        }
         let mut touched = Vec::new();
         let mut outbox = Outbox::default();
         let ids: Vec<Uuid> = self
@@ -145,7 +155,8 @@ impl<S: Store> Engine<S> {
                     .filter(|(_, w)| matches!(&w.kind, WaitKind::Signal { name: n } if n == name))
                     .map(|(wid, _)| *wid)
                     .collect();
-                let mut exec = Exec::new(&process, &mut instance, self.now(), &mut outbox);
+                let mut exec = Exec::new(&process, &mut instance, self.now(), &mut outbox)
+                    .with_lease(self.lease);
                 for w in waits {
                     exec.fire(w, variables.clone());
                 }
@@ -177,17 +188,18 @@ impl<S: Store> Engine<S> {
             let id = Uuid::new_v4();
             let mut instance = Instance::new(id, definition, None, self.now());
             Exec::new(&process, &mut instance, self.now(), &mut outbox)
+                .with_lease(self.lease)
                 .start(start, variables.clone());
             self.active.insert(id, instance);
             touched.push(id);
         }
-        (touched, outbox)
+        Ok((touched, outbox))
     }
 
     /// Throws a signal to every waiting execution and starts the definitions with a matching signal
     /// start event; returns how many instances received it.
     pub fn signal(&mut self, name: &str, variables: Variables) -> Result<usize, EngineError> {
-        let (touched, outbox) = self.deliver_signal(name, &variables);
+        let (touched, outbox) = self.deliver_signal(name, &variables)?;
         let count = touched.len();
         self.finish(touched, outbox)?;
         Ok(count)
@@ -196,6 +208,14 @@ impl<S: Store> Engine<S> {
     /// Correlates a message with exactly one waiting execution (intermediate catch event, receive
     /// task, boundary event or event sub-process start).
     pub fn correlate(&mut self, correlation: Correlation) -> Result<Uuid, EngineError> {
+        if self.lease.is_some()
+            && let Some(bk) = &correlation.business_key
+        {
+            let records = self.store.find_by_business_key(bk).map_err(store_error)?;
+            for record in records {
+                self.load_record(record)?;
+            }
+        }
         let candidates: Vec<Uuid> = match &correlation.business_key {
             Some(bk) => {
                 let mut ids = self.by_business_key.get(bk).cloned().unwrap_or_default();
@@ -342,7 +362,9 @@ impl<S: Store> Engine<S> {
             let id = Uuid::new_v4();
             let mut instance = Instance::new(id, definition, None, now);
             let mut outbox = Outbox::default();
-            Exec::new(&process, &mut instance, now, &mut outbox).start(element, Variables::new());
+            Exec::new(&process, &mut instance, now, &mut outbox)
+                .with_lease(self.lease)
+                .start(element, Variables::new());
             self.active.insert(id, instance);
             self.finish(vec![id], outbox)?;
             started += 1;
@@ -357,12 +379,26 @@ impl<S: Store> Engine<S> {
         loop {
             let now = self.now();
             fired += self.fire_start_timers(now)?;
-            let ids: Vec<Uuid> = self
-                .due_index
-                .iter()
-                .take_while(|(due, _)| *due <= now)
-                .map(|(_, id)| *id)
-                .collect();
+            let ids: Vec<Uuid> = match self.lease {
+                Some(lease) => {
+                    let records = self
+                        .store
+                        .acquire_due(self.node, now, now + lease, 100)
+                        .map_err(store_error)?;
+                    let mut ids = Vec::with_capacity(records.len());
+                    for record in records {
+                        ids.push(record.id);
+                        self.load_record(record)?;
+                    }
+                    ids
+                }
+                None => self
+                    .due_index
+                    .iter()
+                    .take_while(|(due, _)| *due <= now)
+                    .map(|(_, id)| *id)
+                    .collect(),
+            };
             if ids.is_empty() {
                 return Ok(fired);
             }
@@ -379,7 +415,16 @@ impl<S: Store> Engine<S> {
                     .unwrap_or_default();
                 due.sort_unstable();
                 fired += due.len();
+                let expired_work = self.active.get(&id).is_some_and(|i| {
+                    i.works
+                        .values()
+                        .any(|w| w.locked_until.is_some_and(|until| until <= now))
+                });
+                if due.is_empty() && !expired_work {
+                    continue;
+                }
                 self.command(id, move |exec| {
+                    exec.reissue_expired_work();
                     for (_, wait) in due {
                         exec.fire(wait, Variables::new());
                     }

@@ -17,7 +17,7 @@ use crate::exec::{
     DefinitionId, Effect, HistoryEntry, Incident, Instance, InstanceState, ItemId, Outbox, WorkItem,
 };
 use crate::model::{ElementIdx, ElementKind, Process, Trigger};
-use crate::store::{InstanceRecord, Store, StoredDefinition};
+use crate::store::{CommitError, InstanceRecord, Store, StoredDefinition};
 use crate::value::Variables;
 
 /// A deployed process definition.
@@ -95,6 +95,11 @@ pub struct EngineConfig {
     /// Execution listeners added to every deployed process, as the reference's parse listener
     /// adds its start, continue and end listeners.
     pub listeners: Vec<AddedListener>,
+    /// Set when several engines share the store: each command reads the instance from the store
+    /// first, due instances are leased for this long, and work handed out stays locked to this
+    /// engine for this long (its class must report within it). `None`: this engine is the
+    /// store's only user and keeps what it loaded.
+    pub lease: Option<time::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -102,6 +107,7 @@ impl Default for EngineConfig {
         EngineConfig {
             clock: Arc::new(SystemClock),
             listeners: Vec::new(),
+            lease: None,
         }
     }
 }
@@ -111,6 +117,9 @@ pub struct Engine<S: Store> {
     store: S,
     clock: Arc<dyn Clock>,
     listeners: Vec<AddedListener>,
+    lease: Option<time::Duration>,
+    /// Identifies this engine as the holder of leases.
+    node: Uuid,
     definitions: Vec<Deployed>,
     active: HashMap<Uuid, Instance>,
     by_business_key: HashMap<String, Vec<Uuid>>,
@@ -149,6 +158,8 @@ impl<S: Store> Engine<S> {
             store,
             clock: config.clock,
             listeners: config.listeners,
+            lease: config.lease,
+            node: Uuid::new_v4(),
             definitions: Vec::new(),
             active: HashMap::new(),
             by_business_key: HashMap::new(),
@@ -376,37 +387,56 @@ impl<S: Store> Engine<S> {
         while !outbox.signals.is_empty() && rounds < 100 {
             rounds += 1;
             let signals = std::mem::take(&mut outbox.signals);
-            self.effects.append(&mut outbox.effects);
             for name in signals {
-                let (more, next) = self.deliver_signal(&name, &Variables::new());
+                let (more, next) = self.deliver_signal(&name, &Variables::new())?;
                 touched.extend(more);
                 outbox.signals.extend(next.signals);
                 outbox.effects.extend(next.effects);
             }
         }
-        self.effects.append(&mut outbox.effects);
         touched.sort_unstable();
         touched.dedup();
-        self.commit(&touched)
+        // effects of a command that did not commit never reach the host
+        self.commit(&touched)?;
+        self.effects.append(&mut outbox.effects);
+        Ok(())
     }
 
     pub(super) fn commit(&mut self, ids: &[Uuid]) -> Result<(), EngineError> {
         let mut records = Vec::with_capacity(ids.len());
         for id in ids {
-            let Some(instance) = self.active.get(id) else {
+            let Some(instance) = self.active.get_mut(id) else {
                 continue;
             };
-            let data = serde_json::to_vec(instance).map_err(|e| EngineError::Store(Box::new(e)))?;
+            instance.revision += 1;
+            let data =
+                serde_json::to_vec(&*instance).map_err(|e| EngineError::Store(Box::new(e)))?;
             records.push(InstanceRecord {
                 id: *id,
                 definition: instance.definition.clone(),
                 business_key: instance.business_key.clone(),
                 state: instance.state.clone(),
                 next_due: instance.next_due(),
+                revision: instance.revision,
                 data,
             });
         }
-        self.store.commit(records).map_err(store_error)?;
+        match self.store.commit(records) {
+            Ok(()) => {}
+            Err(CommitError::Conflict(id)) => {
+                // what this engine computed is void: forget it, the store's version is read again
+                for touched in ids {
+                    self.forget(*touched);
+                }
+                return Err(EngineError::Conflict(id));
+            }
+            Err(CommitError::Store(e)) => {
+                for touched in ids {
+                    self.forget(*touched);
+                }
+                return Err(store_error(e));
+            }
+        }
         for id in ids {
             self.reindex_due(*id);
             self.reindex_alternative_key(*id);
@@ -422,6 +452,55 @@ impl<S: Store> Engine<S> {
             }
         }
         Ok(())
+    }
+
+    /// Drops an instance from memory; the next command reads it from the store.
+    pub(super) fn forget(&mut self, id: Uuid) {
+        if let Some(instance) = self.active.remove(&id)
+            && let Some(bk) = &instance.business_key
+            && let Some(list) = self.by_business_key.get_mut(bk)
+        {
+            list.retain(|i| *i != id);
+            if list.is_empty() {
+                self.by_business_key.remove(bk);
+            }
+        }
+        self.reindex_due(id);
+        self.reindex_alternative_key(id);
+    }
+
+    /// Takes a stored instance into memory unless the copy there is as recent.
+    pub(super) fn load_record(&mut self, record: InstanceRecord) -> Result<(), EngineError> {
+        let current = self
+            .active
+            .get(&record.id)
+            .is_some_and(|i| i.revision >= record.revision);
+        if current {
+            return Ok(());
+        }
+        let instance: Instance =
+            serde_json::from_slice(&record.data).map_err(|e| EngineError::Store(Box::new(e)))?;
+        self.forget(record.id);
+        if instance.is_ended() {
+            return Ok(());
+        }
+        self.index(&instance);
+        let id = instance.id;
+        self.active.insert(id, instance);
+        self.reindex_due(id);
+        self.reindex_alternative_key(id);
+        Ok(())
+    }
+
+    /// When engines share the store, reads the instance again if another engine changed it.
+    pub(super) fn refresh(&mut self, id: Uuid) -> Result<(), EngineError> {
+        if self.lease.is_none() {
+            return Ok(());
+        }
+        match self.store.load_instance(id).map_err(store_error)? {
+            Some(record) => self.load_record(record),
+            None => Ok(()),
+        }
     }
 
     /// Indexes the `alternativeBusinessKey` variable, under which messages correlate too.

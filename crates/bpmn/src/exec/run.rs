@@ -36,6 +36,8 @@ pub(crate) struct Exec<'a> {
     pub(crate) queue: VecDeque<u64>,
     /// Steps taken in this run, to stop a loop that never reaches a wait state.
     steps: usize,
+    /// How long work handed out stays locked to this engine (engines sharing a store).
+    pub(crate) lease: Option<time::Duration>,
 }
 
 /// How many lifecycle steps one run may take before it is taken for an endless loop.
@@ -57,6 +59,28 @@ impl<'a> Exec<'a> {
             out,
             queue: VecDeque::new(),
             steps: 0,
+            lease: None,
+        }
+    }
+
+    /// Locks work handed out by this run for `lease` (engines sharing a store).
+    pub(crate) fn with_lease(mut self, lease: Option<time::Duration>) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Hands out again the work whose lock expired: the engine that held it is gone.
+    pub(crate) fn reissue_expired_work(&mut self) {
+        let now = self.now;
+        let expired: Vec<u64> = self
+            .inst
+            .works
+            .iter()
+            .filter(|(_, w)| w.locked_until.is_some_and(|until| until <= now))
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            self.announce_work(seq);
         }
     }
 
@@ -391,6 +415,7 @@ impl<'a> Exec<'a> {
                 failed: None,
                 retrying: false,
                 user_task,
+                locked_until: None,
             },
         );
         self.announce_work(seq);
@@ -398,6 +423,10 @@ impl<'a> Exec<'a> {
     }
 
     pub(crate) fn announce_work(&mut self, seq: u64) {
+        let locked_until = self.lease.map(|lease| self.now + lease);
+        if let Some(w) = self.inst.works.get_mut(&seq) {
+            w.locked_until = locked_until;
+        }
         if let Some(w) = self.inst.works.get(&seq) {
             self.out.effects.push(Effect::Work(WorkItem {
                 id: ItemId {
