@@ -238,3 +238,72 @@ impl Store for MemoryStore {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn record(id: Uuid, revision: u64, due: Option<OffsetDateTime>) -> InstanceRecord {
+        InstanceRecord {
+            id,
+            definition: DefinitionId {
+                key: "p".into(),
+                version: 1,
+            },
+            business_key: Some("bk".into()),
+            state: InstanceState::Active,
+            next_due: due,
+            revision,
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn commits_need_the_next_revision_and_are_all_or_nothing() {
+        let mut store = MemoryStore::new();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(store.commit(vec![record(a, 1, None)]).is_ok());
+        assert!(matches!(
+            store.commit(vec![record(b, 1, None), record(a, 1, None)]),
+            Err(CommitError::Conflict(id)) if id == a
+        ));
+        assert_eq!(store.load_instance(b).ok().flatten(), None);
+        assert!(
+            store
+                .commit(vec![record(a, 2, None), record(b, 1, None)])
+                .is_ok()
+        );
+        assert_eq!(store.commits(), 2);
+    }
+
+    #[test]
+    fn due_instances_are_leased_to_one_engine_until_the_lease_ends() {
+        let mut store = MemoryStore::new();
+        let now = datetime!(2026-11-30 08:00 UTC);
+        let (id, later) = (Uuid::new_v4(), Uuid::new_v4());
+        let _ = store.commit(vec![
+            record(id, 1, Some(now)),
+            record(later, 1, Some(now + time::Duration::hours(1))),
+        ]);
+        let (one, two) = (Uuid::new_v4(), Uuid::new_v4());
+        let until = now + time::Duration::seconds(30);
+        let ids = |r: Result<Vec<InstanceRecord>, Infallible>| -> Vec<Uuid> {
+            r.map(|v| v.into_iter().map(|r| r.id).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(ids(store.acquire_due(one, now, until, 10)), vec![id]);
+        assert!(ids(store.acquire_due(two, now, until, 10)).is_empty());
+        assert_eq!(ids(store.acquire_due(two, until, until, 10)), vec![id]);
+        // a commit ends the lease
+        let _ = store.commit(vec![record(id, 2, Some(now))]);
+        assert_eq!(ids(store.acquire_due(one, now, until, 10)), vec![id]);
+        assert_eq!(
+            store
+                .find_by_business_key("bk")
+                .map(|v| v.len())
+                .unwrap_or(0),
+            2
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! - `plugins`: the DSF plugin processes run end to end with test delegates.
 //! - `elements`: one focused model per element kind or extension, from `tests/models/`.
 //! - `recovery`: instances resume from the store after the engine stops between commits.
+//! - `shared`: two engines on one store (leases, work locks, revisions).
 //! - `bench`: throughput figures (ignored by default).
 
 mod bench;
@@ -14,3 +15,4 @@ mod file_store;
 mod fixtures;
 mod plugins;
 mod recovery;
+mod shared;

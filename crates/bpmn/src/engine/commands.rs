@@ -212,8 +212,13 @@ impl<S: Store> Engine<S> {
             && let Some(bk) = &correlation.business_key
         {
             let records = self.store.find_by_business_key(bk).map_err(store_error)?;
+            let cached: Vec<Uuid> = self.instances_by_business_key(bk);
             for record in records {
                 self.load_record(record)?;
+            }
+            // copies of instances another engine ended meanwhile
+            for id in cached {
+                self.refresh(id)?;
             }
         }
         let candidates: Vec<Uuid> = match &correlation.business_key {

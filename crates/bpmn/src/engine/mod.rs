@@ -499,7 +499,10 @@ impl<S: Store> Engine<S> {
         }
         match self.store.load_instance(id).map_err(store_error)? {
             Some(record) => self.load_record(record),
-            None => Ok(()),
+            None => {
+                self.forget(id);
+                Ok(())
+            }
         }
     }
 
