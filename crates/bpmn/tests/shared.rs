@@ -153,11 +153,13 @@ fn a_message_reaches_an_instance_once_through_either_engine() -> R {
     let clock = ManualClock::new(datetime!(2026-11-30 08:00 UTC));
     let counts = Counts::default();
     let mut a = engine(&store, &clock, &counts)?;
-    a.deploy(&model("shared_jobs"), &HashMap::new())?;
     let mut b = engine(&store, &clock, &counts)?;
-    a.engine_mut()
+    // b was running before a deployed: it picks the definition up from the store
+    a.deploy(&model("shared_jobs"), &HashMap::new())?;
+    b.engine_mut()
         .start("sharedJobs", None, Some("bk".into()), Variables::new())?;
     a.run()?;
+    assert_eq!(total(&counts), 1);
     // both engines now know the waiting instance
     assert_eq!(b.engine_mut().signal("unrelated", Variables::new())?, 0);
     assert_eq!(b.engine().instances_by_business_key("bk").len(), 1);

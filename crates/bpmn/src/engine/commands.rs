@@ -25,6 +25,9 @@ impl<S: Store> Engine<S> {
         business_key: Option<String>,
         variables: Variables,
     ) -> Result<Uuid, EngineError> {
+        if self.lease.is_some() && self.find_definition(key, version_tag).is_none() {
+            self.sync_definitions()?;
+        }
         let info = self.find_definition(key, version_tag).ok_or_else(|| {
             EngineError::DefinitionNotFound {
                 key: key.to_owned(),

@@ -98,7 +98,8 @@ pub struct EngineConfig {
     /// Set when several engines share the store: each command reads the instance from the store
     /// first, due instances are leased for this long, and work handed out stays locked to this
     /// engine for this long (its class must report within it). `None`: this engine is the
-    /// store's only user and keeps what it loaded.
+    /// store's only user and keeps what it loaded. Process timer start events are scheduled by
+    /// every engine; shared setups do not coordinate them yet.
     pub lease: Option<time::Duration>,
 }
 
@@ -170,20 +171,7 @@ impl<S: Store> Engine<S> {
             start_timers: Vec::new(),
             effects: Vec::new(),
         };
-        let stored = engine.store.load_definitions().map_err(store_error)?;
-        let options = DeployOptions {
-            allow_unknown_classes: true,
-            ..DeployOptions::default()
-        };
-        for d in stored {
-            let (definitions, _, _) = deploy::prepare(&d.xml, &options, &engine.listeners)
-                .map_err(|(e, _)| EngineError::Deploy(e))?;
-            for process in definitions.processes {
-                if process.id == d.id.key {
-                    engine.add_definition(d.id.clone(), process, d.xml.clone());
-                }
-            }
-        }
+        engine.sync_definitions()?;
         let keys: HashSet<String> = engine
             .definitions
             .iter()
@@ -452,6 +440,35 @@ impl<S: Store> Engine<S> {
             }
         }
         Ok(())
+    }
+
+    /// Takes in the stored definitions this engine does not know yet (at start, and when engines
+    /// share the store, whenever another engine may have deployed). Returns how many were new.
+    pub(super) fn sync_definitions(&mut self) -> Result<usize, EngineError> {
+        let stored = self.store.load_definitions().map_err(store_error)?;
+        let options = DeployOptions {
+            allow_unknown_classes: true,
+            ..DeployOptions::default()
+        };
+        let mut added = 0;
+        for d in stored {
+            if self.definitions.iter().any(|known| known.info.id == d.id) {
+                continue;
+            }
+            let (definitions, _, _) = deploy::prepare(&d.xml, &options, &self.listeners)
+                .map_err(|(e, _)| EngineError::Deploy(e))?;
+            for process in definitions.processes {
+                if process.id == d.id.key {
+                    let key = process.id.clone();
+                    self.add_definition(d.id.clone(), process, d.xml.clone());
+                    added += 1;
+                    if self.lease.is_some() {
+                        self.schedule_start_timers(&key);
+                    }
+                }
+            }
+        }
+        Ok(added)
     }
 
     /// Drops an instance from memory; the next command reads it from the store.
