@@ -149,12 +149,26 @@ pub enum EngineError {
     /// The instance is suspended.
     #[error("process instance {0} is suspended")]
     Suspended(uuid::Uuid),
+    /// The instance is not in the state the command needs.
+    #[error("process instance {id} is {state:?}")]
+    InvalidState {
+        /// The instance.
+        id: uuid::Uuid,
+        /// Its state.
+        state: crate::exec::InstanceState,
+    },
     /// No open work item with that id.
     #[error("work item {0} not found")]
     WorkNotFound(crate::exec::ItemId),
     /// No open user task with that id.
     #[error("user task {0} not found")]
     UserTaskNotFound(crate::exec::ItemId),
+    /// The definition has no element with that id.
+    #[error("element '{0}' not found")]
+    ElementNotFound(String),
+    /// Another engine changed the instance meanwhile; nothing of this command was kept. Retry it.
+    #[error("process instance {0} was changed by another engine")]
+    Conflict(uuid::Uuid),
     /// The store failed.
     #[error("store: {0}")]
     Store(Box<dyn std::error::Error + Send + Sync>),

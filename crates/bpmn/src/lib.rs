@@ -29,6 +29,26 @@
 //! conditional; interrupting and non-interrupting), service, send, receive, user, manual and plain
 //! tasks, embedded sub-processes, multi-instance (parallel and sequential, collection or
 //! cardinality, completion condition), exclusive, parallel, inclusive and event-based gateways.
+//! Timers take ISO 8601 `timeDuration`, `timeDate` and `timeCycle` values, literal or `${...}`.
+//!
+//! Camunda 7 extensions: `camunda:class` (resolved by the host), `camunda:field` (string and
+//! expression), `camunda:inputOutput` (text, expression and template values), execution listeners
+//! (`start`, `end`) and `create` task listeners, `asyncBefore`/`asyncAfter` (on activities and on
+//! multi-instance loops), `failedJobRetryTimeCycle`, `errorCodeVariable`/`errorMessageVariable`,
+//! `formKey`, `versionTag` (versions side by side), `#{...}` deployment placeholders. The engine
+//! can add listeners to every deployed process ([`engine::EngineConfig::listeners`]), as the
+//! reference adds its start, continue and end listeners.
+//!
+//! Failures: a class's BPMN error goes to the nearest matching error boundary event or error
+//! event sub-process; a technical failure is retried per `failedJobRetryTimeCycle` (three attempts
+//! by default) and then becomes an incident, as does an expression that cannot be evaluated or a
+//! gateway without a flow to take. Incidents are resolved with
+//! [`engine::Engine::retry_incident`].
+//!
+//! Not executed (deployment reports them): call activities, script and business rule tasks,
+//! compensation, escalation, link and cancel events, complex gateways, transactions, standard
+//! loops, `camunda:expression`/`delegateExpression`/external task implementations, list and map
+//! parameters, listeners other than the ones above.
 //!
 //! ```
 //! use dsf_bpmn::engine::Engine;
@@ -65,6 +85,8 @@
 //! assert_eq!(instance.variables.get("greeting"), Some(&Value::from("hello DSF")));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod deploy;

@@ -5,6 +5,15 @@
 //! [`InstanceRecord`] per changed instance: the serialized instance plus the columns a SQL store
 //! indexes (definition, business key, state, next due time). [`MemoryStore`] keeps them in memory;
 //! its clones share one state, which lets tests drop an engine and open another on the same data.
+//!
+//! What a restart re-runs: work items that were handed out but not reported are handed out again
+//! (at least once; classes that must not repeat an effect run behind an async boundary), due
+//! timers and jobs fire once, and everything before the last commit is kept.
+//!
+//! Engines may share a store ([`crate::engine::EngineConfig::lease`]): every record carries a
+//! revision checked at commit (optimistic locking), due instances are leased to one engine at a
+//! time ([`Store::acquire_due`]), and work items handed out carry a lock that another engine takes
+//! over when it expires.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -39,8 +48,21 @@ pub struct InstanceRecord {
     pub state: InstanceState,
     /// The earliest due timer or job.
     pub next_due: Option<OffsetDateTime>,
+    /// Counts the commits of the instance, from 1; a commit must carry the stored revision + 1.
+    pub revision: u64,
     /// The serialized instance (JSON).
     pub data: Vec<u8>,
+}
+
+/// Why a commit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError<E: std::error::Error + 'static> {
+    /// Another engine committed the instance since it was read: nothing was written.
+    #[error("process instance {0} was changed by another engine")]
+    Conflict(Uuid),
+    /// The store failed.
+    #[error(transparent)]
+    Store(E),
 }
 
 /// Persistence for the engine.
@@ -57,8 +79,23 @@ pub trait Store {
     /// Removes a definition.
     fn delete_definition(&mut self, id: &DefinitionId) -> Result<(), Self::Error>;
 
-    /// Saves the changed instances atomically.
-    fn commit(&mut self, instances: Vec<InstanceRecord>) -> Result<(), Self::Error>;
+    /// Saves the changed instances atomically, or none of them when one record's revision is not
+    /// the stored revision + 1 (1 for a new instance). A commit ends the record's lease.
+    fn commit(&mut self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<Self::Error>>;
+
+    /// Leases up to `limit` active instances whose next due time has come and that no other
+    /// engine holds (or whose lease has expired), until `lease_until`. A SQL store does this with
+    /// `SELECT ... FOR UPDATE SKIP LOCKED`.
+    fn acquire_due(
+        &mut self,
+        owner: Uuid,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<InstanceRecord>, Self::Error>;
+
+    /// Unfinished instances with a business key.
+    fn find_by_business_key(&self, business_key: &str) -> Result<Vec<InstanceRecord>, Self::Error>;
 
     /// One instance.
     fn load_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, Self::Error>;
@@ -74,7 +111,12 @@ pub trait Store {
 struct MemoryState {
     definitions: BTreeMap<DefinitionId, StoredDefinition>,
     instances: HashMap<Uuid, InstanceRecord>,
+    leases: HashMap<Uuid, (Uuid, OffsetDateTime)>,
     commits: u64,
+}
+
+fn unfinished(r: &InstanceRecord) -> bool {
+    matches!(r.state, InstanceState::Active | InstanceState::Suspended)
 }
 
 /// An in-memory [`Store`]; clones share their content, like connections to one database.
@@ -118,13 +160,59 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn commit(&mut self, instances: Vec<InstanceRecord>) -> Result<(), Infallible> {
+    fn commit(&mut self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<Infallible>> {
         let mut state = self.lock();
+        for record in &instances {
+            let stored = state.instances.get(&record.id).map_or(0, |r| r.revision);
+            if record.revision != stored + 1 {
+                return Err(CommitError::Conflict(record.id));
+            }
+        }
         state.commits += 1;
         for record in instances {
+            state.leases.remove(&record.id);
             state.instances.insert(record.id, record);
         }
         Ok(())
+    }
+
+    fn acquire_due(
+        &mut self,
+        owner: Uuid,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<InstanceRecord>, Infallible> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let mut due: Vec<&InstanceRecord> = state
+            .instances
+            .values()
+            .filter(|r| r.state == InstanceState::Active && r.next_due.is_some_and(|d| d <= now))
+            .filter(|r| {
+                state
+                    .leases
+                    .get(&r.id)
+                    .is_none_or(|(holder, until)| *holder == owner || *until <= now)
+            })
+            .collect();
+        due.sort_by_key(|r| r.next_due);
+        due.truncate(limit);
+        let acquired: Vec<InstanceRecord> = due.into_iter().cloned().collect();
+        for r in &acquired {
+            state.leases.insert(r.id, (owner, lease_until));
+        }
+        Ok(acquired)
+    }
+
+    fn find_by_business_key(&self, business_key: &str) -> Result<Vec<InstanceRecord>, Infallible> {
+        Ok(self
+            .lock()
+            .instances
+            .values()
+            .filter(|r| unfinished(r) && r.business_key.as_deref() == Some(business_key))
+            .cloned()
+            .collect())
     }
 
     fn load_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, Infallible> {
@@ -136,7 +224,7 @@ impl Store for MemoryStore {
             .lock()
             .instances
             .values()
-            .filter(|r| matches!(r.state, InstanceState::Active | InstanceState::Suspended))
+            .filter(|r| unfinished(r))
             .cloned()
             .collect())
     }
@@ -148,5 +236,74 @@ impl Store for MemoryStore {
             .values()
             .map(|r| (r.id, r.definition.clone(), r.state.clone()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn record(id: Uuid, revision: u64, due: Option<OffsetDateTime>) -> InstanceRecord {
+        InstanceRecord {
+            id,
+            definition: DefinitionId {
+                key: "p".into(),
+                version: 1,
+            },
+            business_key: Some("bk".into()),
+            state: InstanceState::Active,
+            next_due: due,
+            revision,
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn commits_need_the_next_revision_and_are_all_or_nothing() {
+        let mut store = MemoryStore::new();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(store.commit(vec![record(a, 1, None)]).is_ok());
+        assert!(matches!(
+            store.commit(vec![record(b, 1, None), record(a, 1, None)]),
+            Err(CommitError::Conflict(id)) if id == a
+        ));
+        assert_eq!(store.load_instance(b).ok().flatten(), None);
+        assert!(
+            store
+                .commit(vec![record(a, 2, None), record(b, 1, None)])
+                .is_ok()
+        );
+        assert_eq!(store.commits(), 2);
+    }
+
+    #[test]
+    fn due_instances_are_leased_to_one_engine_until_the_lease_ends() {
+        let mut store = MemoryStore::new();
+        let now = datetime!(2026-11-30 08:00 UTC);
+        let (id, later) = (Uuid::new_v4(), Uuid::new_v4());
+        let _ = store.commit(vec![
+            record(id, 1, Some(now)),
+            record(later, 1, Some(now + time::Duration::hours(1))),
+        ]);
+        let (one, two) = (Uuid::new_v4(), Uuid::new_v4());
+        let until = now + time::Duration::seconds(30);
+        let ids = |r: Result<Vec<InstanceRecord>, Infallible>| -> Vec<Uuid> {
+            r.map(|v| v.into_iter().map(|r| r.id).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(ids(store.acquire_due(one, now, until, 10)), vec![id]);
+        assert!(ids(store.acquire_due(two, now, until, 10)).is_empty());
+        assert_eq!(ids(store.acquire_due(two, until, until, 10)), vec![id]);
+        // a commit ends the lease
+        let _ = store.commit(vec![record(id, 2, Some(now))]);
+        assert_eq!(ids(store.acquire_due(one, now, until, 10)), vec![id]);
+        assert_eq!(
+            store
+                .find_by_business_key("bk")
+                .map(|v| v.len())
+                .unwrap_or(0),
+            2
+        );
     }
 }

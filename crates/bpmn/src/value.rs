@@ -140,3 +140,39 @@ impl From<f64> for Value {
         Value::Double(d)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_survive_a_serialization_round_trip() -> Result<(), serde_json::Error> {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Integer(-7),
+            Value::Double(2.5),
+            Value::String("x".into()),
+            Value::Json(serde_json::json!({"a": 1.5, "b": [1, 2, {"c": null}], "d": "e"})),
+            Value::Bytes(vec![0, 255, 7]),
+            Value::Fhir(serde_json::json!({"resourceType": "Task", "priority": 3})),
+        ];
+        let vars: Variables = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("v{i}"), v.clone()))
+            .collect();
+        let text = serde_json::to_string(&vars)?;
+        let back: Variables = serde_json::from_str(&text)?;
+        assert_eq!(back, vars);
+        Ok(())
+    }
+
+    #[test]
+    fn json_scalars_become_typed_values() {
+        assert_eq!(Value::from_json(serde_json::json!(3)), Value::Integer(3));
+        assert_eq!(Value::from_json(serde_json::json!(0.5)), Value::Double(0.5));
+        assert_eq!(Value::from_json(serde_json::json!("s")), Value::from("s"));
+        assert_eq!(Value::Bytes(vec![1]).to_json(), None);
+    }
+}

@@ -375,7 +375,7 @@ fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
     assert_eq!(i.incidents[0].message, "endpoint unreachable");
     assert_eq!(i.failed_work.len(), 1);
     assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 0);
-    rt.engine_mut().retry_work(i.failed_work[0].0)?;
+    assert_eq!(rt.engine_mut().retry_incident(id, "call")?, 1);
     rt.run()?;
     assert_eq!(
         log.entries(),
@@ -475,6 +475,10 @@ fn deployment_reports_every_problem_with_element_ids() {
         vec![
             ("badCondition".into(), "expression".into()),
             ("dangling".into(), "dangling flow node".into()),
+            (
+                "listened".into(),
+                "unsupported taskListener for event 'complete'".into()
+            ),
             ("missingMessage".into(), "dangling message".into()),
             ("script".into(), "unsupported scriptTask".into()),
         ]
@@ -498,6 +502,15 @@ fn deployment_reports_every_problem_with_element_ids() {
     );
     assert!(lenient.is_deployable());
     assert_eq!(lenient.warnings.len(), 6);
+    let printed = lenient.to_string();
+    assert_eq!(
+        printed.lines().next(),
+        Some(
+            "process gateways (version tag 1): 1 endEvent, 2 exclusiveGateway, \
+             2 inclusiveGateway, 2 parallelGateway, 1 receiveTask, 6 serviceTask, 1 startEvent"
+        )
+    );
+    assert!(printed.contains("warning: gateways/high: unknown camunda:class 'test.Record'"));
     // a placeholder without a value
     let unfilled = check(&model("camunda_extensions"), &options);
     assert!(
@@ -569,6 +582,13 @@ fn suspend_activate_and_delete() -> R {
         Err(EngineError::Correlation { matches: 0, .. })
     ));
     rt.engine_mut().activate(id)?;
+    assert!(matches!(
+        rt.engine_mut().activate(id),
+        Err(EngineError::InvalidState {
+            state: InstanceState::Active,
+            ..
+        })
+    ));
     let other = rt
         .engine_mut()
         .start("eventSubs", None, Some("bk2".into()), Variables::new())?;
@@ -581,5 +601,217 @@ fn suspend_activate_and_delete() -> R {
         .correlate(message("finish", "bk", Variables::new()))?;
     assert_eq!(info(&rt, id).state, InstanceState::Completed);
     assert_eq!(rt.engine().instances()?.len(), 2);
+    Ok(())
+}
+
+#[test]
+fn process_timer_start_events_start_instances_on_their_cycle() -> R {
+    let log = Log::default();
+    let (mut rt, clock) = runtime(recording(&log));
+    let xml = model("timer_start");
+    // a process timer cannot read variables: that process is rejected, so is the file
+    let rejected = rt.deploy(&xml, &HashMap::new());
+    assert!(matches!(
+        rejected,
+        Err(EngineError::Deploy(ref e)) if e.problems.len() == 1
+            && e.problems[0].element.as_deref() == Some("whenever")
+    ));
+    assert!(rt.engine().definitions().is_empty(), "nothing half-deploys");
+    let (valid, _) = xml.split_at(
+        xml.find("<bpmn:process id=\"timerStartFromVariable\"")
+            .ok_or("model")?,
+    );
+    rt.deploy(&format!("{valid}</bpmn:definitions>"), &HashMap::new())?;
+    assert_eq!(
+        rt.engine().next_due(),
+        Some(rt.engine().now() + Duration::hours(1))
+    );
+    rt.run()?;
+    assert!(log.entries().is_empty());
+    for _ in 0..3 {
+        clock.advance(Duration::hours(1));
+        rt.run()?;
+    }
+    assert_eq!(log.entries(), vec!["tick", "tick"]);
+    assert_eq!(rt.engine().instances()?.len(), 2);
+    assert_eq!(rt.engine().next_due(), None);
+    Ok(())
+}
+
+fn more_events_registry(log: &Log) -> Registry {
+    let mut r = recording(log);
+    let l = log.clone();
+    r.register("test.Contact", move |ctx: &mut DelegateContext<'_>| {
+        let site = ctx
+            .variable("site")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        l.push(format!("contact {site}"));
+        if site == "down" {
+            return Err(DelegateError::Bpmn {
+                code: "unreachable".into(),
+                message: None,
+            });
+        }
+        Ok(())
+    });
+    r
+}
+
+#[test]
+fn event_gateway_receive_task_event_sub_process_and_multi_instance_error() -> R {
+    let log = Log::default();
+    let (mut rt, clock) = runtime(more_events_registry(&log));
+    rt.deploy(&model("more_events"), &HashMap::new())?;
+    let start = |rt: &mut Runtime<MemoryStore>, bk: &str, sites: serde_json::Value| {
+        rt.engine_mut().start(
+            "moreEvents",
+            None,
+            Some(bk.into()),
+            vars(&[("sites", Value::Json(sites)), ("priority", "low".into())]),
+        )
+    };
+    // answered: the receive task wins the race
+    let answered = start(&mut rt, "a", json!(["up1", "up2"]))?;
+    rt.run()?;
+    rt.engine_mut()
+        .correlate(message("answer", "a", Variables::new()))?;
+    rt.run()?;
+    assert_eq!(info(&rt, answered).active_elements, vec!["review"]);
+    // a status request runs beside the main flow without interrupting it
+    rt.engine_mut()
+        .correlate(message("status", "a", Variables::new()))?;
+    rt.engine_mut()
+        .correlate(message("status", "a", Variables::new()))?;
+    rt.run()?;
+    assert_eq!(log.entries(), vec!["report", "report"]);
+    // the race is over: the receive task no longer waits
+    assert!(matches!(
+        rt.engine_mut()
+            .correlate(message("answer", "a", Variables::new())),
+        Err(EngineError::Correlation { matches: 0, .. })
+    ));
+    // variables set on completion do not trigger the task's conditional boundary event
+    let task = rt
+        .engine()
+        .user_tasks()
+        .first()
+        .map(|t| t.id)
+        .ok_or("no task")?;
+    rt.engine_mut()
+        .complete_user_task(task, vars(&[("priority", "high".into())]))?;
+    rt.run()?;
+    let mut contacted = log.matching("contact");
+    contacted.sort();
+    assert_eq!(contacted, vec!["contact up1", "contact up2"]);
+    assert_eq!(info(&rt, answered).state, InstanceState::Completed);
+    assert!(
+        log.matching("alert").is_empty(),
+        "the task completed before the condition"
+    );
+
+    // timed out: the timer wins; a failing site ends the multi-instance through its boundary
+    let timed_out = start(&mut rt, "b", json!(["down", "up3"]))?;
+    rt.run()?;
+    clock.advance(Duration::minutes(5));
+    rt.run()?;
+    assert!(
+        info(&rt, timed_out)
+            .history
+            .iter()
+            .any(|h| h.element == "timeout" && h.event == HistoryEvent::Completed)
+    );
+    assert!(
+        rt.engine_mut()
+            .correlate(message("answer", "b", Variables::new()))
+            .is_err(),
+        "the receive task's subscription went with the race"
+    );
+    let task = rt
+        .engine()
+        .user_tasks()
+        .into_iter()
+        .find(|t| t.id.instance == timed_out)
+        .ok_or("no task")?;
+    rt.engine_mut()
+        .complete_user_task(task.id, Variables::new())?;
+    rt.run()?;
+    let i = info(&rt, timed_out);
+    assert_eq!(
+        i.variables.get("failure"),
+        Some(&Value::from("unreachable"))
+    );
+    assert!(i.history.iter().any(|h| h.element == "failedEnd"));
+    assert_eq!(i.state, InstanceState::Completed);
+    Ok(())
+}
+
+#[test]
+fn conditional_boundary_event_fires_when_variables_make_it_true() -> R {
+    let log = Log::default();
+    let (mut rt, _) = runtime(more_events_registry(&log));
+    rt.deploy(&model("more_events"), &HashMap::new())?;
+    let id = rt.engine_mut().start(
+        "moreEvents",
+        None,
+        Some("c".into()),
+        vars(&[
+            ("sites", Value::Json(json!([]))),
+            ("priority", "low".into()),
+        ]),
+    )?;
+    rt.run()?;
+    rt.engine_mut()
+        .correlate(message("answer", "c", vars(&[("priority", "high".into())])))?;
+    rt.run()?;
+    // the condition already holds when the user task starts waiting
+    assert_eq!(log.entries(), vec!["alert"]);
+    assert_eq!(info(&rt, id).active_elements, vec!["review"]);
+    Ok(())
+}
+
+#[test]
+fn an_incident_at_a_gateway_is_resolved_by_setting_variables_and_retrying() -> R {
+    let log = Log::default();
+    let (mut rt, _) = runtime(recording(&log));
+    rt.deploy(&model("gateways"), &HashMap::new())?;
+    // "amount" is missing: the exclusive gateway's condition cannot be evaluated
+    let id = rt
+        .engine_mut()
+        .start("gateways", None, None, Variables::new())?;
+    rt.run()?;
+    let i = info(&rt, id);
+    assert_eq!(i.state, InstanceState::Active);
+    assert_eq!(i.incidents.len(), 1);
+    assert_eq!(i.incidents[0].element, "xor");
+    assert!(
+        i.incidents[0].message.contains("amount"),
+        "{}",
+        i.incidents[0].message
+    );
+    assert!(matches!(
+        rt.engine_mut().retry_incident(id, "nope"),
+        Err(EngineError::ElementNotFound(_))
+    ));
+    rt.engine_mut()
+        .set_variables(id, vars(&[("amount", Value::Integer(1))]))?;
+    assert_eq!(rt.engine_mut().retry_incident(id, "xor")?, 1);
+    rt.run()?;
+    assert_eq!(log.entries(), vec!["low", "a"]);
+    assert!(info(&rt, id).incidents.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_loop_without_wait_states_stops_at_an_incident() -> R {
+    let (mut rt, _) = runtime(Registry::new());
+    rt.deploy(&model("endless_loop"), &HashMap::new())?;
+    let id = rt
+        .engine_mut()
+        .start("endlessLoop", None, None, Variables::new())?;
+    let i = info(&rt, id);
+    assert_eq!(i.state, InstanceState::Active);
+    assert_eq!(i.incidents.len(), 1);
+    assert!(i.incidents[0].message.contains("endless loop"));
     Ok(())
 }

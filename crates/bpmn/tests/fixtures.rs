@@ -98,3 +98,88 @@ fn all_fixture_models_pass_the_deployment_check_and_deploy()
     assert_eq!(engine.definitions().len(), 51);
     Ok(())
 }
+
+/// Starts every community process at each of its message start events with every class call
+/// completing without changes, and drives it until it waits. Conditions, collections and timers
+/// read variables the real classes would set, so a run may stop at an incident naming the missing
+/// variable (or, for `${execution.getVariable('x') == false}`, at a gateway with no flow to take,
+/// as the reference engine does); anything else is a defect.
+#[test]
+fn every_community_process_runs_until_it_waits_with_no_op_classes()
+-> Result<(), Box<dyn std::error::Error>> {
+    use dsf_bpmn::exec::{Effect, InstanceState, WorkResult};
+    use dsf_bpmn::value::Variables;
+
+    let options = DeployOptions {
+        properties: deployment_properties(),
+        allow_unknown_classes: true,
+        ..DeployOptions::default()
+    };
+    let mut engine = Engine::new(MemoryStore::new())?;
+    let mut starts = Vec::new();
+    for file in bpmn_files("bpmn-community") {
+        for info in engine.deploy(&std::fs::read_to_string(&file)?, &options)? {
+            for message in &info.start_messages {
+                starts.push((info.id.clone(), message.clone()));
+            }
+        }
+    }
+    assert!(starts.len() >= 51, "{} message start events", starts.len());
+    let (mut completed, mut waiting, mut incidents) = (0, 0, 0);
+    for (definition, message) in starts {
+        let key = format!("{}:{}", definition.key, definition.version);
+        let id = engine.start_definition(
+            &definition,
+            &message,
+            Some(format!("{key}-{message}")),
+            Variables::new(),
+        )?;
+        for _ in 0..100 {
+            engine.run_due()?;
+            let work: Vec<_> = engine
+                .take_effects()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Effect::Work(w) => Some(w.id),
+                    _ => None,
+                })
+                .collect();
+            if work.is_empty() {
+                break;
+            }
+            for w in work {
+                // a sibling's error may have cancelled this work item meanwhile
+                let _ = engine.complete_work(w, WorkResult::completed());
+            }
+        }
+        let info = engine.instance(id)?.ok_or("instance lost")?;
+        match info.state {
+            InstanceState::Completed => completed += 1,
+            InstanceState::Active if info.incidents.is_empty() => {
+                assert!(
+                    !info.active_elements.is_empty(),
+                    "{key}: active without tokens"
+                );
+                waiting += 1;
+            }
+            InstanceState::Active => {
+                for incident in &info.incidents {
+                    assert!(
+                        incident.message.contains("cannot resolve identifier")
+                            || incident.message.contains("no outgoing sequence flow"),
+                        "{key}/{}: {}",
+                        incident.element,
+                        incident.message
+                    );
+                }
+                incidents += 1;
+            }
+            other => panic!("{key}: unexpected state {other:?}"),
+        }
+    }
+    println!(
+        "community processes: {completed} completed, {waiting} waiting, {incidents} stopped at an incident"
+    );
+    assert!(completed + waiting > 0);
+    Ok(())
+}

@@ -1,12 +1,18 @@
 //! Integration tests of `dsf-bpmn` through its public API.
 //!
+//! - `file_store`: a directory-backed store for the process-kill test.
 //! - `fixtures`: every community and plugin model of `../shared/fixtures` parses and deploys.
 //! - `plugins`: the DSF plugin processes run end to end with test delegates.
 //! - `elements`: one focused model per element kind or extension, from `tests/models/`.
 //! - `recovery`: instances resume from the store after the engine stops between commits.
+//! - `shared`: two engines on one store (leases, work locks, revisions).
+//! - `bench`: throughput figures (ignored by default).
 
+mod bench;
 mod common;
 mod elements;
+mod file_store;
 mod fixtures;
 mod plugins;
 mod recovery;
+mod shared;

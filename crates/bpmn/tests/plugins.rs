@@ -421,3 +421,111 @@ fn allow_list_processes_run_their_tasks_in_order() -> R {
     assert_eq!(state(&rt, update), Some(InstanceState::Completed));
     Ok(())
 }
+
+/// The reference engine adds a start listener to message start events, a continue listener to
+/// message catch events and receive tasks, and an end listener to end events of every plugin
+/// process (dsf-bpe §1.5); the engine adds them from its configuration.
+#[test]
+fn engine_listeners_run_at_message_start_continue_and_end_events() -> R {
+    use dsf_bpmn::clock::ManualClock;
+    use dsf_bpmn::deploy::{AddedListener, ListenerTarget};
+    use dsf_bpmn::engine::{Engine, EngineConfig};
+    use dsf_bpmn::store::MemoryStore;
+    use std::sync::Arc;
+
+    let log = Log::default();
+    let mut registry = ping_registry(&log);
+    let l = log.clone();
+    registry.register("dsf.StartListener", move |ctx: &mut DelegateContext<'_>| {
+        let task = ctx
+            .variable("task")
+            .map(Value::to_string)
+            .unwrap_or_default();
+        l.push(format!("start {task}"));
+        ctx.remove_variable("task");
+        Ok(())
+    });
+    let l = log.clone();
+    registry.register(
+        "dsf.ContinueListener",
+        move |ctx: &mut DelegateContext<'_>| {
+            let task = ctx
+                .variable("task")
+                .map(Value::to_string)
+                .unwrap_or_default();
+            l.push(format!("continue {} {task}", ctx.work().element));
+            ctx.remove_variable("task");
+            Ok(())
+        },
+    );
+    let l = log.clone();
+    registry.register("dsf.EndListener", move |ctx: &mut DelegateContext<'_>| {
+        l.push(format!("end {}", ctx.work().element));
+        Ok(())
+    });
+    let listener = |target, event: &str, class: &str| AddedListener {
+        target,
+        event: event.into(),
+        class: class.into(),
+    };
+    let config = EngineConfig {
+        clock: Arc::new(ManualClock::new(
+            time::macros::datetime!(2026-11-30 08:00 UTC),
+        )),
+        listeners: vec![
+            listener(
+                ListenerTarget::MessageStartEvents,
+                "start",
+                "dsf.StartListener",
+            ),
+            listener(
+                ListenerTarget::MessageCatches,
+                "end",
+                "dsf.ContinueListener",
+            ),
+            listener(ListenerTarget::EndEvents, "end", "dsf.EndListener"),
+        ],
+        lease: None,
+    };
+    let mut rt =
+        dsf_bpmn::runtime::Runtime::new(Engine::open(MemoryStore::new(), config)?, registry);
+    rt.deploy(
+        &plugin_model("ping-pong/bpe/ping.bpmn"),
+        &deployment_properties(),
+    )?;
+    let id = rt.engine_mut().start_by_message(
+        "startPing",
+        "dsfdev_ping",
+        None,
+        Some("bk".into()),
+        Variables::from([("task".to_owned(), Value::from("start-task"))]),
+    )?;
+    rt.run()?;
+    for ck in ["ck-b", "ck-c"] {
+        rt.engine_mut().correlate(Correlation {
+            message: "pong".into(),
+            business_key: Some("bk".into()),
+            correlation_key: Some(ck.into()),
+            variables: Variables::from([("task".to_owned(), Value::from(format!("pong-{ck}")))]),
+        })?;
+        rt.run()?;
+    }
+    let listened: Vec<String> = log
+        .entries()
+        .into_iter()
+        .filter(|e| e.starts_with("start") || e.starts_with("continue") || e.starts_with("end"))
+        .collect();
+    assert_eq!(
+        listened,
+        vec![
+            "start start-task",
+            "continue PongCatchEvent pong-ck-b",
+            "end SubProcessEndEvent",
+            "continue PongCatchEvent pong-ck-c",
+            "end SubProcessEndEvent",
+            "end EndEvent",
+        ]
+    );
+    assert_eq!(state(&rt, id), Some(InstanceState::Completed));
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! A process that stops between commits resumes from the store: an engine opened on the same
-//! store continues the instance, re-issuing work that was handed out but not reported.
+//! store continues the instance, re-issuing work that was handed out but not reported. One test
+//! drops engines in-process; the other kills a child process with SIGKILL after a commit and
+//! resumes from the files it left.
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use time::Duration;
 use time::macros::datetime;
 
 use crate::common::{Log, deployment_properties, plugin_model};
+use crate::file_store::FileStore;
 
 fn registry(log: &Log) -> Registry {
     let mut r = Registry::new();
@@ -135,6 +138,107 @@ fn an_instance_survives_engine_restarts_between_commits() -> Result<(), Box<dyn 
     assert_eq!(log.matching("SendPing").len(), 2, "no ping is sent twice");
     assert_eq!(log.matching("SaveResults").len(), 1);
     let info = fourth.engine().instance(id)?.ok_or("instance lost")?;
+    assert_eq!(info.state, InstanceState::Completed);
+    Ok(())
+}
+
+const CHILD_DIR: &str = "DSF_BPMN_RECOVERY_CHILD_DIR";
+
+fn fixed_clock() -> ManualClock {
+    ManualClock::new(datetime!(2026-11-30 08:00 UTC))
+}
+
+/// The process that gets killed: started by `a_killed_engine_process_resumes_from_its_store` with
+/// the store directory in `DSF_BPMN_RECOVERY_CHILD_DIR`; does nothing when run on its own.
+#[test]
+#[ignore = "started as a child process by a_killed_engine_process_resumes_from_its_store"]
+fn recovery_child() -> Result<(), Box<dyn std::error::Error>> {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return Ok(());
+    };
+    let store = FileStore::open(dir.into())?;
+    let mut engine = Engine::with_clock(store, Arc::new(fixed_clock()))?;
+    let options = dsf_bpmn::deploy::DeployOptions {
+        properties: deployment_properties(),
+        allow_unknown_classes: true,
+        ..Default::default()
+    };
+    engine.deploy(&plugin_model("ping-pong/bpe/ping.bpmn"), &options)?;
+    engine.start_by_message(
+        "startPing",
+        "dsfdev_ping",
+        Some("1.0"),
+        Some("bk".into()),
+        Variables::new(),
+    )?;
+    let select = engine
+        .pending_work()
+        .first()
+        .map(|w| w.id)
+        .ok_or("no work")?;
+    engine.complete_work(
+        select,
+        dsf_bpmn::exec::WorkResult {
+            variables: vec![dsf_bpmn::exec::VariableChange::Set(
+                "targets".into(),
+                Value::Json(json!({"entries": [{"correlationKey": "b"}, {"correlationKey": "c"}]})),
+            )],
+            outcome: dsf_bpmn::exec::WorkOutcome::Completed,
+        },
+    )?;
+    println!("committed");
+    std::thread::sleep(std::time::Duration::from_secs(120));
+    Err("the parent test should have killed this process".into())
+}
+
+#[test]
+fn a_killed_engine_process_resumes_from_its_store() -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir()?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "recovery::recovery_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let committed = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line == "committed");
+    child.kill()?; // SIGKILL
+    child.wait()?;
+    assert!(committed, "the child process did not reach its commit");
+
+    let log = Log::default();
+    let clock = fixed_clock();
+    let store = FileStore::open(dir.path().to_owned())?;
+    let mut rt = Runtime::new(
+        Engine::with_clock(store, Arc::new(clock.clone()))?,
+        registry(&log),
+    );
+    let id = rt.engine().instances_by_business_key("bk");
+    assert_eq!(id.len(), 1);
+    rt.run()?;
+    let mut sent = log.matching("SendPing");
+    sent.sort();
+    assert_eq!(sent, vec!["SendPing b", "SendPing c"]);
+    rt.engine_mut().correlate(Correlation {
+        message: "pong".into(),
+        business_key: Some("bk".into()),
+        correlation_key: Some("c".into()),
+        variables: Variables::new(),
+    })?;
+    clock.advance(Duration::seconds(20));
+    rt.run()?;
+    assert_eq!(log.matching("LogPong"), vec!["LogPong c"]);
+    assert_eq!(log.matching("LogNoResponse"), vec!["LogNoResponse b"]);
+    let info = rt.engine().instance(id[0])?.ok_or("instance lost")?;
     assert_eq!(info.state, InstanceState::Completed);
     Ok(())
 }

@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         mb(json_bytes)
     );
 
-    let rounds = 3;
+    let rounds = 5;
     let best = |f: &mut dyn FnMut() -> usize| {
         let mut best = Duration::MAX;
         let mut bytes = 0;

@@ -136,10 +136,15 @@ fn object(map: &Map<String, Value>, td: &TypeDef, depth: usize) -> Result {
                 ))
                 .at(key.as_str()));
             };
+            if el.attr {
+                // Element.id and Extension.url are plain strings (XML attributes): no extensions.
+                return Err(Failure::new(format!("{base} cannot have extensions")).at(key.as_str()));
+            }
             extension_companion(value, el, map.get(base), depth).map_err(|f| f.at(key.as_str()))?;
         } else {
             let companion = if matches!(tr.target, Target::Primitive(_)) && el.many {
-                match map.get(&format!("_{base}")) {
+                let mut buf = [0u8; 128];
+                match companion_key(&mut buf, base).and_then(|k| map.get(k)) {
                     Some(Value::Array(a)) => Some(a.as_slice()),
                     _ => None,
                 }
@@ -161,6 +166,15 @@ fn object(map: &Map<String, Value>, td: &TypeDef, depth: usize) -> Result {
         }
     }
     Ok(())
+}
+
+/// `_name` for `name`, built on the stack (member names are short).
+fn companion_key<'b>(buf: &'b mut [u8; 128], base: &str) -> Option<&'b str> {
+    let len = base.len() + 1;
+    let dst = buf.get_mut(..len)?;
+    dst[0] = b'_';
+    dst[1..].copy_from_slice(base.as_bytes());
+    std::str::from_utf8(dst).ok()
 }
 
 fn element(

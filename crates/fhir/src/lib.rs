@@ -1,12 +1,34 @@
 //! FHIR R4 (4.0.1) resources as a generic, metadata-driven model with a lossless JSON and XML codec.
 //!
 //! A [`Resource`] holds the resource's JSON object (member order kept, decimals kept digit for digit).
-//! [`parse`] reads JSON or XML strictly: unknown elements, wrong primitive types and wrong cardinality
-//! are errors that name the element's path. [`serialize`] writes either format.
+//! [`parse`] reads JSON or XML strictly; [`serialize`] writes either format.
+//!
+//! # Design
+//!
+//! There is no generated typed model: an R4 model crate costs minutes of build time and gigabytes
+//! of memory (see [`meta`]). A resource is a `serde_json` object (with `preserve_order` and
+//! `arbitrary_precision`), and a compact table generated from the R4 StructureDefinitions drives
+//! both the strict check and the JSON ⇄ XML mapping.
+//!
+//! # What is checked
+//!
+//! Both formats end in the same check of the JSON form ([`Resource::from_json_value`]):
+//! - every member is an element of its type (choice elements only with their listed types, and
+//!   only one of them), `resourceType` names one of the 146 R4 resource types, inner resources
+//!   (`contained`, `Bundle.entry.resource`, `Parameters.parameter.resource`, ...) are checked too;
+//! - arrays exactly where the max cardinality is `*`, required elements present;
+//! - primitives by JSON type and lexical form (boolean, integers in range, decimals as numbers,
+//!   strings with the R4 patterns of `id`, `code`, `uri`, `date`, `dateTime`, `instant`, `time`,
+//!   `oid`, `uuid`, `base64Binary`), `_element` companions aligned with their values;
+//! - no empty strings, objects or arrays, nulls only inside aligned primitive arrays, no
+//!   `fhir_comments`, the narrative `div` well-formed XHTML in the XHTML namespace;
+//! - nesting depth at most [`MAX_DEPTH`].
+//!
+//! XML is additionally checked for DOCTYPEs and undefined entities (rejected: no XXE), unknown
+//! attributes, elements outside the FHIR namespace and text content. Errors name the path, e.g.
+//! `Bundle.entry[0].resource.Patient.name[1].given[0]` (inner resources add their type).
 
-//! Design: there is no generated typed model (those cost minutes of build time, see [`meta`]); a
-//! resource is a `serde_json` object (with `preserve_order` and `arbitrary_precision`), and the R4
-//! metadata table in [`meta`] drives the strict check and the JSON ⇄ XML mapping.
+#![warn(missing_docs)]
 
 mod check;
 mod json;
@@ -29,12 +51,21 @@ pub enum Format {
     Xml,
 }
 
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Json => "JSON",
+            Format::Xml => "XML",
+        })
+    }
+}
+
 /// Why a body could not be read as a FHIR resource.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseError {
     /// The bytes are not well-formed JSON or XML.
-    #[error("malformed {format:?}: {message}")]
+    #[error("malformed {format}: {message}")]
     Syntax {
         /// The format that was expected.
         format: Format,
@@ -42,7 +73,7 @@ pub enum ParseError {
         message: String,
     },
     /// Well-formed, but not a valid FHIR R4 resource; `path` is the FHIRPath-like location.
-    #[error("{path}: {message}")]
+    #[error("{}{}{message}", path, if path.is_empty() { "" } else { ": " })]
     Invalid {
         /// Where the problem is, e.g. `Patient.name[0].given`.
         path: String,

@@ -374,6 +374,16 @@ pub fn element(path: &str) -> Option<ElementInfo> {
     info
 }
 
+/// The one type code of the element at `path` (see [`element`]), e.g. `HumanName` for
+/// `Patient.name`, `Quantity` for `Observation.valueQuantity`; `None` for an unknown path or a
+/// choice element named without its type (`Observation.value`).
+pub fn element_type(path: &str) -> Option<&'static str> {
+    match element(path)?.types.as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,5 +422,10 @@ mod tests {
         );
         assert_eq!(element("Task.input.value[x]").map(|e| e.choice), Some(true));
         assert!(element("Patient.nope").is_none());
+        assert_eq!(element_type("Patient.name"), Some("HumanName"));
+        assert_eq!(element_type("Observation.valueQuantity"), Some("Quantity"));
+        assert_eq!(element_type("Observation.value"), None);
+        assert_eq!(element_type("Bundle.entry.resource"), Some("Resource"));
+        assert_eq!(element_type("Task.input"), Some("Task.input"));
     }
 }

@@ -437,3 +437,75 @@ fn trusted_garbage_serializes_without_panic() {
         dsf_fhir::serialize(&dsf_fhir::Resource::trusted(no_type), Format::Xml, false).is_empty()
     );
 }
+
+#[test]
+fn xml_namespace_forms() {
+    // Schema location hints, prefixed FHIR namespace, comments: all accepted.
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- a comment -->
+<f:Patient xmlns:f="http://hl7.org/fhir" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://hl7.org/fhir patient.xsd">
+  <!-- inside -->
+  <f:id value="x"/>
+  <f:text><f:status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml"><p>a &amp; b &#160;</p></div></f:text>
+  <f:active value="true"/>
+</f:Patient>"#;
+    let r = parse(body.as_bytes(), Format::Xml).expect("valid");
+    assert_eq!(r.id(), Some("x"));
+    assert_eq!(
+        r.as_json()["text"]["div"],
+        r#"<div xmlns="http://www.w3.org/1999/xhtml"><p>a &amp; b &#160;</p></div>"#
+    );
+    assert_eq!(r.as_json()["active"], true);
+    let (path, _) = invalid_xml(r#"<Patient xmlns="http://hl7.org/fhir" xml:lang="en"/>"#);
+    assert_eq!(path, "Patient.@xml:lang");
+}
+
+#[test]
+fn narrative_without_active_content() {
+    for div in [
+        r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(1)</script></div>"#,
+        r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><p onclick=\"x()\">a</p></div>"#,
+        r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><a href=\" JavaScript:x()\">a</a></div>"#,
+        r#"<div xmlns=\"http://www.w3.org/1999/xhtml\"><IFRAME src=\"x\"/></div>"#,
+    ] {
+        let body = format!(
+            r#"{{"resourceType":"Patient","text":{{"status":"generated","div":"{div}"}}}}"#
+        );
+        let (path, message) = invalid_json(&body);
+        assert_eq!(path, "Patient.text.div", "{message}");
+        assert!(message.contains("txt-1"), "{message}");
+    }
+}
+
+#[test]
+fn error_display() {
+    let e = parse(br#"{"resourceType":"Patient","foo":1}"#, Format::Json).expect_err("invalid");
+    assert_eq!(
+        e.to_string(),
+        r#"Patient.foo: unknown element "foo" in Patient"#
+    );
+    let e = parse(b"[]", Format::Json).expect_err("invalid");
+    assert!(e.to_string().starts_with("not a resource"), "{e}");
+    let e = parse(b"{", Format::Json).expect_err("invalid");
+    assert!(e.to_string().starts_with("malformed JSON"), "{e}");
+}
+
+#[test]
+fn json_duplicate_members_are_rejected() {
+    let m = syntax(
+        br#"{"resourceType":"Patient","active":true,"active":false}"#,
+        Format::Json,
+    );
+    assert!(m.contains("duplicate member \"active\""), "{m}");
+    let m = syntax(
+        br#"{"resourceType":"Patient","name":[{"family":"a","family":"b"}]}"#,
+        Format::Json,
+    );
+    assert!(m.contains("duplicate member \"family\""), "{m}");
+    // Numbers keep their text.
+    let r = parse(br#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":0.10000000000000000000001}}"#, Format::Json).expect("valid");
+    assert_eq!(
+        r.as_json()["valueQuantity"]["value"].to_string(),
+        "0.10000000000000000000001"
+    );
+}

@@ -14,10 +14,11 @@
 //! - `blakeHash`: for block `j < ceil(k/32)`, BLAKE2b-512 keyed with `key0` and salted with the
 //!   decimal text of `j` gives 32 little-endian 16-bit numbers; bit `i` is number `i mod L`.
 //!
-//! Hash results are cached per column and token, as clkhash does, which is what makes encoding
-//! fast on real data where most n-grams repeat.
+//! Hash results are cached per column and token, and bit positions per column and value, as
+//! clkhash does with its n-gram and token caches; that is what makes encoding fast on real data,
+//! where most values and n-grams repeat.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use blake2::Blake2bMac512;
 use hmac::{Hmac, KeyInit, Mac};
@@ -35,6 +36,8 @@ use crate::tokens;
 const MAX_HASH_LENGTH: usize = 1 << 32;
 /// Cached tokens per column before the cache is cleared.
 const TOKEN_CACHE_LIMIT: usize = 1 << 18;
+/// Cached raw values per column before the cache is cleared.
+const VALUE_CACHE_LIMIT: usize = 1 << 14;
 /// Re-hash attempts for `prevent_singularity` before giving up.
 const SINGULARITY_RETRIES: u32 = 10_000;
 
@@ -96,23 +99,168 @@ fn derive_keys(
     Ok(okm.chunks(config.key_size).map(<[u8]>::to_vec).collect())
 }
 
+/// Hash results per token. Tokens of up to 15 bytes (nearly all n-grams) are keyed by a packed
+/// `u128`, which avoids a heap key and a byte comparison per lookup.
+struct TokenCache<V> {
+    small: HashMap<u128, V>,
+    large: HashMap<Vec<u8>, V>,
+}
+
+impl<V> Default for TokenCache<V> {
+    fn default() -> Self {
+        Self {
+            small: HashMap::default(),
+            large: HashMap::default(),
+        }
+    }
+}
+
+impl<V> TokenCache<V> {
+    fn small_key(token: &[u8]) -> Option<u128> {
+        (token.len() < 16).then(|| {
+            let mut bytes = [0u8; 16];
+            bytes[..token.len()].copy_from_slice(token);
+            bytes[15] = token.len() as u8;
+            u128::from_le_bytes(bytes)
+        })
+    }
+
+    fn get(&self, token: &[u8]) -> Option<&V> {
+        match Self::small_key(token) {
+            Some(key) => self.small.get(&key),
+            None => self.large.get(token),
+        }
+    }
+
+    fn insert(&mut self, token: &[u8], value: V) {
+        if self.small.len() + self.large.len() >= TOKEN_CACHE_LIMIT {
+            self.small.clear();
+            self.large.clear();
+        }
+        match Self::small_key(token) {
+            Some(key) => self.small.insert(key, value),
+            None => self.large.insert(token.to_vec(), value),
+        };
+    }
+}
+
 enum Hasher {
     Double {
-        sha1: Hmac<Sha1>,
-        md5: Hmac<Md5>,
+        sha1: Box<Hmac<Sha1>>,
+        md5: Box<Hmac<Md5>>,
         prevent_singularity: bool,
-        cache: HashMap<Vec<u8>, (u64, u64)>,
+        cache: TokenCache<(u64, u64)>,
     },
     Blake {
         key: Vec<u8>,
-        cache: HashMap<Vec<u8>, Vec<u16>>,
+        cache: TokenCache<Vec<u16>>,
     },
+}
+
+impl Hasher {
+    /// Calls `emit` with the `k` bit positions of `token` (filter length `l`), using and filling
+    /// the cache.
+    fn positions(
+        &mut self,
+        token: &[u8],
+        k: u32,
+        l: u64,
+        mut emit: impl FnMut(u32),
+    ) -> Result<(), String> {
+        match self {
+            Hasher::Double {
+                sha1,
+                md5,
+                prevent_singularity,
+                cache,
+            } => {
+                let (h1, h2) = match cache.get(token) {
+                    Some(h) => *h,
+                    None => {
+                        let h = double_hash(sha1, md5, *prevent_singularity, token, l)?;
+                        cache.insert(token, h);
+                        h
+                    }
+                };
+                let mut g = h1;
+                for _ in 0..k {
+                    emit(g as u32);
+                    g += h2;
+                    if g >= l {
+                        g -= l;
+                    }
+                }
+            }
+            Hasher::Blake { key, cache } => {
+                let needed = (k as usize).div_ceil(32) * 32;
+                if cache.get(token).is_none_or(|s| s.len() < needed) {
+                    let shorts = blake_shorts(key, token, needed / 32)?;
+                    cache.insert(token, shorts);
+                }
+                let shorts = cache.get(token).ok_or("token cache")?;
+                for s in &shorts[..k as usize] {
+                    emit((u64::from(*s) % l) as u32);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 struct Column {
     identifier: String,
     spec: Option<FeatureSpec>,
     hasher: Option<Hasher>,
+    /// Bit positions per raw value already seen (valid values only).
+    values: ValueCache,
+}
+
+/// Bit positions per raw value of a column. Columns whose values rarely repeat (dates of birth,
+/// identifiers) switch the cache off after a trial, so it does not crowd the CPU caches.
+#[derive(Default)]
+struct ValueCache {
+    map: HashMap<String, Box<[u32]>>,
+    lookups: u32,
+    hits: u32,
+    disabled: bool,
+}
+
+impl ValueCache {
+    /// Lookups before deciding whether the cache pays off.
+    const TRIAL: u32 = 1024;
+
+    fn get(&mut self, value: &str) -> Option<&[u32]> {
+        if self.disabled {
+            return None;
+        }
+        if self.lookups < Self::TRIAL {
+            self.lookups += 1;
+            let hit = self.map.contains_key(value);
+            self.hits += u32::from(hit);
+            if self.lookups == Self::TRIAL && self.hits * 4 < self.lookups {
+                self.disabled = true;
+                self.map = HashMap::default();
+            }
+            if !hit || self.disabled {
+                return None;
+            }
+        }
+        self.map.get(value).map(|b| &**b)
+    }
+
+    fn enabled(&self) -> bool {
+        !self.disabled
+    }
+
+    fn insert(&mut self, value: &str, positions: &[u32]) {
+        if self.disabled {
+            return;
+        }
+        if self.map.len() >= VALUE_CACHE_LIMIT {
+            self.map.clear();
+        }
+        self.map.insert(value.to_owned(), positions.into());
+    }
 }
 
 /// Encodes records into CLKs under one schema and secret. Not `Sync` (it caches token hashes);
@@ -122,6 +270,8 @@ pub struct ClkEncoder {
     hash_length: usize,
     xor_folds: u32,
     token_bytes: Vec<u8>,
+    scratch: tokens::Scratch,
+    positions: Vec<u32>,
 }
 
 impl Clone for ClkEncoder {
@@ -132,6 +282,7 @@ impl Clone for ClkEncoder {
             .map(|c| Column {
                 identifier: c.identifier.clone(),
                 spec: c.spec.clone(),
+                values: ValueCache::default(),
                 hasher: c.hasher.as_ref().map(|h| match h {
                     Hasher::Double {
                         sha1,
@@ -142,11 +293,11 @@ impl Clone for ClkEncoder {
                         sha1: sha1.clone(),
                         md5: md5.clone(),
                         prevent_singularity: *prevent_singularity,
-                        cache: HashMap::new(),
+                        cache: TokenCache::default(),
                     },
                     Hasher::Blake { key, .. } => Hasher::Blake {
                         key: key.clone(),
-                        cache: HashMap::new(),
+                        cache: TokenCache::default(),
                     },
                 }),
             })
@@ -156,6 +307,8 @@ impl Clone for ClkEncoder {
             hash_length: self.hash_length,
             xor_folds: self.xor_folds,
             token_bytes: Vec::new(),
+            scratch: tokens::Scratch::default(),
+            positions: Vec::new(),
         }
     }
 }
@@ -183,12 +336,16 @@ impl ClkEncoder {
                         HashKind::DoubleHash {
                             prevent_singularity,
                         } => Hasher::Double {
-                            sha1: Hmac::<Sha1>::new_from_slice(&keys[0])
-                                .map_err(|e| EncodeError::Schema(e.to_string()))?,
-                            md5: Hmac::<Md5>::new_from_slice(&keys[1])
-                                .map_err(|e| EncodeError::Schema(e.to_string()))?,
+                            sha1: Box::new(
+                                Hmac::<Sha1>::new_from_slice(&keys[0])
+                                    .map_err(|e| EncodeError::Schema(e.to_string()))?,
+                            ),
+                            md5: Box::new(
+                                Hmac::<Md5>::new_from_slice(&keys[1])
+                                    .map_err(|e| EncodeError::Schema(e.to_string()))?,
+                            ),
                             prevent_singularity,
-                            cache: HashMap::new(),
+                            cache: TokenCache::default(),
                         },
                         HashKind::BlakeHash => {
                             if !hash_length.is_power_of_two() {
@@ -203,7 +360,7 @@ impl ClkEncoder {
                             }
                             Hasher::Blake {
                                 key: keys[0].clone(),
-                                cache: HashMap::new(),
+                                cache: TokenCache::default(),
                             }
                         }
                     }),
@@ -212,6 +369,7 @@ impl ClkEncoder {
                     identifier: feature.identifier.clone(),
                     spec: feature.spec.clone(),
                     hasher,
+                    values: ValueCache::default(),
                 })
             })
             .collect::<Result<Vec<_>, EncodeError>>()?;
@@ -220,6 +378,8 @@ impl ClkEncoder {
             hash_length,
             xor_folds: schema.xor_folds,
             token_bytes: Vec::new(),
+            scratch: tokens::Scratch::default(),
+            positions: Vec::new(),
         })
     }
 
@@ -254,82 +414,61 @@ impl ClkEncoder {
         let l = self.hash_length as u64;
         let mut filter = BloomFilter::zeros(self.hash_length);
         let token_bytes = &mut self.token_bytes;
+        let scratch = &mut self.scratch;
+        let positions = &mut self.positions;
         for (column, value) in self.columns.iter_mut().zip(record) {
-            let (Some(spec), Some(hasher)) = (&column.spec, &mut column.hasher) else {
+            let Column {
+                identifier,
+                spec: Some(spec),
+                hasher: Some(hasher),
+                values,
+            } = column
+            else {
                 continue;
             };
             let value = value.as_ref();
+            if let Some(bits) = values.get(value) {
+                for &b in bits {
+                    filter.set(b as usize);
+                }
+                continue;
+            }
             let invalid = |reason: String| EncodeError::InvalidEntry {
-                column: column.identifier.clone(),
+                column: identifier.clone(),
                 reason,
             };
             format::validate(spec, value).map_err(invalid)?;
             let word = format::normalise(spec, value).map_err(invalid)?;
-            let grams = tokens::tokenize(&spec.hashing.comparison, &word).map_err(invalid)?;
-            if grams.is_empty() {
-                continue;
-            }
             let encoding = match spec.format {
                 FieldFormat::String { encoding, .. } => encoding,
                 _ => TextEncoding::Utf8,
             };
-            let n = grams.len();
-            for (index, gram) in grams.iter().enumerate() {
-                let k = insertions(spec.hashing.strategy, index, n);
-                if k == 0 {
-                    continue;
-                }
-                tokens::encode_text(encoding, gram, token_bytes).map_err(invalid)?;
-                match hasher {
-                    Hasher::Double {
-                        sha1,
-                        md5,
-                        prevent_singularity,
-                        cache,
-                    } => {
-                        let (h1, h2) = match cache.get(token_bytes.as_slice()) {
-                            Some(h) => *h,
-                            None => {
-                                let h =
-                                    double_hash(sha1, md5, *prevent_singularity, token_bytes, l)
-                                        .map_err(invalid)?;
-                                if cache.len() >= TOKEN_CACHE_LIMIT {
-                                    cache.clear();
-                                }
-                                cache.insert(token_bytes.clone(), h);
-                                h
-                            }
-                        };
-                        let mut g = h1;
-                        for _ in 0..k {
-                            filter.set(g as usize);
-                            g += h2;
-                            if g >= l {
-                                g -= l;
-                            }
-                        }
+            let strategy = spec.hashing.strategy;
+            positions.clear();
+            let caching = values.enabled();
+            tokens::for_each_token(
+                &spec.hashing.comparison,
+                &word,
+                scratch,
+                |index, n, gram| {
+                    let k = insertions(strategy, index, n);
+                    if k == 0 {
+                        return Ok(());
                     }
-                    Hasher::Blake { key, cache } => {
-                        let needed = (k as usize).div_ceil(32) * 32;
-                        let shorts = match cache.get(token_bytes.as_slice()) {
-                            Some(s) if s.len() >= needed => s,
-                            _ => {
-                                let s =
-                                    blake_shorts(key, token_bytes, needed / 32).map_err(invalid)?;
-                                if cache.len() >= TOKEN_CACHE_LIMIT {
-                                    cache.clear();
-                                }
-                                cache.insert(token_bytes.clone(), s);
-                                cache
-                                    .get(token_bytes.as_slice())
-                                    .ok_or_else(|| invalid("token cache".into()))?
-                            }
-                        };
-                        for s in &shorts[..k as usize] {
-                            filter.set((u64::from(*s) % l) as usize);
-                        }
+                    tokens::encode_text(encoding, gram, token_bytes)?;
+                    if caching {
+                        hasher.positions(token_bytes, k, l, |b| positions.push(b))
+                    } else {
+                        hasher.positions(token_bytes, k, l, |b| filter.set(b as usize))
                     }
+                },
+            )
+            .map_err(invalid)?;
+            if caching {
+                for &b in positions.iter() {
+                    filter.set(b as usize);
                 }
+                values.insert(value, positions);
             }
         }
         Ok(if self.xor_folds == 0 {

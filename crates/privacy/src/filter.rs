@@ -69,7 +69,7 @@ impl BloomFilter {
     /// If `index >= self.len()`; callers compute indices modulo the length.
     pub fn set(&mut self, index: usize) {
         assert!(index < self.len, "bit index {index} out of range");
-        self.words[index / 64] |= 1 << (63 - index % 64);
+        self.words[index >> 6] |= 1 << (63 - (index & 63));
     }
 
     /// Whether bit `index` is set; `false` beyond the end.
@@ -77,18 +77,15 @@ impl BloomFilter {
         index < self.len && self.words[index / 64] & (1 << (63 - index % 64)) != 0
     }
 
+    /// The bits as big-endian packed words (bit `i` is bit `63 - i % 64` of word `i / 64`);
+    /// bits beyond the length are zero.
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     /// Number of set bits.
     pub fn popcount(&self) -> u32 {
         self.words.iter().map(|w| w.count_ones()).sum()
-    }
-
-    /// Bitwise OR of `other` into `self` (lengths must match).
-    #[allow(dead_code)]
-    pub(crate) fn or_assign(&mut self, other: &BloomFilter) {
-        debug_assert_eq!(self.len, other.len);
-        for (a, b) in self.words.iter_mut().zip(&other.words) {
-            *a |= b;
-        }
     }
 
     /// Number of bits set in both filters.
@@ -143,6 +140,11 @@ impl BloomFilter {
     /// Standard Base64 of [`to_bytes`](Self::to_bytes), as clkhash serialises CLKs.
     pub fn to_base64(&self) -> String {
         STANDARD.encode(self.to_bytes())
+    }
+
+    /// Appends [`to_base64`](Self::to_base64) to `out`.
+    pub fn append_base64(&self, out: &mut String) {
+        STANDARD.encode_string(self.to_bytes(), out);
     }
 
     /// Decodes the Base64 form; the length is the number of decoded bytes times 8.

@@ -92,7 +92,9 @@ impl DateFormat {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -153,9 +155,11 @@ pub(crate) fn validate(spec: &FeatureSpec, value: &str) -> Result<(), String> {
                 }
                 return Ok(());
             }
-            let len = value.chars().count();
-            if min_length.is_some_and(|m| len < m) || max_length.is_some_and(|m| len > m) {
-                return Err(format!("string length {len} out of range, read '{value}'"));
+            if min_length.is_some() || max_length.is_some() {
+                let len = value.chars().count();
+                if min_length.is_some_and(|m| len < m) || max_length.is_some_and(|m| len > m) {
+                    return Err(format!("string length {len} out of range, read '{value}'"));
+                }
             }
             match case {
                 Case::Upper if value.to_uppercase() != value => {

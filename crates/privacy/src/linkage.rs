@@ -91,24 +91,57 @@ impl Default for LinkOptions {
     }
 }
 
-/// A data set sorted by popcount, for windowed comparisons.
-struct Sorted<'a> {
-    filters: &'a [BloomFilter],
+/// A data set sorted by popcount, its words stored contiguously for windowed comparisons.
+struct Sorted {
     order: Vec<usize>,
     counts: Vec<u32>,
+    words: Vec<u64>,
+    stride: usize,
 }
 
-impl<'a> Sorted<'a> {
-    fn new(filters: &'a [BloomFilter]) -> Self {
+impl Sorted {
+    fn new(filters: &[BloomFilter]) -> Self {
         let mut order: Vec<usize> = (0..filters.len()).collect();
         let pop: Vec<u32> = filters.iter().map(BloomFilter::popcount).collect();
         order.sort_by_key(|&i| (pop[i], i));
         let counts = order.iter().map(|&i| pop[i]).collect();
+        let stride = filters.first().map_or(0, |f| f.words().len());
+        let words = order
+            .iter()
+            .flat_map(|&i| filters[i].words().iter().copied())
+            .collect();
         Self {
-            filters,
             order,
             counts,
+            words,
+            stride,
         }
+    }
+}
+
+/// Intersection popcounts of `a` with each filter in `block` (consecutive filters of `stride`
+/// words), appended to `out`. Compiled for several CPU feature levels (hardware popcount, AVX2,
+/// AVX-512 VPOPCNTDQ) and dispatched at run time by `multiversion`, since the workspace builds
+/// for the baseline x86-64 target.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vpopcntdq",
+    "x86_64+avx2+popcnt",
+    "x86_64+popcnt",
+    "aarch64+neon"
+))]
+fn intersections(a: &[u64], block: &[u64], stride: usize, out: &mut Vec<u32>) {
+    // Plain loops rather than iterator closures: closures are compiled without the target
+    // features of this function, which would leave a call per word.
+    let a = &a[..stride.min(a.len())];
+    let mut offset = 0;
+    while offset + a.len() <= block.len() && !a.is_empty() {
+        let b = &block[offset..offset + a.len()];
+        let mut sum = 0;
+        for (x, y) in a.iter().zip(b) {
+            sum += (x & y).count_ones();
+        }
+        out.push(sum);
+        offset += stride;
     }
 }
 
@@ -116,7 +149,7 @@ impl<'a> Sorted<'a> {
 /// comparisons made.
 fn candidates_between(
     a: &[BloomFilter],
-    b: &Sorted<'_>,
+    b: &Sorted,
     ids: (usize, usize),
     threshold: f64,
     threads: usize,
@@ -126,6 +159,7 @@ fn candidates_between(
     let work = |range: std::ops::Range<usize>| {
         let mut found = Vec::new();
         let mut comparisons = 0u64;
+        let mut both = Vec::new();
         for i in range {
             let fa = &a[i];
             let pa = fa.popcount();
@@ -133,11 +167,21 @@ fn candidates_between(
             let hi = (f64::from(pa) * upper).ceil() as u32;
             let start = b.counts.partition_point(|&c| c < lo);
             let end = b.counts.partition_point(|&c| c <= hi);
-            for (&j, &pb) in b.order[start..end].iter().zip(&b.counts[start..end]) {
-                comparisons += 1;
-                let both = fa.and_popcount(&b.filters[j]);
-                // Dice >= t  <=>  2 |A∧B| >= t (|A| + |B|); compared in f64 on exact integers.
-                if f64::from(2 * both) >= threshold * f64::from(pa + pb) && pa + pb > 0 {
+            both.clear();
+            intersections(
+                fa.words(),
+                &b.words[start * b.stride..end * b.stride],
+                b.stride,
+                &mut both,
+            );
+            comparisons += (end - start) as u64;
+            for ((&j, &pb), &both) in b.order[start..end]
+                .iter()
+                .zip(&b.counts[start..end])
+                .zip(&both)
+            {
+                // Dice >= t  <=>  2 |A∧B| >= t (|A| + |B|), on exact integers converted to f64.
+                if pa + pb > 0 && f64::from(2 * both) >= threshold * f64::from(pa + pb) {
                     found.push(Candidate {
                         a: RecordRef {
                             dataset: ids.0,
@@ -204,13 +248,12 @@ pub fn candidate_pairs(
             });
         }
     }
-    let sorted: Vec<Sorted<'_>> = datasets.iter().map(|d| Sorted::new(d)).collect();
+    let sorted: Vec<Sorted> = datasets.iter().map(|d| Sorted::new(d)).collect();
     let mut all = Vec::new();
     let mut comparisons = 0;
-    for i in 0..datasets.len() {
+    for (i, a) in datasets.iter().enumerate() {
         for (j, b) in sorted.iter().enumerate().skip(i + 1) {
-            let (found, n) =
-                candidates_between(&datasets[i], b, (i, j), options.threshold, options.threads);
+            let (found, n) = candidates_between(a, b, (i, j), options.threshold, options.threads);
             all.extend(found);
             comparisons += n;
         }

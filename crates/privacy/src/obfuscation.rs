@@ -91,10 +91,10 @@ impl<U: UniformSource> CountObfuscator<U> {
     /// The obfuscated value of `count` at time `now` (cached answers younger than the window are
     /// repeated).
     pub fn obfuscate_at(&mut self, count: u64, now: Instant) -> Result<u64, AggregateError> {
-        if let Some((value, at)) = self.cache.get(&count) {
-            if now.saturating_duration_since(*at) < self.window {
-                return Ok(*value);
-            }
+        if let Some((value, at)) = self.cache.get(&count)
+            && now.saturating_duration_since(*at) < self.window
+        {
+            return Ok(*value);
         }
         let noise = loop {
             let u = self.uniform.next()?;

@@ -83,6 +83,16 @@ impl SitePseudonymizer {
         m.update(identifier.as_bytes());
         URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
     }
+
+    /// Whether `pseudonym` is the pseudonym of `identifier`, compared in constant time.
+    pub fn verify(&self, identifier: &str, pseudonym: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(pseudonym) else {
+            return false;
+        };
+        let mut m = self.mac.clone();
+        m.update(identifier.as_bytes());
+        m.verify_slice(&tag).is_ok()
+    }
 }
 
 /// The cross-site pseudonym of one linked group.

@@ -220,9 +220,8 @@ impl LinkageSchema {
     /// Parses a clkhash linkage schema v3 JSON document.
     pub fn from_json(text: &str) -> Result<Self, SchemaError> {
         let raw: RawSchema = serde_json::from_str(text)?;
-        let version = raw.version.to_string();
-        if version != "3" && version != "3.0" {
-            return Err(SchemaError::Version(version));
+        if raw.version.as_f64() != Some(3.0) {
+            return Err(SchemaError::Version(raw.version.to_string()));
         }
         let config = raw.clk_config;
         if config.l == 0 {
@@ -272,8 +271,9 @@ impl LinkageSchema {
     }
 }
 
+// Unknown properties are rejected where clkhash's v3 master schema forbids them
+// (`additionalProperties: false`) and ignored elsewhere, as clkhash's validation does.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawSchema {
     version: serde_json::Number,
     #[serde(rename = "clkConfig")]
@@ -291,7 +291,6 @@ struct RawClkConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawKdf {
     #[serde(rename = "type")]
     kind: String,
@@ -372,7 +371,6 @@ struct RawStrategy {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawHash {
     #[serde(rename = "type")]
     kind: String,
@@ -380,7 +378,6 @@ struct RawHash {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawMissing {
     sentinel: String,
     #[serde(rename = "replaceWith")]

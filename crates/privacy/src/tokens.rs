@@ -4,49 +4,89 @@
 use crate::format::parse_python_int;
 use crate::schema::{Comparison, TextEncoding};
 
-/// Splits `word` into tokens for `comparison`. An empty word has no tokens.
-pub(crate) fn tokenize(comparison: &Comparison, word: &str) -> Result<Vec<String>, String> {
+/// Reusable buffers for [`for_each_token`].
+#[derive(Default)]
+pub(crate) struct Scratch {
+    chars: Vec<char>,
+    token: String,
+}
+
+/// Calls `f(index, count, token)` for every token of `word` under `comparison`, in order; an
+/// empty word has no tokens. N-grams are built in `scratch` without allocating.
+pub(crate) fn for_each_token(
+    comparison: &Comparison,
+    word: &str,
+    scratch: &mut Scratch,
+    mut f: impl FnMut(usize, usize, &str) -> Result<(), String>,
+) -> Result<(), String> {
     if word.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     match comparison {
-        Comparison::Ngram { n, positional } => Ok(ngrams(word, *n, *positional)),
-        Comparison::Exact => Ok(vec![word.to_owned()]),
+        Comparison::Ngram { n, positional } => {
+            let n = *n;
+            let pad = n - 1;
+            scratch.chars.clear();
+            scratch.chars.extend(std::iter::repeat_n(' ', pad));
+            scratch.chars.extend(word.chars());
+            scratch.chars.extend(std::iter::repeat_n(' ', pad));
+            let count = scratch.chars.len() + 1 - n;
+            for i in 0..count {
+                scratch.token.clear();
+                if *positional {
+                    push_decimal(&mut scratch.token, i + 1);
+                    scratch.token.push(' ');
+                }
+                scratch.token.extend(&scratch.chars[i..i + n]);
+                f(i, count, &scratch.token)?;
+            }
+            Ok(())
+        }
+        Comparison::Exact => f(0, 1, word),
         Comparison::Numeric {
             threshold_distance,
             resolution,
             fractional_precision,
-        } => numeric_tokens(
-            word,
-            *threshold_distance,
-            *resolution,
-            *fractional_precision,
-        ),
+        } => {
+            let tokens = numeric_tokens(
+                word,
+                *threshold_distance,
+                *resolution,
+                *fractional_precision,
+            )?;
+            tokens
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, t)| f(i, tokens.len(), t))
+        }
     }
+}
+
+/// Appends the decimal digits of `n` (cheaper than `write!` in the per-token loop).
+fn push_decimal(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// Character n-grams of `word` padded with `n - 1` spaces on both sides.
 pub(crate) fn ngrams(word: &str, n: usize, positional: bool) -> Vec<String> {
-    let pad = n.saturating_sub(1);
-    let chars: Vec<char> = std::iter::repeat_n(' ', pad)
-        .chain(word.chars())
-        .chain(std::iter::repeat_n(' ', pad))
-        .collect();
-    if chars.len() < n {
-        return Vec::new();
-    }
-    chars
-        .windows(n)
-        .enumerate()
-        .map(|(i, w)| {
-            let gram: String = w.iter().collect();
-            if positional {
-                format!("{} {gram}", i + 1)
-            } else {
-                gram
-            }
-        })
-        .collect()
+    let mut out = Vec::new();
+    let comparison = Comparison::Ngram { n, positional };
+    let _ = for_each_token(&comparison, word, &mut Scratch::default(), |_, _, t| {
+        out.push(t.to_owned());
+        Ok(())
+    });
+    out
 }
 
 fn numeric_tokens(

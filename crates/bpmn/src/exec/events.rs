@@ -320,6 +320,7 @@ impl Exec<'_> {
                 w.attempts = attempts;
                 w.failed = Some(message.clone());
                 w.retrying = attempts < total;
+                w.locked_until = None;
             }
             if attempts < total {
                 self.add_wait(Wait {

@@ -4,10 +4,14 @@
 //! [`WorkItem`]s, user tasks created, instances ended, incidents — and the caller reports results
 //! back ([`WorkResult`]).
 
+mod behavior;
 mod context;
 mod events;
 mod run;
+mod scopes;
 pub(crate) mod state;
+mod subscribe;
+pub(crate) mod timers;
 
 pub(crate) use run::{Exec, Outbox};
 pub use state::{

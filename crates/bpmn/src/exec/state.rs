@@ -81,6 +81,9 @@ pub struct Instance {
     pub(crate) works: BTreeMap<u64, Work>,
     pub(crate) user_tasks: BTreeMap<u64, UserTaskState>,
     pub(crate) next_id: u64,
+    /// Commits so far (optimistic locking).
+    #[serde(default)]
+    pub(crate) revision: u64,
 }
 
 impl Instance {
@@ -105,6 +108,7 @@ impl Instance {
             works: BTreeMap::new(),
             user_tasks: BTreeMap::new(),
             next_id: 1,
+            revision: 0,
         }
     }
 
@@ -123,6 +127,14 @@ impl Instance {
             .unwrap_or_default()
     }
 
+    /// A variable of the root scope.
+    pub fn root_variable(&self, name: &str) -> Option<&Value> {
+        self.scopes
+            .values()
+            .find(|s| s.parent.is_none())
+            .and_then(|s| s.variables.get(name))
+    }
+
     /// Whether the instance has ended (completed or deleted).
     pub fn is_ended(&self) -> bool {
         matches!(
@@ -131,9 +143,12 @@ impl Instance {
         )
     }
 
-    /// The earliest due time of its timers and jobs.
+    /// The earliest due time of its timers and jobs, and of the locks of work items handed out
+    /// (when engines share a store).
     pub fn next_due(&self) -> Option<OffsetDateTime> {
-        self.waits.values().filter_map(|w| w.due).min()
+        let waits = self.waits.values().filter_map(|w| w.due);
+        let locks = self.works.values().filter_map(|w| w.locked_until);
+        waits.chain(locks).min()
     }
 
     /// Ids of the elements where tokens currently are, sorted.
@@ -223,8 +238,8 @@ pub(crate) enum Phase {
     EndListener(usize),
     /// Taking the outgoing flows.
     Leave,
-    /// Stopped by an incident.
-    Failed,
+    /// Stopped by an incident; retrying resumes at the phase held.
+    Failed(Box<Phase>),
 }
 
 /// The multi-instance role of a token.
@@ -356,6 +371,9 @@ pub(crate) struct Work {
     pub(crate) failed: Option<String>,
     pub(crate) retrying: bool,
     pub(crate) user_task: Option<u64>,
+    /// Until when the engine that handed the work out owns it (engines sharing a store).
+    #[serde(default)]
+    pub(crate) locked_until: Option<OffsetDateTime>,
 }
 
 /// An open user task.

@@ -89,6 +89,18 @@ impl Builder<'_> {
             .collect();
         for l in nodes {
             let event = l.attribute("event").unwrap_or_default().to_owned();
+            let supported: &[&str] = if tag == "taskListener" {
+                &["create"]
+            } else {
+                &["start", "end"]
+            };
+            if !supported.contains(&event.as_str()) {
+                self.problem(
+                    Some(id),
+                    ProblemKind::Unsupported(format!("{tag} for event '{event}'")),
+                );
+                continue;
+            }
             let Some(class) = l.attribute("class") else {
                 self.problem(
                     Some(id),

@@ -96,10 +96,34 @@ struct Acc {
     tr: &'static TypeRef,
     many: bool,
     primitive: bool,
-    values: Vec<Value>,
+    /// One item per occurrence; `Null` where an occurrence has only a companion.
+    first: Value,
+    /// The occurrences after the first (no allocation for single elements).
+    rest: Vec<Value>,
+    /// Empty until the first occurrence with an id or extensions, then aligned with `values`.
     companions: Vec<Value>,
+    /// How many occurrences were added.
+    count: usize,
     has_value: bool,
     has_companion: bool,
+}
+
+impl Acc {
+    fn push(&mut self, value: Option<Value>, companion: Option<Value>) {
+        self.has_value |= value.is_some();
+        let value = value.unwrap_or(Value::Null);
+        if self.count == 0 {
+            self.first = value;
+        } else {
+            self.rest.push(value);
+        }
+        self.count += 1;
+        if let Some(c) = companion {
+            self.companions.resize(self.count - 1, Value::Null);
+            self.companions.push(c);
+            self.has_companion = true;
+        }
+    }
 }
 
 struct Cx<'i> {
@@ -198,7 +222,9 @@ impl<'i> Cx<'i> {
                         tr,
                         many: false,
                         primitive: false,
-                        values: vec![Value::String(v.into_owned())],
+                        first: Value::String(v.into_owned()),
+                        rest: Vec::new(),
+                        count: 1,
                         companions: Vec::new(),
                         has_value: true,
                         has_companion: false,
@@ -520,42 +546,47 @@ fn add(
             if !many {
                 return Err(invalid("element repeats but its max cardinality is 1"));
             }
-            last.has_value |= value.is_some();
-            last.has_companion |= companion.is_some();
-            last.values.push(value.unwrap_or(Value::Null));
-            last.companions.push(companion.unwrap_or(Value::Null));
+            last.push(value, companion);
             Ok(())
         }
         None => {
-            acc.push(Acc {
+            let mut a = Acc {
                 element,
                 tr,
                 many,
                 primitive,
-                has_value: value.is_some(),
-                has_companion: companion.is_some(),
-                values: vec![value.unwrap_or(Value::Null)],
-                companions: vec![companion.unwrap_or(Value::Null)],
-            });
+                has_value: false,
+                has_companion: false,
+                first: Value::Null,
+                rest: Vec::new(),
+                count: 0,
+                companions: Vec::new(),
+            };
+            a.push(value, companion);
+            acc.push(a);
             Ok(())
         }
     }
 }
 
-fn materialize(map: &mut Map<String, Value>, a: Acc) {
+fn materialize(map: &mut Map<String, Value>, mut a: Acc) {
     let name = a.tr.member;
+    if a.has_companion {
+        a.companions.resize(a.count, Value::Null);
+    }
     if a.many {
         if a.has_value {
-            map.insert(name.into(), Value::Array(a.values));
+            let mut values = Vec::with_capacity(a.count);
+            values.push(a.first);
+            values.append(&mut a.rest);
+            map.insert(name.into(), Value::Array(values));
         }
         if a.primitive && a.has_companion {
             map.insert(format!("_{name}"), Value::Array(a.companions));
         }
     } else {
-        if a.has_value
-            && let Some(v) = a.values.into_iter().next()
-        {
-            map.insert(name.into(), v);
+        if a.has_value {
+            map.insert(name.into(), a.first);
         }
         if a.primitive
             && a.has_companion

@@ -1,7 +1,7 @@
 //! Fuzzes the FHIR codec: any bytes are read as JSON and as XML without panicking, and whatever
 //! is accepted is written in both formats, read back, and must stay the same.
 //!
-//! Run with `cargo +nightly fuzz run codec` in this directory.
+//! Run with `cargo +nightly fuzz run fhir_codec` in this directory.
 
 #![no_main]
 
@@ -22,12 +22,20 @@ fuzz_target!(|data: &[u8]| {
                 };
                 if output == Format::Json {
                     // JSON holds the value as it is.
-                    assert_eq!(again.as_json(), resource.as_json(), "JSON round trip differs");
+                    assert_eq!(
+                        again.as_json(),
+                        resource.as_json(),
+                        "JSON round trip differs"
+                    );
                 }
                 // After one pass through a format, a second pass changes nothing.
                 let third = parse(&serialize(&again, output, pretty), output);
                 match third {
-                    Ok(r) => assert_eq!(r.as_json(), again.as_json(), "{output:?} round trip is unstable"),
+                    Ok(r) => assert_eq!(
+                        r.as_json(),
+                        again.as_json(),
+                        "{output:?} round trip is unstable"
+                    ),
                     Err(e) => panic!("own {output:?} output is rejected on the second pass: {e}"),
                 }
             }
