@@ -112,7 +112,7 @@ async fn populate(store: &Store, from: usize, total: usize) -> anyhow::Result<()
     while i < total {
         let mut tx = store.begin().await?;
         for _ in 0..500.min(total - i) {
-            let status = if i % 10 == 0 {
+            let status = if i.is_multiple_of(10) {
                 "requested"
             } else {
                 "completed"
