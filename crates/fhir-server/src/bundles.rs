@@ -84,7 +84,7 @@ fn bundle(kind: &str, total: i64, paging: &Paging, entries: Vec<Value>) -> Resou
     Resource::trusted(map)
 }
 
-fn search_entry(config: &ServerConfig, stored: &Stored, mode: &str) -> Value {
+fn search_entry(config: &ServerConfig, stored: Stored, mode: &str) -> Value {
     json!({
         "fullUrl": config.url_of(stored.resource_type(), stored.id()),
         "resource": Value::Object(output(stored).into_json()),
@@ -96,18 +96,19 @@ fn search_entry(config: &ServerConfig, stored: &Stored, mode: &str) -> Value {
 pub fn searchset(
     config: &ServerConfig,
     paging: &Paging,
-    result: &SearchResult,
+    result: SearchResult,
     issues: &[SearchIssue],
 ) -> Resource {
+    let total = result.total;
     let mut entries: Vec<Value> = result
         .matches
-        .iter()
+        .into_iter()
         .map(|s| search_entry(config, s, "match"))
         .collect();
     entries.extend(
         result
             .included
-            .iter()
+            .into_iter()
             .map(|s| search_entry(config, s, "include")),
     );
     if !issues.is_empty() {
@@ -127,16 +128,22 @@ pub fn searchset(
             "search": {"mode": "outcome"},
         }));
     }
-    bundle("searchset", result.total, paging, entries)
+    bundle("searchset", total, paging, entries)
 }
 
 /// A history Bundle, newest version first.
-pub fn history(config: &ServerConfig, paging: &Paging, result: &HistoryResult) -> Resource {
+pub fn history(config: &ServerConfig, paging: &Paging, result: HistoryResult) -> Resource {
+    let total = result.total;
     let entries = result
         .entries
-        .iter()
+        .into_iter()
         .map(|stored| {
-            let (t, id, v) = (stored.resource_type(), stored.id(), stored.version);
+            let (t, id, v) = (
+                stored.resource_type().to_owned(),
+                stored.id().to_owned(),
+                stored.version,
+            );
+            let (t, id) = (t.as_str(), id.as_str());
             let (method, status) = match (stored.deleted, v) {
                 (true, _) => ("DELETE", "200 OK"),
                 (false, 1) => ("POST", "201 Created"),
@@ -149,21 +156,20 @@ pub fn history(config: &ServerConfig, paging: &Paging, result: &HistoryResult) -
             };
             let mut entry = Map::new();
             entry.insert("fullUrl".into(), json!(config.url_of(t, id)));
+            let response = json!({
+                "status": status,
+                "location": config.version_url(t, id, v),
+                "etag": etag(v),
+                "lastModified": format_instant(stored.last_updated),
+            });
+            let request = json!({"method": method, "url": url});
             if !stored.deleted {
                 entry.insert("resource".into(), Value::Object(output(stored).into_json()));
             }
-            entry.insert("request".into(), json!({"method": method, "url": url}));
-            entry.insert(
-                "response".into(),
-                json!({
-                    "status": status,
-                    "location": config.version_url(t, id, v),
-                    "etag": etag(v),
-                    "lastModified": format_instant(stored.last_updated),
-                }),
-            );
+            entry.insert("request".into(), request);
+            entry.insert("response".into(), response);
             Value::Object(entry)
         })
         .collect();
-    bundle("history", result.total, paging, entries)
+    bundle("history", total, paging, entries)
 }

@@ -70,20 +70,20 @@ pub fn clean_references(value: &mut Value) {
 }
 
 /// A stored resource as it is returned: Binary content included, references cleaned.
-pub fn output(stored: &Stored) -> Resource {
-    let mut json = Value::Object(stored.full_resource().into_json());
-    clean_references(&mut json);
-    match json {
-        Value::Object(map) => Resource::trusted(map),
-        _ => stored.resource.clone(),
-    }
+pub fn output(stored: Stored) -> Resource {
+    let mut resource = stored.into_full_resource();
+    resource
+        .as_json_mut()
+        .values_mut()
+        .for_each(clean_references);
+    resource
 }
 
 /// The reply to a successful write with `status`, shaped by `Prefer: return`.
 fn written(config: &ServerConfig, prefer: Prefer, stored: &Stored, status: StatusCode) -> Reply {
     let location = config.version_url(stored.resource_type(), stored.id(), stored.version);
     let body = match prefer.return_ {
-        Return::Representation => Some(output(stored)),
+        Return::Representation => Some(output(stored.clone())),
         Return::Minimal => None,
         Return::OperationOutcome => Some(information(format!(
             "{} {} at location {location}",
@@ -354,12 +354,13 @@ pub fn read_reply(
         reply.last_modified = Some(stored.last_updated);
         return Ok(reply);
     }
+    let (version, last_modified) = (stored.version, stored.last_updated);
     Ok(Reply {
         status: StatusCode::OK,
-        body: Some(output(&stored)),
+        body: Some(output(stored)),
         location: None,
-        version: Some(stored.version),
-        last_modified: Some(stored.last_updated),
+        version: Some(version),
+        last_modified: Some(last_modified),
     })
 }
 
@@ -394,7 +395,7 @@ pub fn search_reply(
     query: &SearchQuery,
     issues: &[SearchIssue],
     pairs: &[(String, String)],
-    result: &SearchResult,
+    result: SearchResult,
 ) -> Reply {
     let paging = Paging {
         path: format!("{}/{}", config.base_url, query.resource_type),

@@ -631,7 +631,7 @@ async fn run_entry(
                 interactions::prepare_search(config, &resource_type, &pairs, prefer)?;
             let result = tx.search(&search, config.page_count).await?;
             Ok(interactions::search_reply(
-                config, &search, &issues, &pairs, &result,
+                config, &search, &issues, &pairs, result,
             ))
         }
         _ => Err(ApiError::bad_request("entry request not supported")),

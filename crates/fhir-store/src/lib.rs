@@ -10,6 +10,7 @@
 //! All storage logic is written once over a small SQL builder; the two backends differ only in
 //! their schema files and SQL dialect details (placeholders, JSONB, row locks).
 
+mod cache;
 mod db;
 mod error;
 pub mod search;

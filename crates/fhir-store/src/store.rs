@@ -9,7 +9,10 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use std::sync::Arc;
+
 use crate::StoreError;
+use crate::cache::{Change, ReadCache};
 use crate::db::{Arg, Col, Db, Dialect, Session, Sql, Val};
 use crate::search::index::{IndexRow, index_rows};
 use crate::search::query::SearchQuery;
@@ -60,14 +63,14 @@ impl Stored {
     }
 
     /// The resource including a Binary's content as base64 `data`, as FHIR formats carry it.
-    pub fn full_resource(&self) -> Resource {
-        match &self.data {
+    pub fn into_full_resource(self) -> Resource {
+        match self.data {
             Some(data) => {
-                let mut json = self.resource.as_json().clone();
+                let mut json = self.resource.into_json();
                 json.insert("data".into(), Value::String(BASE64.encode(data)));
                 Resource::trusted(json)
             }
-            None => self.resource.clone(),
+            None => self.resource,
         }
     }
 }
@@ -122,13 +125,19 @@ pub struct HistoryResult {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: Db,
+    cache: Option<Arc<ReadCache>>,
 }
 
 /// A write transaction: everything in it is committed together, or nothing is when it is dropped
 /// without [`Transaction::commit`].
 pub struct Transaction {
     session: Session,
+    cache: Option<Arc<ReadCache>>,
+    changes: Vec<Change>,
 }
+
+/// Current versions kept in memory for reads (embedded SQLite only).
+const CACHED_VERSIONS: usize = 50_000;
 
 fn now_micros() -> i64 {
     let now = OffsetDateTime::now_utc();
@@ -214,11 +223,15 @@ fn stored_from_row(row: Vec<Val>) -> Result<Stored, StoreError> {
 impl Store {
     /// Opens the store described by `config`, creating and migrating the database as needed.
     pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
-        let db = match config {
-            StoreConfig::Sqlite { path } => Db::open_sqlite(path, 4).await?,
-            StoreConfig::Postgres { url } => Db::open_postgres(url, 16).await?,
+        let (db, cache) = match config {
+            // This process is the only writer of its SQLite file, so its cache stays exact.
+            StoreConfig::Sqlite { path } => (
+                Db::open_sqlite(path, 4).await?,
+                Some(Arc::new(ReadCache::new(CACHED_VERSIONS))),
+            ),
+            StoreConfig::Postgres { url } => (Db::open_postgres(url, 16).await?, None),
         };
-        Ok(Store { db })
+        Ok(Store { db, cache })
     }
 
     /// Whether this store runs on PostgreSQL.
@@ -230,12 +243,25 @@ impl Store {
     pub async fn begin(&self) -> Result<Transaction, StoreError> {
         Ok(Transaction {
             session: self.db.begin().await?,
+            cache: self.cache.clone(),
+            changes: Vec::new(),
         })
     }
 
     /// The newest version of a resource (a deletion included), if it exists.
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<Option<Stored>, StoreError> {
-        read(&mut self.db.reader().await?, resource_type, id, None).await
+        let Some(cache) = &self.cache else {
+            return read(&mut self.db.reader().await?, resource_type, id, None).await;
+        };
+        let (cached, epoch) = cache.get(resource_type, id);
+        if let Some(stored) = cached {
+            return Ok(Some(Stored::clone(&stored)));
+        }
+        let stored = read(&mut self.db.reader().await?, resource_type, id, None).await?;
+        if let Some(stored) = &stored {
+            cache.fill(epoch, Arc::new(stored.clone()));
+        }
+        Ok(stored)
     }
 
     /// One version of a resource.
@@ -291,7 +317,9 @@ impl Transaction {
     ) -> Result<Stored, StoreError> {
         let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let resource_type = resource.resource_type().to_owned();
-        write_version(&mut self.session, &resource_type, &id, 1, resource).await
+        let stored = write_version(&mut self.session, &resource_type, &id, 1, resource).await?;
+        self.changed(&resource_type, &id, Some(&stored));
+        Ok(stored)
     }
 
     /// Stores a new version of an existing resource (its `id` says which). With `expected`, the
@@ -328,14 +356,16 @@ impl Transaction {
             });
         }
         retire_current(&mut self.session, seq).await?;
-        write_version(
+        let stored = write_version(
             &mut self.session,
             &resource_type,
             &id,
             version + 1,
             resource,
         )
-        .await
+        .await?;
+        self.changed(&resource_type, &id, Some(&stored));
+        Ok(stored)
     }
 
     /// Deletes a resource (it stays in the history).
@@ -365,6 +395,7 @@ impl Transaction {
             .bind(now_micros())
             .push(", 1, 1)");
         self.session.execute(sql).await?;
+        self.changed(resource_type, id, None);
         Ok(Deleted::Now(version + 1))
     }
 
@@ -392,6 +423,7 @@ impl Transaction {
             .push(" AND res_id = ")
             .bind(id);
         self.session.execute(sql).await?;
+        self.changed(resource_type, id, None);
         Ok(())
     }
 
@@ -439,7 +471,19 @@ impl Transaction {
 
     /// Commits everything done in this transaction.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.session.commit().await
+        self.session.commit().await?;
+        if let Some(cache) = self.cache {
+            cache.apply(self.changes);
+        }
+        Ok(())
+    }
+
+    /// Notes a new current version (or none) for the read cache, applied at commit.
+    fn changed(&mut self, resource_type: &str, id: &str, current: Option<&Stored>) {
+        if self.cache.is_some() {
+            let key = (resource_type.to_owned(), id.to_owned());
+            self.changes.push((key, current.map(|s| Arc::new(s.clone()))));
+        }
     }
 }
 
@@ -658,20 +702,30 @@ async fn search(
             included: Vec::new(),
         });
     };
+    // First the page's sequence numbers, then only those bodies: sorting never touches bodies.
     let mut sql = session.sql();
-    push_version_select(&mut sql);
+    sql.push("SELECT r.seq FROM resources r");
     push_where(&mut sql, query);
     push_order(&mut sql, query);
-    sql.push(" LIMIT ")
-        .bind(count)
-        .push(" OFFSET ")
-        .bind(offset);
-    let matches = session
-        .fetch(sql, VERSION_COLS)
+    sql.push(" LIMIT ").bind(count).push(" OFFSET ").bind(offset);
+    let page: Vec<i64> = session
+        .fetch(sql, &[Col::Int])
         .await?
-        .into_iter()
-        .map(stored_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+        .iter()
+        .filter_map(|row| row.first().and_then(Val::int))
+        .collect();
+    let mut matches = Vec::with_capacity(page.len());
+    if !page.is_empty() {
+        let mut sql = session.sql();
+        push_version_select(&mut sql);
+        sql.push(" WHERE r.seq IN (");
+        push_list(&mut sql, page.iter().map(|s| Arg::Int(*s)));
+        sql.push(")");
+        for row in session.fetch(sql, VERSION_COLS).await? {
+            matches.push(stored_from_row(row)?);
+        }
+        matches.sort_by_key(|m: &Stored| page.iter().position(|s| *s == m.seq));
+    }
     let included = includes(session, query, &matches).await?;
     Ok(SearchResult {
         total,

@@ -55,6 +55,7 @@ both_backends!(
     paging_and_counts,
     includes_and_revincludes,
     binary_data_is_kept_apart,
+    reads_see_committed_writes_only,
 );
 
 async fn open(backend: Backend) -> (TestDb, Store) {
@@ -695,7 +696,7 @@ async fn binary_data_is_kept_apart(backend: Backend) {
         .expect("exists");
     assert_eq!(stored.data.as_deref(), Some(&b"hello"[..]));
     assert!(stored.resource.as_json().get("data").is_none());
-    assert_eq!(stored.full_resource().as_json()["data"], "aGVsbG8=");
+    assert_eq!(stored.into_full_resource().as_json()["data"], "aGVsbG8=");
     assert_eq!(
         ids(&store, "Binary", &[("contentType", "text/plain")]).await,
         vec![id]
@@ -707,4 +708,30 @@ async fn binary_data_is_kept_apart(backend: Backend) {
         .await
         .expect_err("bad base64");
     assert!(matches!(err, StoreError::Invalid(_)));
+}
+
+async fn reads_see_committed_writes_only(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let id = create(&store, json!({"resourceType": "Patient", "active": true})).await;
+    let v1 = store.read("Patient", &id).await.expect("read").expect("exists");
+    assert_eq!(store.read("Patient", &id).await.expect("read").expect("exists"), v1);
+    let mut changed = v1.resource.as_json().clone();
+    changed.insert("active".into(), json!(false));
+    let mut tx = store.begin().await.expect("begin");
+    tx.update(Resource::trusted(changed.clone()), None).await.expect("update");
+    drop(tx);
+    assert_eq!(store.read("Patient", &id).await.expect("read").expect("exists").version, 1);
+    let mut tx = store.begin().await.expect("begin");
+    tx.update(Resource::trusted(changed), None).await.expect("update");
+    assert_eq!(store.read("Patient", &id).await.expect("read").expect("exists").version, 1, "not before commit");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.read("Patient", &id).await.expect("read").expect("exists").version, 2);
+    let mut tx = store.begin().await.expect("begin");
+    tx.delete("Patient", &id).await.expect("delete");
+    tx.commit().await.expect("commit");
+    assert!(store.read("Patient", &id).await.expect("read").expect("marker").deleted);
+    let mut tx = store.begin().await.expect("begin");
+    tx.permanent_delete("Patient", &id).await.expect("permanent delete");
+    tx.commit().await.expect("commit");
+    assert!(store.read("Patient", &id).await.expect("read").is_none());
 }

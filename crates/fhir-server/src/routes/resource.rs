@@ -266,7 +266,7 @@ pub async fn search(
         &search,
         &issues,
         &pairs,
-        &result,
+        result,
     ))
 }
 
@@ -356,7 +356,7 @@ pub async fn history(
     };
     Ok(Reply::new(
         StatusCode::OK,
-        Some(bundles::history(&state.config, &paging, &result)),
+        Some(bundles::history(&state.config, &paging, result)),
     ))
 }
 
