@@ -236,65 +236,92 @@ fn encode(args: EncodeArgs) -> anyhow::Result<()> {
         .map(str::to_owned)
         .collect();
     encoder.check_header(&header).context("CSV header")?;
-    let rows: Vec<csv::StringRecord> = reader
-        .records()
-        .enumerate()
-        .map(|(i, r)| r.with_context(|| format!("CSV row {i}")))
-        .collect::<anyhow::Result<_>>()?;
+    let threads = threads(args.threads);
+    let mut encoders: Vec<ClkEncoder> = (0..threads).map(|_| encoder.clone()).collect();
+    let lines = data
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        .saturating_sub(1);
+    let bar = progress(lines, "encoding");
     let started = Instant::now();
-    let bar = progress(rows.len(), "encoding");
-    let clks = encode_rows(&encoder, &rows, threads(args.threads), &bar)?;
+    let mut json = String::from("{\"clks\": [");
+    let mut batch = vec![csv::StringRecord::new(); BATCH];
+    let mut done = 0;
+    loop {
+        let mut n = 0;
+        while n < BATCH
+            && reader
+                .read_record(&mut batch[n])
+                .with_context(|| format!("CSV row {}", done + n))?
+        {
+            n += 1;
+        }
+        if n == 0 {
+            break;
+        }
+        for part in encode_batch(&mut encoders, &batch[..n], done)? {
+            if done > 0 || json.len() > 10 {
+                json.push_str(", ");
+            }
+            json.push_str(&part);
+        }
+        done += n;
+        bar.inc(n as u64);
+    }
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!(
-        "encoded {} records in {elapsed:.3} s ({:.0} records/s)",
-        clks.len(),
-        clks.len() as f64 / elapsed.max(1e-9)
+        "encoded {done} records in {elapsed:.3} s ({:.0} records/s)",
+        done as f64 / elapsed.max(1e-9)
     );
-    let mut json = serde_json::to_vec(&ClkFile { clks })?;
-    json.push(b'\n');
-    write_output(args.output.as_deref(), &json)
+    json.push_str("]}\n");
+    write_output(args.output.as_deref(), json.as_bytes())
 }
 
-/// Encodes rows in parallel chunks, keeping the order; errors name the row (from 0).
-fn encode_rows(
-    encoder: &ClkEncoder,
+/// Rows read and encoded at a time.
+const BATCH: usize = 8192;
+
+/// Encodes a batch of rows on one thread per encoder, keeping the order. Returns per thread the
+/// comma-separated quoted Base64 CLKs; errors name the row (from 0, `first` being the batch's).
+fn encode_batch(
+    encoders: &mut [ClkEncoder],
     rows: &[csv::StringRecord],
-    threads: usize,
-    bar: &ProgressBar,
+    first: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let chunk = rows.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .enumerate()
-            .map(|(c, part)| {
-                let mut encoder = encoder.clone();
-                s.spawn(move || {
-                    let mut fields: Vec<&str> = Vec::new();
-                    let mut out = Vec::with_capacity(part.len());
-                    for (i, row) in part.iter().enumerate() {
-                        fields.clear();
-                        fields.extend(row.iter());
-                        let clk = encoder
-                            .encode(&fields)
-                            .with_context(|| format!("row {}", c * chunk + i))?;
-                        out.push(clk.to_base64());
-                        if i % 1024 == 1023 {
-                            bar.inc(1024);
-                        }
-                    }
-                    bar.inc((part.len() % 1024) as u64);
-                    anyhow::Ok(out)
-                })
-            })
-            .collect();
-        let mut all = Vec::with_capacity(rows.len());
-        for h in handles {
-            let part = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
-            all.extend(part);
+    let chunk = rows.len().div_ceil(encoders.len()).max(1);
+    let work = |encoder: &mut ClkEncoder, part: &[csv::StringRecord], offset: usize| {
+        let mut fields: Vec<&str> = Vec::new();
+        let mut out = String::with_capacity(part.len() * 180);
+        for (i, row) in part.iter().enumerate() {
+            fields.clear();
+            fields.extend(row.iter());
+            let clk = encoder
+                .encode(&fields)
+                .with_context(|| format!("row {}", offset + i))?;
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push('"');
+            clk.append_base64(&mut out);
+            out.push('"');
         }
-        Ok(all)
+        anyhow::Ok(out)
+    };
+    if encoders.len() == 1 || rows.len() <= chunk {
+        return Ok(vec![work(&mut encoders[0], rows, first)?]);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = encoders
+            .iter_mut()
+            .zip(rows.chunks(chunk))
+            .enumerate()
+            .map(|(c, (encoder, part))| s.spawn(move || work(encoder, part, first + c * chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     })
 }
 

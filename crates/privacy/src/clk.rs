@@ -229,20 +229,23 @@ struct ValueCache {
 
 impl ValueCache {
     /// Lookups before deciding whether the cache pays off.
-    const TRIAL: u32 = 4096;
+    const TRIAL: u32 = 1024;
 
     fn get(&mut self, value: &str) -> Option<&[u32]> {
         if self.disabled {
             return None;
         }
-        self.lookups += 1;
-        let found = self.map.get(value);
-        if found.is_some() {
-            self.hits += 1;
-        } else if self.lookups >= Self::TRIAL && self.hits * 4 < self.lookups {
-            self.disabled = true;
-            self.map = HashMap::default();
-            return None;
+        if self.lookups < Self::TRIAL {
+            self.lookups += 1;
+            let hit = self.map.contains_key(value);
+            self.hits += u32::from(hit);
+            if self.lookups == Self::TRIAL && self.hits * 4 < self.lookups {
+                self.disabled = true;
+                self.map = HashMap::default();
+            }
+            if !hit || self.disabled {
+                return None;
+            }
         }
         self.map.get(value).map(|b| &**b)
     }

@@ -142,6 +142,11 @@ impl BloomFilter {
         STANDARD.encode(self.to_bytes())
     }
 
+    /// Appends [`to_base64`](Self::to_base64) to `out`.
+    pub fn append_base64(&self, out: &mut String) {
+        STANDARD.encode_string(self.to_bytes(), out);
+    }
+
     /// Decodes the Base64 form; the length is the number of decoded bytes times 8.
     pub fn from_base64(text: &str) -> Result<Self, FilterError> {
         let bytes = STANDARD

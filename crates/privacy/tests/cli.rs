@@ -72,6 +72,38 @@ fn encode_writes_clkhash_identical_clks() {
 }
 
 #[test]
+fn encode_spans_batches_and_threads_in_order() {
+    let dir = TempDir::new("encode-batches");
+    let records = std::fs::read_to_string(data("clkhash/records.csv")).expect("records");
+    let (header, rows) = records.split_once('\n').expect("header");
+    let big = dir.path("big.csv");
+    std::fs::write(&big, format!("{header}\n{}", rows.repeat(40))).expect("write");
+    let out = dir.path("clks.json");
+    let schema = data("clkhash/schemas/double_hash_bigrams.json");
+    dsf_privacy(&[
+        "encode",
+        "--schema",
+        &schema,
+        "--secret",
+        "dsf-privacy test secret",
+        "--threads",
+        "2",
+        "-o",
+        &out,
+        &big,
+    ])
+    .expect("encode");
+    let expected = json(&data("clkhash/expected/double_hash_bigrams.json"));
+    let expected = expected["clks"].as_array().expect("clks");
+    let ours = json(&out);
+    let ours = ours["clks"].as_array().expect("clks");
+    assert_eq!(ours.len(), 240 * 40);
+    for (i, clk) in ours.iter().enumerate() {
+        assert_eq!(clk, &expected[i % 240], "row {i}");
+    }
+}
+
+#[test]
 fn encode_rejects_a_wrong_header_and_a_missing_secret() {
     let dir = TempDir::new("encode-bad");
     let csv = dir.path("in.csv");
