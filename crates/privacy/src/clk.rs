@@ -158,14 +158,14 @@ enum Hasher {
 }
 
 impl Hasher {
-    /// Appends the `k` bit positions of `token` (filter length `l`) to `out`, using and filling
+    /// Calls `emit` with the `k` bit positions of `token` (filter length `l`), using and filling
     /// the cache.
     fn positions(
         &mut self,
         token: &[u8],
         k: u32,
         l: u64,
-        out: &mut Vec<u32>,
+        mut emit: impl FnMut(u32),
     ) -> Result<(), String> {
         match self {
             Hasher::Double {
@@ -184,7 +184,7 @@ impl Hasher {
                 };
                 let mut g = h1;
                 for _ in 0..k {
-                    out.push(g as u32);
+                    emit(g as u32);
                     g += h2;
                     if g >= l {
                         g -= l;
@@ -198,11 +198,9 @@ impl Hasher {
                     cache.insert(token, shorts);
                 }
                 let shorts = cache.get(token).ok_or("token cache")?;
-                out.extend(
-                    shorts[..k as usize]
-                        .iter()
-                        .map(|s| (u64::from(*s) % l) as u32),
-                );
+                for s in &shorts[..k as usize] {
+                    emit((u64::from(*s) % l) as u32);
+                }
             }
         }
         Ok(())
@@ -248,6 +246,10 @@ impl ValueCache {
             }
         }
         self.map.get(value).map(|b| &**b)
+    }
+
+    fn enabled(&self) -> bool {
+        !self.disabled
     }
 
     fn insert(&mut self, value: &str, positions: &[u32]) {
@@ -443,6 +445,7 @@ impl ClkEncoder {
             };
             let strategy = spec.hashing.strategy;
             positions.clear();
+            let caching = values.enabled();
             tokens::for_each_token(
                 &spec.hashing.comparison,
                 &word,
@@ -453,14 +456,20 @@ impl ClkEncoder {
                         return Ok(());
                     }
                     tokens::encode_text(encoding, gram, token_bytes)?;
-                    hasher.positions(token_bytes, k, l, positions)
+                    if caching {
+                        hasher.positions(token_bytes, k, l, |b| positions.push(b))
+                    } else {
+                        hasher.positions(token_bytes, k, l, |b| filter.set(b as usize))
+                    }
                 },
             )
             .map_err(invalid)?;
-            for &b in positions.iter() {
-                filter.set(b as usize);
+            if caching {
+                for &b in positions.iter() {
+                    filter.set(b as usize);
+                }
+                values.insert(value, positions);
             }
-            values.insert(value, positions);
         }
         Ok(if self.xor_folds == 0 {
             filter
