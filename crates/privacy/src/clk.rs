@@ -33,7 +33,7 @@ use crate::schema::{
 use crate::tokens;
 
 /// Largest supported filter length before folding (bits).
-const MAX_HASH_LENGTH: usize = 1 << 32;
+const MAX_HASH_LENGTH: u64 = 1 << 32;
 /// Cached tokens per column before the cache is cleared.
 const TOKEN_CACHE_LIMIT: usize = 1 << 18;
 /// Cached raw values per column before the cache is cleared.
@@ -318,7 +318,7 @@ impl ClkEncoder {
     /// as UTF-8) and checks that the schema's lengths and key sizes can be used.
     pub fn new(schema: &LinkageSchema, secret: &[u8]) -> Result<Self, EncodeError> {
         let hash_length = schema.hash_length();
-        if hash_length > MAX_HASH_LENGTH || hash_length >> schema.xor_folds != schema.l {
+        if hash_length as u64 > MAX_HASH_LENGTH || hash_length >> schema.xor_folds != schema.l {
             return Err(EncodeError::Schema(format!(
                 "filter length {} x 2^{} is too large",
                 schema.l, schema.xor_folds
@@ -492,13 +492,20 @@ fn insertions(strategy: Strategy, index: usize, n: usize) -> u32 {
     }
 }
 
-/// A big-endian digest modulo `l`.
+/// A big-endian digest modulo `l` (`1 <= l <= 2^32`), three bytes per step so that the
+/// remainder (< 2^32) shifted by 24 bits stays within a `u64`.
 fn digest_mod(digest: &[u8], l: u64) -> u64 {
-    let l = u128::from(l);
-    let r = digest
-        .iter()
-        .fold(0u128, |r, b| ((r << 8) | u128::from(*b)) % l);
-    r as u64
+    debug_assert!((1..=MAX_HASH_LENGTH).contains(&l));
+    let mut r = 0u64;
+    let mut chunks = digest.chunks_exact(3);
+    for c in &mut chunks {
+        let v = (u64::from(c[0]) << 16) | (u64::from(c[1]) << 8) | u64::from(c[2]);
+        r = ((r << 24) | v) % l;
+    }
+    for &b in chunks.remainder() {
+        r = ((r << 8) | u64::from(b)) % l;
+    }
+    r
 }
 
 fn double_hash(
@@ -562,6 +569,19 @@ mod tests {
         let s = Strategy::BitsPerFeature(10);
         let ks: Vec<u32> = (0..4).map(|i| insertions(s, i, 4)).collect();
         assert_eq!(ks, vec![3, 3, 2, 2]);
+    }
+
+    #[test]
+    fn digest_mod_matches_big_integer_arithmetic() {
+        let digest: Vec<u8> = (0u8..20)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        for l in [1u64, 2, 7, 1000, 1024, 65_537, (1 << 32) - 5, 1 << 32] {
+            let expected = digest
+                .iter()
+                .fold(0u128, |r, b| ((r << 8) | u128::from(*b)) % u128::from(l));
+            assert_eq!(u128::from(digest_mod(&digest, l)), expected, "l = {l}");
+        }
     }
 
     #[test]
