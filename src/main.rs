@@ -1,1 +1,53 @@
-fn main() {}
+//! `dsf`: the Data Sharing Framework's one binary.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dsf_fhir_server::FhirSettings;
+use tracing_subscriber::EnvFilter;
+
+mod demo;
+
+/// Data Sharing Framework: a FHIR server and process engine for federated research data sharing.
+#[derive(Debug, Parser)]
+#[command(name = "dsf", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a local site's FHIR server with a small federation's allow list and walk through it.
+    Demo(demo::DemoArgs),
+    /// Run a site's FHIR server.
+    Fhir(FhirSettings),
+    /// Measure throughput and latency beside baselines.
+    #[command(subcommand)]
+    Bench(dsf_bench::BenchCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            // A benchmark's requests would drown its figures in request logs.
+            let quiet = matches!(cli.command, Command::Bench(_) | Command::Demo(_));
+            EnvFilter::new(if quiet { "warn" } else { "info" })
+        }))
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Fhir(settings) => settings.run(shutdown_signal()).await.context("FHIR server"),
+            Command::Bench(command) => dsf_bench::run(command).await,
+            Command::Demo(args) => demo::run(&args, shutdown_signal()).await,
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}

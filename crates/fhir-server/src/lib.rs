@@ -1,1 +1,63 @@
-//! placeholder
+//! The DSF FHIR server: the REST API other sites and the local process engine call.
+//!
+//! [`router`] builds the axum router over a [`dsf_fhir_store::Store`]; [`serve`] runs it on a
+//! listener. Requests pass the authentication middleware ([`identity`], which hands every handler
+//! the caller's [`Identity`]) and content negotiation ([`negotiate`]), then a route handler, which
+//! parses the request and calls an interaction ([`interactions`]). Interactions are shared with
+//! batch and transaction Bundles ([`transaction`]) and return a [`Reply`] that is written as an HTTP
+//! response or a Bundle entry. Errors are [`ApiError`]s: a status code and an OperationOutcome,
+//! with the status codes the reference implementation uses.
+
+pub mod body;
+pub mod bundles;
+pub mod capability;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod interactions;
+pub mod negotiate;
+pub mod outcome;
+pub mod prefer;
+pub mod reply;
+pub mod routes;
+pub mod settings;
+pub mod state;
+pub mod transaction;
+
+use std::sync::Arc;
+
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use identity::{AuthMode, Identity};
+pub use reply::Reply;
+pub use routes::router;
+pub use settings::FhirSettings;
+pub use state::AppState;
+
+use axum::ServiceExt;
+use dsf_fhir_store::Store;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// Serves the FHIR API for `store` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    store: Store,
+    config: ServerConfig,
+    auth: AuthMode,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+    };
+    // Trailing slashes are trimmed before routing, so `{base}/` and `{base}` are the same.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state, auth));
+    axum::serve(
+        listener,
+        ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

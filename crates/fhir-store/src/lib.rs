@@ -1,1 +1,23 @@
-//! placeholder
+//! The FHIR resource store: every version of every resource, soft deletes, history and search
+//! indexes, on embedded SQLite (the default) or PostgreSQL (production).
+//!
+//! [`Store`] is opened from a [`StoreConfig`] and migrates its database at start-up. Writes go
+//! through a [`Transaction`], which maintains the search indexes in the same database transaction
+//! as the resource rows, so a search never sees a resource without its index or the reverse.
+//! Searches are described by [`SearchQuery`], parsed from a request's query string against the
+//! search parameters the server supports ([`search::params`]).
+//!
+//! All storage logic is written once over a small SQL builder; the two backends differ only in
+//! their schema files and SQL dialect details (placeholders, JSONB, row locks).
+
+mod db;
+mod error;
+pub mod search;
+mod store;
+
+pub use error::StoreError;
+pub use search::query::{SearchIssue, SearchQuery};
+pub use store::{
+    Deleted, HistoryQuery, HistoryResult, SearchResult, Store, StoreConfig, Stored, Transaction,
+    format_instant,
+};

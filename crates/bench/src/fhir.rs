@@ -1,0 +1,399 @@
+//! `dsf bench fhir`
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use dsf_fhir::Resource;
+use dsf_fhir_server::{AuthMode, ServerConfig};
+use dsf_fhir_store::{Store, StoreConfig};
+use serde_json::{Value, json};
+
+use crate::baseline;
+use crate::load::{self, Stats};
+
+/// Settings of `dsf bench fhir`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FhirBenchArgs {
+    /// Concurrent HTTP clients (keep-alive connections).
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Tasks in the store while reads and searches are measured.
+    #[arg(long, default_value_t = 100_000)]
+    pub tasks: usize,
+    /// Creates measured over HTTP (and raw inserts as their baseline).
+    #[arg(long, default_value_t = 5_000)]
+    pub creates: usize,
+    /// Reads measured (and bare-handler requests as their baseline).
+    #[arg(long, default_value_t = 20_000)]
+    pub reads: usize,
+    /// `Task?status=requested&_count=20` searches measured.
+    #[arg(long, default_value_t = 2_000)]
+    pub searches: usize,
+    /// 10-entry transaction Bundles measured.
+    #[arg(long, default_value_t = 300)]
+    pub transactions: usize,
+    /// PostgreSQL server to create a scratch database on.
+    #[arg(
+        long,
+        env = "DSF_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub postgres_url: String,
+    /// Measure SQLite only.
+    #[arg(long)]
+    pub sqlite_only: bool,
+}
+
+/// The figures of one store.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// `sqlite` or `postgres`.
+    pub store: &'static str,
+    /// Creates over HTTP.
+    pub creates: Stats,
+    /// Raw inserts of the same rows.
+    pub raw_inserts: Stats,
+    /// Reads over HTTP.
+    pub reads: Stats,
+    /// The bare handler returning the same bytes.
+    pub bare: Stats,
+    /// Searches for requested Tasks.
+    pub searches: Stats,
+    /// 10-entry transactions.
+    pub transactions: Stats,
+}
+
+/// A Task as DSF processes send them (about 1 KiB of JSON).
+fn task(i: usize, status: &str) -> Value {
+    json!({
+        "resourceType": "Task",
+        "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-ping|1.0"]},
+        "instantiatesCanonical": "http://dsf.dev/bpe/Process/ping|1.0",
+        "status": status,
+        "intent": "order",
+        "authoredOn": "2026-11-30T10:00:00+01:00",
+        "requester": {"type": "Organization", "identifier": {"system": "http://dsf.dev/sid/organization-identifier", "value": "dic1.dsf.test"}},
+        "restriction": {"recipient": [{"type": "Organization", "identifier": {"system": "http://dsf.dev/sid/organization-identifier", "value": "dic2.dsf.test"}}]},
+        "input": [
+            {"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]}, "valueString": "pingMessage"},
+            {"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "business-key"}]}, "valueString": format!("{:08x}-0000-4000-8000-000000000000", i)},
+            {"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "correlation-key"}]}, "valueString": format!("{i}")}
+        ]
+    })
+}
+
+fn check(response: &reqwest::Response, expected: u16) -> anyhow::Result<()> {
+    if response.status().as_u16() != expected {
+        bail!("expected {expected}, got {}", response.status());
+    }
+    Ok(())
+}
+
+async fn start_server(store: Store) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/fhir", listener.local_addr()?);
+    let config = ServerConfig::new(&base).map_err(anyhow::Error::msg)?;
+    tokio::spawn(async move {
+        let _ = dsf_fhir_server::serve(
+            listener,
+            store,
+            config,
+            AuthMode::DevInsecure,
+            std::future::pending(),
+        )
+        .await;
+    });
+    Ok(base)
+}
+
+/// Fills the store with Tasks up to `total` (10 % requested), in transactions of 500.
+async fn populate(store: &Store, from: usize, total: usize) -> anyhow::Result<()> {
+    let mut i = from;
+    while i < total {
+        let mut tx = store.begin().await?;
+        for _ in 0..500.min(total - i) {
+            let status = if i.is_multiple_of(10) {
+                "requested"
+            } else {
+                "completed"
+            };
+            let Value::Object(map) = task(i, status) else {
+                bail!("task is an object")
+            };
+            tx.create(Resource::trusted(map), None).await?;
+            i += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+async fn measure(
+    args: &FhirBenchArgs,
+    name: &'static str,
+    config: StoreConfig,
+) -> anyhow::Result<Figures> {
+    let store = Store::open(&config).await?;
+    let base = start_server(store.clone()).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .http1_only()
+        .build()?;
+    eprintln!("{name}: creates over HTTP ...");
+    let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.creates)));
+    let creates = {
+        let (client, base, ids) = (client.clone(), base.clone(), ids.clone());
+        load::run(args.clients, args.creates, move |i| {
+            let (client, base, ids) = (client.clone(), base.clone(), ids.clone());
+            async move {
+                let body = task(i, "requested").to_string();
+                let response = client
+                    .post(format!("{base}/Task"))
+                    .header("content-type", "application/fhir+json")
+                    .header("accept", "application/fhir+json")
+                    .body(body)
+                    .send()
+                    .await?;
+                check(&response, 201)?;
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let id = location
+                    .split("/Task/")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                response.bytes().await?;
+                ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.push(id);
+                Ok(())
+            }
+        })
+        .await?
+    };
+    eprintln!("{name}: raw inserts ...");
+    let raw_inserts = baseline::raw_inserts(
+        &config,
+        &task(0, "requested").to_string(),
+        args.clients,
+        args.creates,
+    )
+    .await?;
+    eprintln!("{name}: filling the store to {} Tasks ...", args.tasks);
+    populate(&store, args.creates, args.tasks).await?;
+    let ids: Arc<Vec<String>> = Arc::new(ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone());
+    let sample = client
+        .get(format!(
+            "{base}/Task/{}",
+            ids.first().context("no Task created")?
+        ))
+        .header("accept", "application/fhir+json")
+        .send()
+        .await?
+        .bytes()
+        .await?
+        .to_vec();
+    eprintln!("{name}: reads ...");
+    let reads = {
+        let (client, base, ids) = (client.clone(), base.clone(), ids.clone());
+        load::run(args.clients, args.reads, move |i| {
+            let (client, url) = (
+                client.clone(),
+                format!("{base}/Task/{}", ids[i % ids.len()]),
+            );
+            async move {
+                let response = client
+                    .get(url)
+                    .header("accept", "application/fhir+json")
+                    .send()
+                    .await?;
+                check(&response, 200)?;
+                response.bytes().await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    let bare_url = baseline::bare_handler(sample).await?;
+    let bare = {
+        let client = client.clone();
+        load::run(args.clients, args.reads, move |_| {
+            let (client, url) = (client.clone(), bare_url.clone());
+            async move {
+                let response = client
+                    .get(url)
+                    .header("accept", "application/fhir+json")
+                    .send()
+                    .await?;
+                check(&response, 200)?;
+                response.bytes().await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    eprintln!("{name}: searches ...");
+    let searches = {
+        let (client, base) = (client.clone(), base.clone());
+        load::run(args.clients, args.searches, move |_| {
+            let (client, url) = (
+                client.clone(),
+                format!("{base}/Task?status=requested&_count=20"),
+            );
+            async move {
+                let response = client
+                    .get(url)
+                    .header("accept", "application/fhir+json")
+                    .send()
+                    .await?;
+                check(&response, 200)?;
+                response.bytes().await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    eprintln!("{name}: transactions ...");
+    let transactions = {
+        let (client, base) = (client.clone(), base.clone());
+        load::run(args.clients, args.transactions, move |i| {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                let entries: Vec<Value> = (0..10)
+                    .map(|k| json!({"fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()), "resource": task(i * 10 + k, "requested"), "request": {"method": "POST", "url": "Task"}}))
+                    .collect();
+                let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+                let response = client
+                    .post(&base)
+                    .header("content-type", "application/fhir+json")
+                    .header("accept", "application/fhir+json")
+                    .header("prefer", "return=minimal")
+                    .body(bundle.to_string())
+                    .send()
+                    .await?;
+                check(&response, 200)?;
+                response.bytes().await?;
+                Ok(())
+            }
+        })
+        .await?
+    };
+    store.close().await;
+    Ok(Figures {
+        store: name,
+        creates,
+        raw_inserts,
+        reads,
+        bare,
+        searches,
+        transactions,
+    })
+}
+
+fn ms(d: std::time::Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn print(args: &FhirBenchArgs, figures: &[Figures]) {
+    println!();
+    println!(
+        "dsf bench fhir: {} keep-alive HTTP/1.1 clients on loopback, {} Tasks in the store, {} cores",
+        args.clients,
+        args.tasks,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<9} {:<34} {:>10} {:>10} {:>10}   {:<24} {:>10} {:>7}",
+        "store", "measure", "per s", "p50", "p99", "baseline", "per s", "ratio"
+    );
+    for f in figures {
+        let row = |measure: &str, s: Stats, baseline: Option<(&str, Stats)>| {
+            let (b_name, b_rate, ratio) = match baseline {
+                Some((n, b)) => (
+                    n.to_owned(),
+                    format!("{:.0}", b.per_second),
+                    format!("{:.0} %", 100.0 * s.per_second / b.per_second),
+                ),
+                None => (String::new(), String::new(), String::new()),
+            };
+            println!(
+                "{:<9} {:<34} {:>10.0} {:>10} {:>10}   {:<24} {:>10} {:>7}",
+                f.store,
+                measure,
+                s.per_second,
+                ms(s.p50),
+                ms(s.p99),
+                b_name,
+                b_rate,
+                ratio
+            );
+        };
+        row(
+            "create Task",
+            f.creates,
+            Some(("raw insert, same rows", f.raw_inserts)),
+        );
+        row(
+            "read Task",
+            f.reads,
+            Some(("bare handler, same bytes", f.bare)),
+        );
+        row("Task?status=requested&_count=20", f.searches, None);
+        row("transaction, 10 creates", f.transactions, None);
+    }
+}
+
+/// Runs the benchmark on SQLite and PostgreSQL and prints the figures.
+pub async fn run(args: &FhirBenchArgs) -> anyhow::Result<Vec<Figures>> {
+    let dir = tempfile::tempdir()?;
+    let mut figures = vec![
+        measure(
+            args,
+            "sqlite",
+            StoreConfig::Sqlite {
+                path: dir.path().join("fhir.db"),
+            },
+        )
+        .await?,
+    ];
+    if !args.sqlite_only {
+        let (url, name) = baseline::fresh_postgres(&args.postgres_url).await?;
+        let result = measure(args, "postgres", StoreConfig::Postgres { url }).await;
+        baseline::drop_postgres(&args.postgres_url, &name).await?;
+        figures.push(result?);
+    }
+    print(args, &figures);
+    Ok(figures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_at_small_scale_on_both_stores() {
+        let args = FhirBenchArgs {
+            clients: 2,
+            tasks: 300,
+            creates: 40,
+            reads: 40,
+            searches: 10,
+            transactions: 4,
+            postgres_url: std::env::var("DSF_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            sqlite_only: false,
+        };
+        let figures = run(&args).await.expect("benchmark runs");
+        assert_eq!(figures.len(), 2);
+        for f in figures {
+            assert!(
+                f.creates.per_second > 0.0
+                    && f.searches.per_second > 0.0
+                    && f.transactions.per_second > 0.0
+            );
+        }
+    }
+}

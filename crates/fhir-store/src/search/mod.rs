@@ -1,0 +1,9 @@
+//! Search parameters, index extraction and search queries.
+
+pub mod date;
+pub(crate) mod index;
+pub mod params;
+pub mod query;
+pub(crate) mod sql;
+
+pub use index::split_reference;
