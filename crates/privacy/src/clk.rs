@@ -2,8 +2,8 @@
 //! clkhash 0.18 for the same [`LinkageSchema`], records and secret.
 //!
 //! Per record, every non-ignored column is validated and normalised ([`crate::format`]), split
-//! into tokens ([`crate::tokens`]), and each token sets `k` bits of one filter of
-//! `l * 2^xor_folds` bits, which is XOR-folded at the end. The per-column keys come from
+//! into tokens (n-grams, the whole value, or numeric neighbourhoods), and each token sets `k`
+//! bits of one filter of `l * 2^xor_folds` bits, which is XOR-folded at the end. The per-column keys come from
 //! HKDF over the shared secret: two keys of `keySize` bytes per column, in column order, ignored
 //! columns included.
 //!

@@ -6,7 +6,7 @@
 //! - [`assign_study_pseudonyms`]: the linking party gives every linked group of a study a fresh
 //!   random pseudonym (a new study gives new, unlinkable pseudonyms), and
 //!   [`seal_study_pseudonyms`] delivers to each site only its own rows' pseudonyms, in an
-//!   [envelope](crate::envelope) that only that site can open.
+//!   [envelope] that only that site can open.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
