@@ -344,14 +344,20 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| read_clks(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let work: usize = (0..datasets.len())
+        .map(|i| datasets[i].len() * (datasets.len() - 1 - i))
+        .sum();
+    let bar = progress(work, "comparing");
     let started = Instant::now();
-    let result = linkage::link(
+    let result = linkage::link_with_progress(
         &datasets,
         LinkOptions {
             threshold: args.threshold,
             threads: threads(args.threads),
         },
+        &|n| bar.inc(n),
     )?;
+    bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let all_pairs: u64 = (0..datasets.len())
         .flat_map(|i| (i + 1..datasets.len()).map(move |j| (i, j)))
