@@ -383,18 +383,24 @@ pub struct Quality {
     pub f1: f64,
 }
 
+/// Every pair of records within each group (each pair once, lower record first).
+pub fn pairs(groups: &[Vec<RecordRef>]) -> Vec<(RecordRef, RecordRef)> {
+    let mut out = Vec::new();
+    for g in groups {
+        for (i, x) in g.iter().enumerate() {
+            for y in &g[i + 1..] {
+                out.push(ordered(*x, *y));
+            }
+        }
+    }
+    out
+}
+
 /// Compares the record pairs implied by `groups` (every two members of a group) with the
 /// `truth` pairs (order within a pair does not matter).
 pub fn quality(groups: &[Vec<RecordRef>], truth: &[(RecordRef, RecordRef)]) -> Quality {
     let truth: std::collections::HashSet<_> = truth.iter().map(|(x, y)| ordered(*x, *y)).collect();
-    let mut predicted = std::collections::HashSet::new();
-    for g in groups {
-        for (i, x) in g.iter().enumerate() {
-            for y in &g[i + 1..] {
-                predicted.insert(ordered(*x, *y));
-            }
-        }
-    }
+    let predicted: std::collections::HashSet<_> = pairs(groups).into_iter().collect();
     let true_positives = predicted.intersection(&truth).count();
     let ratio = |n: usize, d: usize| if d == 0 { 1.0 } else { n as f64 / d as f64 };
     let precision = ratio(true_positives, predicted.len());
