@@ -117,11 +117,14 @@ impl<V> Default for TokenCache<V> {
 
 impl<V> TokenCache<V> {
     fn small_key(token: &[u8]) -> Option<u128> {
+        // Assembled with shifts: copying into a byte array and reading it back as a whole
+        // stalls on store forwarding in this hot path.
         (token.len() < 16).then(|| {
-            let mut bytes = [0u8; 16];
-            bytes[..token.len()].copy_from_slice(token);
-            bytes[15] = token.len() as u8;
-            u128::from_le_bytes(bytes)
+            let key = token
+                .iter()
+                .enumerate()
+                .fold(0u128, |k, (i, &b)| k | (u128::from(b) << (8 * i)));
+            key | (token.len() as u128) << 120
         })
     }
 
