@@ -169,6 +169,13 @@ impl RecordFilterEncoder {
         if config
             .fields
             .iter()
+            .any(|f| f.bits_per_gram == 0 || f.bits_per_gram > 1 << 16)
+        {
+            return bad("bits per n-gram must be between 1 and 65536");
+        }
+        if config
+            .fields
+            .iter()
             .any(|f| !(f.weight >= 0.0 && f.weight <= 1.0))
         {
             return bad("weights must be between 0 and 1");

@@ -17,6 +17,10 @@ use serde::Deserialize;
 
 use crate::format::DateFormat;
 
+/// Largest `bitsPerToken` / `bitsPerFeature` accepted (clkhash sets no limit; real schemas use
+/// tens to hundreds, and the limit keeps a hostile schema from making encoding arbitrarily slow).
+pub const MAX_BITS: u32 = 1 << 16;
+
 /// Errors in a linkage schema.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -406,12 +410,12 @@ impl RawFeature {
 impl RawHashing {
     fn into_hashing(self) -> Result<Hashing, String> {
         let strategy = match (self.strategy.bits_per_token, self.strategy.bits_per_feature) {
-            (Some(k), None) if k >= 1 => Strategy::BitsPerToken(k),
-            (None, Some(k)) if k >= 1 => Strategy::BitsPerFeature(k),
+            (Some(k), None) if (1..=MAX_BITS).contains(&k) => Strategy::BitsPerToken(k),
+            (None, Some(k)) if (1..=MAX_BITS).contains(&k) => Strategy::BitsPerFeature(k),
             _ => {
-                return Err(
-                    "strategy needs exactly one of bitsPerToken or bitsPerFeature (>= 1)".into(),
-                );
+                return Err(format!(
+                    "strategy needs exactly one of bitsPerToken or bitsPerFeature (1 to {MAX_BITS})"
+                ));
             }
         };
         let hash = match self.hash {

@@ -131,6 +131,9 @@ fn invalid_configurations_and_records_are_errors() {
     let mut c = RecordFilterConfig::highmed();
     c.fields[2].n = 0;
     assert!(RecordFilterEncoder::new(c, &keys).is_err());
+    let mut c = RecordFilterConfig::highmed();
+    c.fields[3].bits_per_gram = 0;
+    assert!(RecordFilterEncoder::new(c, &keys).is_err());
     let c = RecordFilterConfig {
         fields: vec![],
         length: 10,

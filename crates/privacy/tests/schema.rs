@@ -79,6 +79,10 @@ fn invalid_features_name_their_index() {
         ),
         field(
             r#"{"type": "string"}"#,
+            r#"{"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 70000}}"#,
+        ),
+        field(
+            r#"{"type": "string"}"#,
             r#"{"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 1}, "hash": {"type": "md5"}}"#,
         ),
         field(r#"{"type": "string", "pattern": "("}"#, NGRAM),
