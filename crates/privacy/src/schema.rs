@@ -568,8 +568,8 @@ fn parse_comparison(obj: &serde_json::Value) -> Result<Comparison, String> {
     match kind {
         "ngram" => {
             let n = uint_field(obj, "n")?.ok_or("ngram comparison needs 'n'")?;
-            if n < 1 {
-                return Err("ngram 'n' must be at least 1".into());
+            if !(1..=256).contains(&n) {
+                return Err("ngram 'n' must be between 1 and 256".into());
             }
             let positional = match obj.get("positional") {
                 None => false,
@@ -593,8 +593,8 @@ fn parse_comparison(obj: &serde_json::Value) -> Result<Comparison, String> {
                 uint_field(obj, "resolution")?.ok_or("numeric comparison needs 'resolution'")?;
             let resolution = u32::try_from(resolution)
                 .ok()
-                .filter(|r| (1..=1_000_000).contains(r))
-                .ok_or("resolution must be between 1 and 1000000")?;
+                .filter(|r| (1..=10_000).contains(r))
+                .ok_or("resolution must be between 1 and 10000")?;
             let fractional_precision = uint_field(obj, "fractional_precision")?.unwrap_or(0);
             let fractional_precision = u32::try_from(fractional_precision)
                 .ok()
