@@ -154,9 +154,11 @@ impl RecordFilterEncoder {
         keys: &RecordFilterKeys,
     ) -> Result<Self, RecordFilterError> {
         let bad = |m: &str| Err(RecordFilterError::Config(m.to_owned()));
-        if config.fields.is_empty() || config.length == 0 || config.fields.iter().any(|f| f.n == 0)
+        if config.fields.is_empty()
+            || config.length == 0
+            || config.fields.iter().any(|f| f.n == 0 || f.n > 256)
         {
-            return bad("need at least one field, a positive length and n >= 1");
+            return bad("need at least one field, a positive length and n between 1 and 256");
         }
         if config.length > 1 << 24
             || config
