@@ -10,9 +10,8 @@
 //!
 //! Differences from the HiGHmed pseudonyms (dsf-processes.md §9.2), deliberate: the HiGHmed site
 //! id (MEDICID) is an AES-GCM encryption of the EHR id that the site can decrypt; here the site
-//! pseudonym is a keyed one-way hash, which the site maps back by recomputing it for its own
-//! identifiers (or keeping a table), and which leaks nothing even if the ciphertext format
-//! were known. The HiGHmed TTP pseudonym encrypts the list of MEDICIDs under a study key so the
+//! pseudonym is a keyed one-way hash that nobody can invert; the site maps it back by
+//! recomputing it for its own identifiers (or keeping a table). The HiGHmed TTP pseudonym encrypts the list of MEDICIDs under a study key so the
 //! TTP can decode it later; here the study pseudonym is random and the linking party keeps the
 //! group membership ([`GroupPseudonym::members`]) for as long as it needs it.
 
