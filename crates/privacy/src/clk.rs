@@ -25,6 +25,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use sha1::Sha1;
 
+use zeroize::Zeroizing;
+
 use crate::filter::BloomFilter;
 use crate::format;
 use crate::schema::{
@@ -83,7 +85,7 @@ fn derive_keys(
     config: &KdfConfig,
     count: usize,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
-    let mut okm = vec![0u8; count * config.key_size];
+    let mut okm = Zeroizing::new(vec![0u8; count * config.key_size]);
     let salt = config.salt.as_deref();
     let info = config.info.as_deref().unwrap_or_default();
     let result = match config.hash {
@@ -155,7 +157,7 @@ enum Hasher {
         cache: TokenCache<(u64, u64)>,
     },
     Blake {
-        key: Vec<u8>,
+        key: Zeroizing<Vec<u8>>,
         cache: TokenCache<Vec<u16>>,
     },
 }
@@ -327,7 +329,7 @@ impl ClkEncoder {
                 schema.l, schema.xor_folds
             )));
         }
-        let keys = derive_keys(secret, &schema.kdf, 2 * schema.features.len())?;
+        let keys = Zeroizing::new(derive_keys(secret, &schema.kdf, 2 * schema.features.len())?);
         let columns = schema
             .features
             .iter()
@@ -362,7 +364,7 @@ impl ClkEncoder {
                                 ));
                             }
                             Hasher::Blake {
-                                key: keys[0].clone(),
+                                key: Zeroizing::new(keys[0].clone()),
                                 cache: TokenCache::default(),
                             }
                         }

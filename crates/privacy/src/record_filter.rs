@@ -120,6 +120,15 @@ impl std::fmt::Debug for RecordFilterKeys {
     }
 }
 
+impl Drop for RecordFilterKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.hash1.zeroize();
+        self.hash2.zeroize();
+        self.permutation.zeroize();
+    }
+}
+
 impl RecordFilterKeys {
     /// Derives the keys from a secret shared by the sites (HKDF-SHA256, distinct info labels).
     pub fn from_secret(secret: &[u8]) -> Self {
