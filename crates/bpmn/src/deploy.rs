@@ -21,6 +21,19 @@ pub struct DeployOptions {
     pub allow_unknown_classes: bool,
 }
 
+/// Sample values for the placeholders a DSF plugin deployment fills (`#{version}`, `#{date}`,
+/// `#{organization}`), for checking models outside a deployment.
+pub fn sample_properties() -> HashMap<String, String> {
+    [
+        ("version", "1.0"),
+        ("date", "2026-01-01"),
+        ("organization", "example.org"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 /// Which elements an [`AddedListener`] attaches to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerTarget {

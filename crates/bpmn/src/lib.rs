@@ -45,6 +45,11 @@
 //! gateway without a flow to take. Incidents are resolved with
 //! [`engine::Engine::retry_incident`].
 //!
+//! Durability: every command commits the instances it touched once they wait; an engine opened on
+//! the same store resumes them, handing out unreported work again. Several engines may share a
+//! store ([`engine::EngineConfig::lease`]): revisions detect concurrent changes, due instances are
+//! leased to one engine, work handed out is locked and taken over when the lock expires.
+//!
 //! Not executed (deployment reports them): call activities, script and business rule tasks,
 //! compensation, escalation, link and cancel events, complex gateways, transactions, standard
 //! loops, `camunda:expression`/`delegateExpression`/external task implementations, list and map

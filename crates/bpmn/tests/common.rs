@@ -28,13 +28,9 @@ pub fn bpmn_files(sub: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The placeholder values a plugin deployment fills in.
+/// The placeholder values a plugin deployment fills in (`#{version}` is `1.0`).
 pub fn deployment_properties() -> HashMap<String, String> {
-    HashMap::from([
-        ("version".to_owned(), "1.0".to_owned()),
-        ("date".to_owned(), "2026-11-30".to_owned()),
-        ("organization".to_owned(), "test.org".to_owned()),
-    ])
+    dsf_bpmn::deploy::sample_properties()
 }
 
 /// Reads a test model from `tests/models`.

@@ -815,3 +815,26 @@ fn a_loop_without_wait_states_stops_at_an_incident() -> R {
     assert!(i.incidents[0].message.contains("endless loop"));
     Ok(())
 }
+
+/// The reference correlates a message to instances whose business key or whose variable
+/// `alternativeBusinessKey` equals the message's business key (dsf-bpe §1.4).
+#[test]
+fn messages_correlate_by_alternative_business_key() -> R {
+    let (mut rt, _) = runtime(recording(&Log::default()));
+    rt.deploy(&model("event_subprocesses"), &HashMap::new())?;
+    let id = rt.engine_mut().start(
+        "eventSubs",
+        None,
+        Some("bk".into()),
+        vars(&[("alternativeBusinessKey", "alt".into())]),
+    )?;
+    rt.engine_mut()
+        .correlate(message("finish", "alt", Variables::new()))?;
+    assert_eq!(info(&rt, id).state, InstanceState::Completed);
+    assert!(matches!(
+        rt.engine_mut()
+            .correlate(message("finish", "alt", Variables::new())),
+        Err(EngineError::Correlation { matches: 0, .. })
+    ));
+    Ok(())
+}

@@ -51,6 +51,37 @@ pub enum Format {
     Xml,
 }
 
+impl Format {
+    /// The FHIR media type: `application/fhir+json` or `application/fhir+xml`.
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/fhir+json",
+            Format::Xml => "application/fhir+xml",
+        }
+    }
+
+    /// The format named by a media type (parameters such as `; charset=UTF-8` ignored) or a
+    /// `_format` value: `json`, `xml`, `application/fhir+json`, `application/json+fhir` (DSTU2
+    /// name), `application/json`, `text/json`, and the XML counterparts. `None` for anything else.
+    pub fn from_mime(value: &str) -> Option<Format> {
+        let essence = value.split(';').next().unwrap_or_default().trim();
+        let lower = essence.to_ascii_lowercase();
+        match lower.as_str() {
+            "json"
+            | "application/fhir+json"
+            | "application/json+fhir"
+            | "application/json"
+            | "text/json" => Some(Format::Json),
+            "xml"
+            | "application/fhir+xml"
+            | "application/xml+fhir"
+            | "application/xml"
+            | "text/xml" => Some(Format::Xml),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -509,3 +509,17 @@ fn json_duplicate_members_are_rejected() {
         "0.10000000000000000000001"
     );
 }
+
+#[test]
+fn format_names() {
+    assert_eq!(
+        Format::from_mime("application/fhir+json; charset=UTF-8"),
+        Some(Format::Json)
+    );
+    assert_eq!(Format::from_mime("JSON"), Some(Format::Json));
+    assert_eq!(Format::from_mime("text/xml"), Some(Format::Xml));
+    assert_eq!(Format::from_mime("application/fhir+xml"), Some(Format::Xml));
+    assert_eq!(Format::from_mime("text/html"), None);
+    assert_eq!(Format::Xml.mime_type(), "application/fhir+xml");
+    assert_eq!(Format::Json.to_string(), "JSON");
+}

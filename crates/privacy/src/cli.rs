@@ -344,14 +344,20 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
         .iter()
         .map(|p| read_clks(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let work: usize = (0..datasets.len())
+        .map(|i| datasets[i].len() * (datasets.len() - 1 - i))
+        .sum();
+    let bar = progress(work, "comparing");
     let started = Instant::now();
-    let result = linkage::link(
+    let result = linkage::link_with_progress(
         &datasets,
         LinkOptions {
             threshold: args.threshold,
             threads: threads(args.threads),
         },
+        &|n| bar.inc(n),
     )?;
+    bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let all_pairs: u64 = (0..datasets.len())
         .flat_map(|i| (i + 1..datasets.len()).map(move |j| (i, j)))
@@ -370,23 +376,16 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
             serde_json::from_slice(&read_input(truth_path)?).with_context(|| {
                 format!("{} is not a {{\"groups\": ...}} file", truth_path.display())
             })?;
-        let pairs: Vec<(RecordRef, RecordRef)> = truth
+        let truth: Vec<Vec<RecordRef>> = truth
             .groups
             .iter()
-            .flat_map(|g| {
-                let refs: Vec<RecordRef> = g
-                    .iter()
+            .map(|g| {
+                g.iter()
                     .map(|&(dataset, row)| RecordRef { dataset, row })
-                    .collect();
-                (0..refs.len())
-                    .flat_map(move |i| {
-                        let refs = refs.clone();
-                        (i + 1..refs.len()).map(move |j| (refs[i], refs[j]))
-                    })
-                    .collect::<Vec<_>>()
+                    .collect()
             })
             .collect();
-        let q = linkage::quality(&result.groups, &pairs);
+        let q = linkage::quality(&result.groups, &linkage::pairs(&truth));
         eprintln!(
             "precision {:.4} recall {:.4} F1 {:.4} ({} of {} predicted pairs true, {} true pairs)",
             q.precision, q.recall, q.f1, q.true_positives, q.predicted, q.actual

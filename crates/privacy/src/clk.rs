@@ -2,8 +2,8 @@
 //! clkhash 0.18 for the same [`LinkageSchema`], records and secret.
 //!
 //! Per record, every non-ignored column is validated and normalised ([`crate::format`]), split
-//! into tokens ([`crate::tokens`]), and each token sets `k` bits of one filter of
-//! `l * 2^xor_folds` bits, which is XOR-folded at the end. The per-column keys come from
+//! into tokens (n-grams, the whole value, or numeric neighbourhoods), and each token sets `k`
+//! bits of one filter of `l * 2^xor_folds` bits, which is XOR-folded at the end. The per-column keys come from
 //! HKDF over the shared secret: two keys of `keySize` bytes per column, in column order, ignored
 //! columns included.
 //!
@@ -25,6 +25,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use sha1::Sha1;
 
+use zeroize::Zeroizing;
+
 use crate::filter::BloomFilter;
 use crate::format;
 use crate::schema::{
@@ -33,7 +35,7 @@ use crate::schema::{
 use crate::tokens;
 
 /// Largest supported filter length before folding (bits).
-const MAX_HASH_LENGTH: usize = 1 << 32;
+const MAX_HASH_LENGTH: u64 = 1 << 32;
 /// Cached tokens per column before the cache is cleared.
 const TOKEN_CACHE_LIMIT: usize = 1 << 18;
 /// Cached raw values per column before the cache is cleared.
@@ -83,7 +85,7 @@ fn derive_keys(
     config: &KdfConfig,
     count: usize,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
-    let mut okm = vec![0u8; count * config.key_size];
+    let mut okm = Zeroizing::new(vec![0u8; count * config.key_size]);
     let salt = config.salt.as_deref();
     let info = config.info.as_deref().unwrap_or_default();
     let result = match config.hash {
@@ -117,11 +119,14 @@ impl<V> Default for TokenCache<V> {
 
 impl<V> TokenCache<V> {
     fn small_key(token: &[u8]) -> Option<u128> {
+        // Assembled with shifts: copying into a byte array and reading it back as a whole
+        // stalls on store forwarding in this hot path.
         (token.len() < 16).then(|| {
-            let mut bytes = [0u8; 16];
-            bytes[..token.len()].copy_from_slice(token);
-            bytes[15] = token.len() as u8;
-            u128::from_le_bytes(bytes)
+            let key = token
+                .iter()
+                .enumerate()
+                .fold(0u128, |k, (i, &b)| k | (u128::from(b) << (8 * i)));
+            key | (token.len() as u128) << 120
         })
     }
 
@@ -152,7 +157,7 @@ enum Hasher {
         cache: TokenCache<(u64, u64)>,
     },
     Blake {
-        key: Vec<u8>,
+        key: Zeroizing<Vec<u8>>,
         cache: TokenCache<Vec<u16>>,
     },
 }
@@ -318,13 +323,13 @@ impl ClkEncoder {
     /// as UTF-8) and checks that the schema's lengths and key sizes can be used.
     pub fn new(schema: &LinkageSchema, secret: &[u8]) -> Result<Self, EncodeError> {
         let hash_length = schema.hash_length();
-        if hash_length > MAX_HASH_LENGTH || hash_length >> schema.xor_folds != schema.l {
+        if hash_length as u64 > MAX_HASH_LENGTH || hash_length >> schema.xor_folds != schema.l {
             return Err(EncodeError::Schema(format!(
                 "filter length {} x 2^{} is too large",
                 schema.l, schema.xor_folds
             )));
         }
-        let keys = derive_keys(secret, &schema.kdf, 2 * schema.features.len())?;
+        let keys = Zeroizing::new(derive_keys(secret, &schema.kdf, 2 * schema.features.len())?);
         let columns = schema
             .features
             .iter()
@@ -359,7 +364,7 @@ impl ClkEncoder {
                                 ));
                             }
                             Hasher::Blake {
-                                key: keys[0].clone(),
+                                key: Zeroizing::new(keys[0].clone()),
                                 cache: TokenCache::default(),
                             }
                         }
@@ -492,13 +497,20 @@ fn insertions(strategy: Strategy, index: usize, n: usize) -> u32 {
     }
 }
 
-/// A big-endian digest modulo `l`.
+/// A big-endian digest modulo `l` (`1 <= l <= 2^32`), three bytes per step so that the
+/// remainder (< 2^32) shifted by 24 bits stays within a `u64`.
 fn digest_mod(digest: &[u8], l: u64) -> u64 {
-    let l = u128::from(l);
-    let r = digest
-        .iter()
-        .fold(0u128, |r, b| ((r << 8) | u128::from(*b)) % l);
-    r as u64
+    debug_assert!((1..=MAX_HASH_LENGTH).contains(&l));
+    let mut r = 0u64;
+    let mut chunks = digest.chunks_exact(3);
+    for c in &mut chunks {
+        let v = (u64::from(c[0]) << 16) | (u64::from(c[1]) << 8) | u64::from(c[2]);
+        r = ((r << 24) | v) % l;
+    }
+    for &b in chunks.remainder() {
+        r = ((r << 8) | u64::from(b)) % l;
+    }
+    r
 }
 
 fn double_hash(
@@ -562,6 +574,19 @@ mod tests {
         let s = Strategy::BitsPerFeature(10);
         let ks: Vec<u32> = (0..4).map(|i| insertions(s, i, 4)).collect();
         assert_eq!(ks, vec![3, 3, 2, 2]);
+    }
+
+    #[test]
+    fn digest_mod_matches_big_integer_arithmetic() {
+        let digest: Vec<u8> = (0u8..20)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
+        for l in [1u64, 2, 7, 1000, 1024, 65_537, (1 << 32) - 5, 1 << 32] {
+            let expected = digest
+                .iter()
+                .fold(0u128, |r, b| ((r << 8) | u128::from(*b)) % u128::from(l));
+            assert_eq!(u128::from(digest_mod(&digest, l)), expected, "l = {l}");
+        }
     }
 
     #[test]

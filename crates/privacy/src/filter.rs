@@ -67,6 +67,7 @@ impl BloomFilter {
     ///
     /// # Panics
     /// If `index >= self.len()`; callers compute indices modulo the length.
+    #[inline]
     pub fn set(&mut self, index: usize) {
         assert!(index < self.len, "bit index {index} out of range");
         self.words[index >> 6] |= 1 << (63 - (index & 63));

@@ -153,6 +153,7 @@ fn candidates_between(
     ids: (usize, usize),
     threshold: f64,
     threads: usize,
+    progress: &Progress<'_>,
 ) -> (Vec<Candidate>, u64) {
     let lower = threshold / (2.0 - threshold);
     let upper = (2.0 - threshold) / threshold;
@@ -161,6 +162,9 @@ fn candidates_between(
         let mut comparisons = 0u64;
         let mut both = Vec::new();
         for i in range {
+            if i % 256 == 255 {
+                progress(256);
+            }
             let fa = &a[i];
             let pa = fa.popcount();
             let lo = (f64::from(pa) * lower).floor() as u32;
@@ -222,10 +226,23 @@ fn candidates_between(
     })
 }
 
+/// Progress callback: called with the number of records compared since the last call.
+pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
+
 /// All candidate pairs between every two data sets, and the number of comparisons made.
 pub fn candidate_pairs(
     datasets: &[Vec<BloomFilter>],
     options: LinkOptions,
+) -> Result<(Vec<Candidate>, u64), LinkError> {
+    candidate_pairs_with_progress(datasets, options, &|_| {})
+}
+
+/// Like [`candidate_pairs`], reporting progress in records of the lower-numbered data set of
+/// each pair (in total the sum over data set pairs `i < j` of the size of data set `i`).
+pub fn candidate_pairs_with_progress(
+    datasets: &[Vec<BloomFilter>],
+    options: LinkOptions,
+    progress: &Progress<'_>,
 ) -> Result<(Vec<Candidate>, u64), LinkError> {
     if !(options.threshold > 0.0 && options.threshold <= 1.0) {
         return Err(LinkError::Threshold(options.threshold));
@@ -253,7 +270,9 @@ pub fn candidate_pairs(
     let mut comparisons = 0;
     for (i, a) in datasets.iter().enumerate() {
         for (j, b) in sorted.iter().enumerate().skip(i + 1) {
-            let (found, n) = candidates_between(a, b, (i, j), options.threshold, options.threads);
+            let (found, n) =
+                candidates_between(a, b, (i, j), options.threshold, options.threads, progress);
+            progress(a.len() as u64 - (a.len() as u64 / 256) * 256);
             all.extend(found);
             comparisons += n;
         }
@@ -330,7 +349,16 @@ fn ordered(x: RecordRef, y: RecordRef) -> (RecordRef, RecordRef) {
 
 /// Links two or more data sets of Bloom filters: candidate pairs, then [`solve`].
 pub fn link(datasets: &[Vec<BloomFilter>], options: LinkOptions) -> Result<Linkage, LinkError> {
-    let (candidates, comparisons) = candidate_pairs(datasets, options)?;
+    link_with_progress(datasets, options, &|_| {})
+}
+
+/// Like [`link`], reporting progress as [`candidate_pairs_with_progress`] does.
+pub fn link_with_progress(
+    datasets: &[Vec<BloomFilter>],
+    options: LinkOptions,
+    progress: &Progress<'_>,
+) -> Result<Linkage, LinkError> {
+    let (candidates, comparisons) = candidate_pairs_with_progress(datasets, options, progress)?;
     Ok(Linkage {
         groups: solve(&candidates),
         comparisons,
@@ -355,18 +383,24 @@ pub struct Quality {
     pub f1: f64,
 }
 
+/// Every pair of records within each group (each pair once, lower record first).
+pub fn pairs(groups: &[Vec<RecordRef>]) -> Vec<(RecordRef, RecordRef)> {
+    let mut out = Vec::new();
+    for g in groups {
+        for (i, x) in g.iter().enumerate() {
+            for y in &g[i + 1..] {
+                out.push(ordered(*x, *y));
+            }
+        }
+    }
+    out
+}
+
 /// Compares the record pairs implied by `groups` (every two members of a group) with the
 /// `truth` pairs (order within a pair does not matter).
 pub fn quality(groups: &[Vec<RecordRef>], truth: &[(RecordRef, RecordRef)]) -> Quality {
     let truth: std::collections::HashSet<_> = truth.iter().map(|(x, y)| ordered(*x, *y)).collect();
-    let mut predicted = std::collections::HashSet::new();
-    for g in groups {
-        for (i, x) in g.iter().enumerate() {
-            for y in &g[i + 1..] {
-                predicted.insert(ordered(*x, *y));
-            }
-        }
-    }
+    let predicted: std::collections::HashSet<_> = pairs(groups).into_iter().collect();
     let true_positives = predicted.intersection(&truth).count();
     let ratio = |n: usize, d: usize| if d == 0 { 1.0 } else { n as f64 / d as f64 };
     let precision = ratio(true_positives, predicted.len());

@@ -65,10 +65,27 @@ impl CountObfuscator<OsUniform> {
     }
 }
 
-impl<U: UniformSource> CountObfuscator<U> {
-    /// Default Laplace scale of the MII feasibility process.
-    pub const DEFAULT_SCALE: f64 = 2.0;
+/// Default Laplace scale of the MII feasibility process (sensitivity 1 / ε 0.5).
+pub const DEFAULT_SCALE: f64 = 2.0;
 
+/// Default time for which the same count gets the same answer. The MII process caches until the
+/// cache is evicted or the engine restarts; a day bounds that explicitly.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl Default for CountObfuscator<OsUniform> {
+    /// Scale [`DEFAULT_SCALE`], window [`DEFAULT_WINDOW`], OS randomness.
+    fn default() -> Self {
+        Self {
+            scale: DEFAULT_SCALE,
+            window: DEFAULT_WINDOW,
+            max_entries: 10_000,
+            cache: HashMap::new(),
+            uniform: OsUniform,
+        }
+    }
+}
+
+impl<U: UniformSource> CountObfuscator<U> {
     /// An obfuscator drawing its noise from `uniform`.
     pub fn with_source(scale: f64, window: Duration, uniform: U) -> Result<Self, AggregateError> {
         if !(scale.is_finite() && scale > 0.0) {

@@ -6,7 +6,14 @@
 //! - [`assign_study_pseudonyms`]: the linking party gives every linked group of a study a fresh
 //!   random pseudonym (a new study gives new, unlinkable pseudonyms), and
 //!   [`seal_study_pseudonyms`] delivers to each site only its own rows' pseudonyms, in an
-//!   [envelope](crate::envelope) that only that site can open.
+//!   [envelope] that only that site can open.
+//!
+//! Differences from the HiGHmed pseudonyms (dsf-processes.md §9.2), deliberate: the HiGHmed site
+//! id (MEDICID) is an AES-GCM encryption of the EHR id that the site can decrypt; here the site
+//! pseudonym is a keyed one-way hash that nobody can invert; the site maps it back by
+//! recomputing it for its own identifiers (or keeping a table). The HiGHmed TTP pseudonym encrypts the list of MEDICIDs under a study key so the
+//! TTP can decode it later; here the study pseudonym is random and the linking party keeps the
+//! group membership ([`GroupPseudonym::members`]) for as long as it needs it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

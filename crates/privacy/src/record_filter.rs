@@ -3,7 +3,8 @@
 //! shuffled with a keyed permutation shared by all sites.
 //!
 //! Per field: the value is padded with `n - 1` spaces on each side and split into character
-//! n-grams (bigrams by default); every n-gram sets `k` bits (default 15) of a field filter of
+//! n-grams (`n` per field, bigrams in HiGHmed); every n-gram sets `k` bits (per field, 15 in
+//! HiGHmed) of a field filter of
 //! `m` bits at `(h1 + i h2) mod m`, `h1 = HMAC-SHA256(key1, gram)`, `h2 = HMAC-SHA256(key2, gram)`
 //! read as unsigned big-endian integers. The record filter takes `round(length * weight)` bits
 //! from each field filter cyclically (`bit b = field[b mod m]`), concatenates them and applies
@@ -59,6 +60,10 @@ pub struct FieldConfig {
     pub length: usize,
     /// Share of the record filter taken from this field.
     pub weight: f64,
+    /// The n of this field's n-grams (HiGHmed uses 2).
+    pub n: usize,
+    /// Bits set per n-gram (HiGHmed uses 15).
+    pub bits_per_gram: u32,
 }
 
 /// Settings shared by all sites.
@@ -68,10 +73,6 @@ pub struct RecordFilterConfig {
     pub fields: Vec<FieldConfig>,
     /// Record filter length in bits (HiGHmed uses 3000).
     pub length: usize,
-    /// Bits per n-gram (HiGHmed uses 15).
-    pub bits_per_gram: u32,
-    /// The n of the n-grams (HiGHmed uses 2).
-    pub n: usize,
 }
 
 impl RecordFilterConfig {
@@ -94,13 +95,13 @@ impl RecordFilterConfig {
             name: name.to_owned(),
             length,
             weight,
+            n: 2,
+            bits_per_gram: 15,
         })
         .collect();
         Self {
             fields,
             length: 3000,
-            bits_per_gram: 15,
-            n: 2,
         }
     }
 }
@@ -116,6 +117,15 @@ pub struct RecordFilterKeys {
 impl std::fmt::Debug for RecordFilterKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RecordFilterKeys(..)")
+    }
+}
+
+impl Drop for RecordFilterKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.hash1.zeroize();
+        self.hash2.zeroize();
+        self.permutation.zeroize();
     }
 }
 
@@ -153,8 +163,11 @@ impl RecordFilterEncoder {
         keys: &RecordFilterKeys,
     ) -> Result<Self, RecordFilterError> {
         let bad = |m: &str| Err(RecordFilterError::Config(m.to_owned()));
-        if config.fields.is_empty() || config.length == 0 || config.n == 0 {
-            return bad("need at least one field, a positive length and n >= 1");
+        if config.fields.is_empty()
+            || config.length == 0
+            || config.fields.iter().any(|f| f.n == 0 || f.n > 256)
+        {
+            return bad("need at least one field, a positive length and n between 1 and 256");
         }
         if config.length > 1 << 24
             || config
@@ -163,6 +176,13 @@ impl RecordFilterEncoder {
                 .any(|f| f.length == 0 || f.length > 1 << 24)
         {
             return bad("filter lengths must be between 1 and 2^24 bits");
+        }
+        if config
+            .fields
+            .iter()
+            .any(|f| f.bits_per_gram == 0 || f.bits_per_gram > 1 << 16)
+        {
+            return bad("bits per n-gram must be between 1 and 65536");
         }
         if config
             .fields
@@ -201,17 +221,18 @@ impl RecordFilterEncoder {
 
     /// The field filter of one value.
     pub fn field_filter(&self, field: usize, value: &str) -> Option<BloomFilter> {
-        let m = self.config.fields.get(field)?.length;
+        let config = self.config.fields.get(field)?;
+        let m = config.length;
         let mut filter = BloomFilter::zeros(m);
         let m64 = m as u64;
-        for gram in ngrams(value, self.config.n, false) {
+        for gram in ngrams(value, config.n, false) {
             let h1 = mac_mod(&self.mac1, gram.as_bytes(), m64);
             let h2 = match mac_mod(&self.mac2, gram.as_bytes(), m64) {
                 0 => 1 % m64,
                 h => h,
             };
             let mut g = h1;
-            for _ in 0..self.config.bits_per_gram {
+            for _ in 0..config.bits_per_gram {
                 filter.set(g as usize);
                 g = (g + h2) % m64;
             }

@@ -17,6 +17,10 @@ use serde::Deserialize;
 
 use crate::format::DateFormat;
 
+/// Largest `bitsPerToken` / `bitsPerFeature` accepted (clkhash sets no limit; real schemas use
+/// tens to hundreds, and the limit keeps a hostile schema from making encoding arbitrarily slow).
+pub const MAX_BITS: u32 = 1 << 16;
+
 /// Errors in a linkage schema.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -406,12 +410,12 @@ impl RawFeature {
 impl RawHashing {
     fn into_hashing(self) -> Result<Hashing, String> {
         let strategy = match (self.strategy.bits_per_token, self.strategy.bits_per_feature) {
-            (Some(k), None) if k >= 1 => Strategy::BitsPerToken(k),
-            (None, Some(k)) if k >= 1 => Strategy::BitsPerFeature(k),
+            (Some(k), None) if (1..=MAX_BITS).contains(&k) => Strategy::BitsPerToken(k),
+            (None, Some(k)) if (1..=MAX_BITS).contains(&k) => Strategy::BitsPerFeature(k),
             _ => {
-                return Err(
-                    "strategy needs exactly one of bitsPerToken or bitsPerFeature (>= 1)".into(),
-                );
+                return Err(format!(
+                    "strategy needs exactly one of bitsPerToken or bitsPerFeature (1 to {MAX_BITS})"
+                ));
             }
         };
         let hash = match self.hash {
@@ -564,8 +568,8 @@ fn parse_comparison(obj: &serde_json::Value) -> Result<Comparison, String> {
     match kind {
         "ngram" => {
             let n = uint_field(obj, "n")?.ok_or("ngram comparison needs 'n'")?;
-            if n < 1 {
-                return Err("ngram 'n' must be at least 1".into());
+            if !(1..=256).contains(&n) {
+                return Err("ngram 'n' must be between 1 and 256".into());
             }
             let positional = match obj.get("positional") {
                 None => false,
@@ -589,8 +593,8 @@ fn parse_comparison(obj: &serde_json::Value) -> Result<Comparison, String> {
                 uint_field(obj, "resolution")?.ok_or("numeric comparison needs 'resolution'")?;
             let resolution = u32::try_from(resolution)
                 .ok()
-                .filter(|r| (1..=1_000_000).contains(r))
-                .ok_or("resolution must be between 1 and 1000000")?;
+                .filter(|r| (1..=10_000).contains(r))
+                .ok_or("resolution must be between 1 and 10000")?;
             let fractional_precision = uint_field(obj, "fractional_precision")?.unwrap_or(0);
             let fractional_precision = u32::try_from(fractional_precision)
                 .ok()

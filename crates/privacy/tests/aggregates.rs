@@ -83,6 +83,16 @@ fn os_noise_is_rounded_and_bounded() {
 }
 
 #[test]
+fn default_repeats_answers() {
+    let mut o = CountObfuscator::default();
+    let first = o.obfuscate(123).expect("ok");
+    assert!(first % 10 == 0 && (60..=190).contains(&first), "{first}");
+    for _ in 0..20 {
+        assert_eq!(o.obfuscate(123).expect("ok"), first);
+    }
+}
+
+#[test]
 fn totals_need_enough_contributing_sites() {
     assert_eq!(release_total(&[5, 7, 9], 3).expect("three sites"), 21);
     assert!(matches!(

@@ -45,6 +45,19 @@ fn seal_and_open_round_trip() {
     assert_ne!(sealed, again);
 }
 
+/// An envelope sealed by an earlier build must still open: the format is a wire format.
+#[test]
+fn known_answer_envelope_opens() {
+    let sealed = std::fs::read(crate::data("envelope/v1-to-site-a.bin")).expect("fixture");
+    let opened = open(&sealed, "dms.example", &private("site-a")).expect("open");
+    assert_eq!(opened.plaintext, b"DSF envelope format 1: known answer");
+    assert_eq!(opened.header.sender, "dic-1.example");
+    assert!(matches!(
+        open(&sealed, "dms.example", &private("site-b")),
+        Err(EnvelopeError::Decrypt)
+    ));
+}
+
 #[test]
 fn several_recipients_each_open_with_their_own_key() {
     let (a, b) = (public("site-a"), public("site-b"));

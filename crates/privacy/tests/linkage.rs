@@ -2,7 +2,7 @@
 
 use dsf_privacy::BloomFilter;
 use dsf_privacy::linkage::{
-    LinkError, LinkOptions, RecordRef, candidate_pairs, link, quality, solve,
+    LinkError, LinkOptions, RecordRef, candidate_pairs, link, link_with_progress, quality, solve,
 };
 use proptest::prelude::*;
 
@@ -84,6 +84,31 @@ fn solving_does_not_depend_on_candidate_order() {
         forward,
         vec![vec![r(0, 0), r(1, 1)], vec![r(0, 1), r(1, 0)]]
     );
+}
+
+#[test]
+fn progress_counts_every_record_of_each_lower_data_set() {
+    let make = |n: usize| {
+        (0..n)
+            .map(|i| filter(&[i % 64, (i * 7) % 64]))
+            .collect::<Vec<_>>()
+    };
+    let datasets = vec![make(600), make(300), make(10)];
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let with = link_with_progress(
+        &datasets,
+        LinkOptions {
+            threshold: 0.9,
+            threads: 3,
+        },
+        &|n| {
+            seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        },
+    )
+    .expect("link");
+    // Pairs (0,1), (0,2), (1,2): 600 + 600 + 300 records of the lower data set.
+    assert_eq!(seen.into_inner(), 1500);
+    assert_eq!(with, link(&datasets, options(0.9)).expect("link"));
 }
 
 #[test]

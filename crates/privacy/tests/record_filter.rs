@@ -41,6 +41,39 @@ fn encodings_are_deterministic_and_keyed() {
     );
 }
 
+/// Pinned encoding: any change to the record filter design or its key derivation must be
+/// deliberate, because all sites have to encode identically.
+#[test]
+fn known_answer() {
+    let f = encoder(b"shared secret").encode(&PERSON).expect("encode");
+    assert_eq!(
+        f.to_base64(),
+        "gIsUoRAGSBIiEg04NtnJAnAeiJ6AFJER+zYsmAA8gMPQQANiggkFlQUEVQgEBLSSiMwSIRiBAkMYmgGKigApIIAAZoQZJsMASI6EAngACUgAgGKMUQUJtAgEWJwMHCQelCzIpEaB5OFByIQUYMQCFQkO6IhBhASzgCeSCGUCgCAGkMngxBGIQgTEE2xJCxF9ABMOAKMwYCIM2DACwAIWjSwJDmLATFATAQMgjRghwRDMBgUnwhwE0IMjAUG1I2EA9g8VhCVCCH0wAAzCAKoAkAYoAK8TycEQsiXAEYIFYDAkgEAoOi1DAUQQg7JEyiQRQqDBQ4YIdO1IgQiFBCSQsOIvwzYBBgOAJIgU4p7oCDIAQwgLAVeEgQASYIoICAqUCKURiIQggwBHTCOcMGAhE9EEAkA4oSAKwpIIlIIEgRsAmggATEBidVABAiAAlA3AJQ1AEQExjIFAUgCiVAKSEC8bCgLdZkAbZSQIWQQBAAlAAYFYqEAM"
+    );
+}
+
+#[test]
+fn bits_per_gram_and_n_are_per_field() {
+    let keys = RecordFilterKeys::from_secret(b"k");
+    let field = |n, bits_per_gram| FieldConfig {
+        name: "name".into(),
+        length: 1000,
+        weight: 0.5,
+        n,
+        bits_per_gram,
+    };
+    let config = RecordFilterConfig {
+        fields: vec![field(2, 1), field(3, 20)],
+        length: 2000,
+    };
+    let e = RecordFilterEncoder::new(config, &keys).expect("valid");
+    // "anna": 5 bigrams with one bit each; 6 trigrams with up to 20 bits each.
+    let small = e.field_filter(0, "anna").expect("field").popcount();
+    let large = e.field_filter(1, "anna").expect("field").popcount();
+    assert!((1..=5).contains(&small), "{small}");
+    assert!((40..=120).contains(&large), "{large}");
+}
+
 #[test]
 fn typos_keep_records_similar_and_other_persons_apart() {
     let e = encoder(b"shared secret");
@@ -95,11 +128,15 @@ fn invalid_configurations_and_records_are_errors() {
     let mut c = RecordFilterConfig::highmed();
     c.fields[1].length = 0;
     assert!(RecordFilterEncoder::new(c, &keys).is_err());
+    let mut c = RecordFilterConfig::highmed();
+    c.fields[2].n = 0;
+    assert!(RecordFilterEncoder::new(c, &keys).is_err());
+    let mut c = RecordFilterConfig::highmed();
+    c.fields[3].bits_per_gram = 0;
+    assert!(RecordFilterEncoder::new(c, &keys).is_err());
     let c = RecordFilterConfig {
         fields: vec![],
         length: 10,
-        bits_per_gram: 1,
-        n: 2,
     };
     assert!(RecordFilterEncoder::new(c, &keys).is_err());
     let single = RecordFilterConfig {
@@ -107,10 +144,10 @@ fn invalid_configurations_and_records_are_errors() {
             name: "name".into(),
             length: 100,
             weight: 1.0,
+            n: 2,
+            bits_per_gram: 5,
         }],
         length: 64,
-        bits_per_gram: 5,
-        n: 2,
     };
     let e = RecordFilterEncoder::new(single, &keys).expect("valid");
     assert_eq!(

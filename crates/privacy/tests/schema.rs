@@ -79,6 +79,10 @@ fn invalid_features_name_their_index() {
         ),
         field(
             r#"{"type": "string"}"#,
+            r#"{"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 70000}}"#,
+        ),
+        field(
+            r#"{"type": "string"}"#,
             r#"{"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 1}, "hash": {"type": "md5"}}"#,
         ),
         field(r#"{"type": "string", "pattern": "("}"#, NGRAM),
@@ -196,4 +200,38 @@ fn missing_value_sentinel_skips_validation_and_uses_the_replacement() {
     let replaced = encoder.encode(&row("u")).expect("valid");
     assert_eq!(missing, replaced, "sex '' is hashed as its replacement 'u'");
     assert_ne!(missing, encoder.encode(&row("f")).expect("valid"));
+}
+
+mod robustness {
+    use dsf_privacy::{BloomFilter, ClkEncoder, LinkageSchema};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Parsing never panics on arbitrary text, nor on corrupted valid schemas, and any
+        /// schema that parses can be used to encode arbitrary values without panicking.
+        #[test]
+        fn schema_and_encoding_never_panic(
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            values in prop::collection::vec(".{0,12}", 8),
+        ) {
+            let mut text = crate::read_data("clkhash/schemas/double_hash_folded.json").into_bytes();
+            for (at, byte) in flips {
+                let i = at.index(text.len());
+                text[i] = byte;
+            }
+            if let Ok(text) = String::from_utf8(text)
+                && let Ok(schema) = LinkageSchema::from_json(&text)
+                && schema.hash_length() <= 1 << 16
+                && let Ok(mut encoder) = ClkEncoder::new(&schema, b"secret")
+            {
+                let _ = encoder.encode(&values);
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_is_not_a_panic(text in ".{0,200}") {
+            let _ = LinkageSchema::from_json(&text);
+            let _ = BloomFilter::from_base64(&text);
+        }
+    }
 }
