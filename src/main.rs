@@ -21,6 +21,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a site's FHIR server.
     Fhir(FhirSettings),
+    /// Privacy tools: Bloom-filter encodings, record linkage, keys, sealed envelopes.
+    Privacy(dsf_privacy::cli::PrivacyArgs),
     /// Measure throughput and latency beside baselines.
     #[command(subcommand)]
     Bench(dsf_bench::BenchCommand),
@@ -43,6 +45,7 @@ fn main() -> anyhow::Result<()> {
             Command::Fhir(settings) => settings.run(shutdown_signal()).await.context("FHIR server"),
             Command::Bench(command) => dsf_bench::run(command).await,
             Command::Demo(args) => demo::run(&args, shutdown_signal()).await,
+            Command::Privacy(args) => dsf_privacy::cli::run(args),
         }
     })
 }

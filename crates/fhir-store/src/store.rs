@@ -482,7 +482,8 @@ impl Transaction {
     fn changed(&mut self, resource_type: &str, id: &str, current: Option<&Stored>) {
         if self.cache.is_some() {
             let key = (resource_type.to_owned(), id.to_owned());
-            self.changes.push((key, current.map(|s| Arc::new(s.clone()))));
+            self.changes
+                .push((key, current.map(|s| Arc::new(s.clone()))));
         }
     }
 }
@@ -707,7 +708,10 @@ async fn search(
     sql.push("SELECT r.seq FROM resources r");
     push_where(&mut sql, query);
     push_order(&mut sql, query);
-    sql.push(" LIMIT ").bind(count).push(" OFFSET ").bind(offset);
+    sql.push(" LIMIT ")
+        .bind(count)
+        .push(" OFFSET ")
+        .bind(offset);
     let page: Vec<i64> = session
         .fetch(sql, &[Col::Int])
         .await?

@@ -713,25 +713,74 @@ async fn binary_data_is_kept_apart(backend: Backend) {
 async fn reads_see_committed_writes_only(backend: Backend) {
     let (_db, store) = open(backend).await;
     let id = create(&store, json!({"resourceType": "Patient", "active": true})).await;
-    let v1 = store.read("Patient", &id).await.expect("read").expect("exists");
-    assert_eq!(store.read("Patient", &id).await.expect("read").expect("exists"), v1);
+    let v1 = store
+        .read("Patient", &id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        store
+            .read("Patient", &id)
+            .await
+            .expect("read")
+            .expect("exists"),
+        v1
+    );
     let mut changed = v1.resource.as_json().clone();
     changed.insert("active".into(), json!(false));
     let mut tx = store.begin().await.expect("begin");
-    tx.update(Resource::trusted(changed.clone()), None).await.expect("update");
+    tx.update(Resource::trusted(changed.clone()), None)
+        .await
+        .expect("update");
     drop(tx);
-    assert_eq!(store.read("Patient", &id).await.expect("read").expect("exists").version, 1);
+    assert_eq!(
+        store
+            .read("Patient", &id)
+            .await
+            .expect("read")
+            .expect("exists")
+            .version,
+        1
+    );
     let mut tx = store.begin().await.expect("begin");
-    tx.update(Resource::trusted(changed), None).await.expect("update");
-    assert_eq!(store.read("Patient", &id).await.expect("read").expect("exists").version, 1, "not before commit");
+    tx.update(Resource::trusted(changed), None)
+        .await
+        .expect("update");
+    assert_eq!(
+        store
+            .read("Patient", &id)
+            .await
+            .expect("read")
+            .expect("exists")
+            .version,
+        1,
+        "not before commit"
+    );
     tx.commit().await.expect("commit");
-    assert_eq!(store.read("Patient", &id).await.expect("read").expect("exists").version, 2);
+    assert_eq!(
+        store
+            .read("Patient", &id)
+            .await
+            .expect("read")
+            .expect("exists")
+            .version,
+        2
+    );
     let mut tx = store.begin().await.expect("begin");
     tx.delete("Patient", &id).await.expect("delete");
     tx.commit().await.expect("commit");
-    assert!(store.read("Patient", &id).await.expect("read").expect("marker").deleted);
+    assert!(
+        store
+            .read("Patient", &id)
+            .await
+            .expect("read")
+            .expect("marker")
+            .deleted
+    );
     let mut tx = store.begin().await.expect("begin");
-    tx.permanent_delete("Patient", &id).await.expect("permanent delete");
+    tx.permanent_delete("Patient", &id)
+        .await
+        .expect("permanent delete");
     tx.commit().await.expect("commit");
     assert!(store.read("Patient", &id).await.expect("read").is_none());
 }
