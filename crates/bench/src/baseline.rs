@@ -119,3 +119,11 @@ pub async fn drop_postgres(admin_url: &str, name: &str) -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// Vacuums and analyzes a freshly loaded PostgreSQL database, as autovacuum does within minutes in
+/// a running system, so that index-only scans and plans reflect a settled table.
+pub async fn settle_postgres(url: &str) -> anyhow::Result<()> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("VACUUM ANALYZE").execute(&mut conn).await?;
+    Ok(())
+}

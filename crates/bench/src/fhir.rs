@@ -184,6 +184,9 @@ async fn measure(
     .await?;
     eprintln!("{name}: filling the store to {} Tasks ...", args.tasks);
     populate(&store, args.creates, args.tasks).await?;
+    if let StoreConfig::Postgres { url } = &config {
+        baseline::settle_postgres(url).await?;
+    }
     let ids: Arc<Vec<String>> = Arc::new(ids.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone());
     let sample = client
         .get(format!(
@@ -300,7 +303,8 @@ fn ms(d: std::time::Duration) -> String {
 fn print(args: &FhirBenchArgs, figures: &[Figures]) {
     println!();
     println!(
-        "dsf bench fhir: {} keep-alive HTTP/1.1 clients on loopback, {} Tasks in the store, {} cores",
+        "dsf bench fhir: {} keep-alive HTTP/1.1 clients on loopback, {} Tasks in the store \
+         (PostgreSQL vacuumed after loading, as autovacuum would), {} cores",
         args.clients,
         args.tasks,
         std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -149,3 +149,79 @@ fn postgres_url(url: &str) -> Result<String, SettingsError> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: FhirSettings,
+    }
+
+    fn parse(args: &[&str]) -> FhirSettings {
+        let mut all = vec!["dsf", "--base-url", "http://127.0.0.1:8080/fhir"];
+        all.extend_from_slice(args);
+        Cli::parse_from(all).settings
+    }
+
+    #[test]
+    fn insecure_http_is_for_loopback_only() {
+        assert!(parse(&["--dev-insecure-http"]).auth_mode().is_ok());
+        assert!(
+            parse(&["--dev-insecure-http", "--listen", "[::1]:8080"])
+                .auth_mode()
+                .is_ok()
+        );
+        let err = parse(&["--dev-insecure-http", "--listen", "0.0.0.0:8080"]).auth_mode();
+        assert!(matches!(err, Err(SettingsError::Invalid(m)) if m.contains("loopback")));
+        assert!(
+            parse(&[]).auth_mode().is_err(),
+            "no TLS configured and no dev flag"
+        );
+    }
+
+    #[test]
+    fn stores_from_flags_and_reference_urls() {
+        let sqlite = parse(&["--data-dir", "/srv/dsf"])
+            .store_config()
+            .expect("sqlite");
+        assert_eq!(
+            sqlite,
+            StoreConfig::Sqlite {
+                path: "/srv/dsf/fhir.db".into()
+            }
+        );
+        let jdbc = parse(&["--database-url", "jdbc:postgresql://db/fhir"])
+            .store_config()
+            .expect("pg");
+        assert_eq!(
+            jdbc,
+            StoreConfig::Postgres {
+                url: "postgresql://db/fhir".into()
+            }
+        );
+        assert!(
+            parse(&["--database-url", "mysql://db/fhir"])
+                .store_config()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn unusable_values_are_named() {
+        assert!(parse(&["--page-count", "0"]).server_config().is_err());
+        let mut bad = parse(&[]);
+        bad.base_url = "ftp://host/fhir".into();
+        assert!(bad.server_config().is_err());
+        let config = parse(&["--page-count", "50"])
+            .server_config()
+            .expect("config");
+        assert_eq!(
+            (config.page_count, config.base_path.as_str()),
+            (50, "/fhir")
+        );
+    }
+}

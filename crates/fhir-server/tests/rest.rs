@@ -254,6 +254,8 @@ async fn history_at_three_levels(backend: Backend) {
     ))
     .await;
     let id = a["id"].as_str().expect("id");
+    // Distinct milliseconds, so that `_at` can tell the versions apart.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let mut b = a.clone();
     b["status"] = json!("in-progress");
     send(json_request(
@@ -328,6 +330,25 @@ async fn history_at_three_levels(backend: Backend) {
     )
     .await;
     assert!(recent["total"].as_i64().unwrap_or(0) >= 1);
+    let at = a["meta"]["lastUpdated"].as_str().unwrap_or_default();
+    let (status, _, then) = send(
+        c.get(server.url(&format!("Task/{id}/_history")))
+            .query(&[("_at", at)])
+            .header("accept", JSON),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let versions: Vec<_> = then["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["resource"]["meta"]["versionId"].as_str())
+        .collect();
+    assert_eq!(
+        versions,
+        vec!["1"],
+        "_at: the version current at that instant"
+    );
     let (status, _, outcome) = send(
         c.get(server.url("_history"))
             .query(&[("_since", "yesterday")])

@@ -16,7 +16,7 @@ use crate::cache::{Change, ReadCache};
 use crate::db::{Arg, Col, Db, Dialect, Session, Sql, Val};
 use crate::search::index::{IndexRow, index_rows};
 use crate::search::query::SearchQuery;
-use crate::search::sql::{push_count, push_order, push_where};
+use crate::search::sql::{push_count, push_page};
 
 /// Where resources are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -705,13 +705,7 @@ async fn search(
     };
     // First the page's sequence numbers, then only those bodies: sorting never touches bodies.
     let mut sql = session.sql();
-    sql.push("SELECT r.seq FROM resources r");
-    push_where(&mut sql, query);
-    push_order(&mut sql, query);
-    sql.push(" LIMIT ")
-        .bind(count)
-        .push(" OFFSET ")
-        .bind(offset);
+    push_page(&mut sql, query, count, offset);
     let page: Vec<i64> = session
         .fetch(sql, &[Col::Int])
         .await?

@@ -317,6 +317,16 @@ async fn token_string_uri_and_reference_search(backend: Backend) {
     )
     .await;
 
+    let twice = create(
+        &store,
+        json!({"resourceType": "Organization", "identifier": [{"system": "a", "value": "same"}, {"system": "b", "value": "same"}]}),
+    )
+    .await;
+    assert_eq!(
+        ids(&store, "Organization", &[("identifier", "same")]).await,
+        vec![twice.clone()],
+        "one match per resource"
+    );
     let org_sys = "http://dsf.dev/sid/organization-identifier";
     assert_eq!(
         ids(

@@ -30,6 +30,18 @@ pub struct ParamDef {
     pub targets: &'static [&'static str],
     /// Whether the `:not` modifier is supported (tokens).
     pub not: bool,
+    /// Whether a resource has at most one index row for it (the element is `0..1` and holds one
+    /// value), so that counting rows counts resources.
+    pub single: bool,
+}
+
+impl ParamDef {
+    const fn single(self) -> ParamDef {
+        ParamDef {
+            single: true,
+            ..self
+        }
+    }
 }
 
 const fn p(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) -> ParamDef {
@@ -39,6 +51,7 @@ const fn p(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) 
         paths,
         targets: &[],
         not: false,
+        single: false,
     }
 }
 
@@ -49,6 +62,7 @@ const fn token_not(name: &'static str, paths: &'static [&'static str]) -> ParamD
         paths,
         targets: &[],
         not: true,
+        single: false,
     }
 }
 
@@ -63,18 +77,19 @@ const fn r(
         paths,
         targets,
         not: false,
+        single: false,
     }
 }
 
 use ParamKind::{Canonical, Date, String as Str, Token, Uri};
 
 const IDENTIFIER: ParamDef = p("identifier", Token, &["identifier"]);
-const ACTIVE: ParamDef = token_not("active", &["active"]);
-const STATUS: ParamDef = token_not("status", &["status"]);
+const ACTIVE: ParamDef = token_not("active", &["active"]).single();
+const STATUS: ParamDef = token_not("status", &["status"]).single();
 const NAME: ParamDef = p("name", Str, &["name"]);
-const DATE: ParamDef = p("date", Date, &["date"]);
-const URL: ParamDef = p("url", Uri, &["url"]);
-const VERSION: ParamDef = p("version", Token, &["version"]);
+const DATE: ParamDef = p("date", Date, &["date"]).single();
+const URL: ParamDef = p("url", Uri, &["url"]).single();
+const VERSION: ParamDef = p("version", Token, &["version"]).single();
 
 /// The parameters of the canonical (definitional) resource types.
 const CANONICAL_RESOURCE: &[ParamDef] = &[DATE, IDENTIFIER, NAME, STATUS, URL, VERSION];
@@ -133,12 +148,12 @@ pub fn params_of(resource_type: &str) -> &'static [ParamDef] {
         | "Questionnaire"
         | "StructureDefinition"
         | "ValueSet" => CANONICAL_RESOURCE,
-        "Binary" => const { &[p("contentType", Token, &["contentType"])] },
+        "Binary" => const { &[p("contentType", Token, &["contentType"]).single()] },
         "Bundle" | "DocumentReference" | "Group" | "MeasureReport" => IDENTIFIER_ONLY,
         "Endpoint" => {
             const {
                 &[
-                    p("address", Uri, &["address"]),
+                    p("address", Uri, &["address"]).single(),
                     IDENTIFIER,
                     NAME,
                     r("organization", &["managingOrganization"], &["Organization"]),
@@ -207,7 +222,7 @@ pub fn params_of(resource_type: &str) -> &'static [ParamDef] {
             const {
                 &[
                     r("author", &["author"], REQUESTER_TARGETS),
-                    p("authored", Date, &["authored"]),
+                    p("authored", Date, &["authored"]).single(),
                     IDENTIFIER,
                     ParamDef {
                         targets: &["Questionnaire"],
@@ -238,20 +253,20 @@ pub fn params_of(resource_type: &str) -> &'static [ParamDef] {
         "Subscription" => {
             const {
                 &[
-                    p("criteria", Str, &["criteria"]),
-                    p("payload", Token, &["channel.payload"]),
+                    p("criteria", Str, &["criteria"]).single(),
+                    p("payload", Token, &["channel.payload"]).single(),
                     STATUS,
-                    p("type", Token, &["channel.type"]),
+                    p("type", Token, &["channel.type"]).single(),
                 ]
             }
         }
         "Task" => {
             const {
                 &[
-                    p("authored-on", Date, &["authoredOn"]),
+                    p("authored-on", Date, &["authoredOn"]).single(),
                     IDENTIFIER,
-                    p("modified", Date, &["lastModified"]),
-                    r("requester", &["requester"], REQUESTER_TARGETS),
+                    p("modified", Date, &["lastModified"]).single(),
+                    r("requester", &["requester"], REQUESTER_TARGETS).single(),
                     STATUS,
                 ]
             }

@@ -164,10 +164,21 @@ fn has_index_criteria(query: &SearchQuery) -> bool {
     query.criteria.iter().any(|c| index_parts(query, c) > 0)
 }
 
+/// What [`push_index_chain`] selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IndexSelect {
+    /// The distinct sequence numbers.
+    Seq,
+    /// How many distinct sequence numbers.
+    CountDistinct,
+    /// How many rows (when rows and resources correspond one to one).
+    CountRows,
+}
+
 /// Appends the sequence numbers of the versions meeting every index criterion, as
-/// `SELECT s.seq FROM search_params s WHERE ... AND s.seq IN (...)`, or their number when
-/// `count`. Appends nothing when the query has no index criterion.
-fn push_index_chain(sql: &mut Sql, query: &SearchQuery, count: bool) {
+/// `SELECT s.seq FROM search_params s WHERE ... AND s.seq IN (...)`, or their number. Appends
+/// nothing when the query has no index criterion.
+fn push_index_chain(sql: &mut Sql, query: &SearchQuery, select: IndexSelect) {
     let parts: Vec<(&Criterion, usize)> = query
         .criteria
         .iter()
@@ -176,10 +187,10 @@ fn push_index_chain(sql: &mut Sql, query: &SearchQuery, count: bool) {
     let Some(((first, first_part), rest)) = parts.split_first() else {
         return;
     };
-    sql.push(if count {
-        "SELECT count(DISTINCT s.seq) FROM search_params s WHERE "
-    } else {
-        "SELECT s.seq FROM search_params s WHERE "
+    sql.push(match select {
+        IndexSelect::Seq => "SELECT DISTINCT s.seq FROM search_params s WHERE ",
+        IndexSelect::CountDistinct => "SELECT count(DISTINCT s.seq) FROM search_params s WHERE ",
+        IndexSelect::CountRows => "SELECT count(*) FROM search_params s WHERE ",
     });
     push_index_condition(sql, query, first, *first_part);
     for (criterion, part) in rest {
@@ -227,7 +238,7 @@ pub(crate) fn push_where(sql: &mut Sql, query: &SearchQuery) {
     if has_index_criteria(query) {
         // Index rows exist only for current, non-deleted versions of the searched type.
         sql.push(" WHERE r.seq IN (");
-        push_index_chain(sql, query, false);
+        push_index_chain(sql, query, IndexSelect::Seq);
         sql.push(")");
     } else {
         sql.push(" WHERE r.res_type = ")
@@ -237,14 +248,54 @@ pub(crate) fn push_where(sql: &mut Sql, query: &SearchQuery) {
     push_row_criteria(sql, query);
 }
 
+/// Whether the query's only condition is one index part of a parameter with at most one index
+/// row per resource: then index rows stand for resources one to one.
+fn single_index_part(query: &SearchQuery) -> bool {
+    match query.criteria.as_slice() {
+        [only] if index_parts(query, only) == 1 => {
+            let name = match only {
+                Criterion::Token { param, .. }
+                | Criterion::String { param, .. }
+                | Criterion::Uri { param, .. }
+                | Criterion::Date { param, .. }
+                | Criterion::Reference { param, .. }
+                | Criterion::ExternalReference { param, .. }
+                | Criterion::Canonical { param, .. } => *param,
+                _ => return false,
+            };
+            param(&query.resource_type, name).is_some_and(|d| d.single)
+        }
+        _ => false,
+    }
+}
+
 /// Appends a statement counting the resources that match `query`.
 pub(crate) fn push_count(sql: &mut Sql, query: &SearchQuery) {
-    if has_index_criteria(query) && !has_row_criteria(query) {
-        push_index_chain(sql, query, true);
-        return;
+    if single_index_part(query) {
+        push_index_chain(sql, query, IndexSelect::CountRows);
+    } else if has_index_criteria(query) && !has_row_criteria(query) {
+        push_index_chain(sql, query, IndexSelect::CountDistinct);
+    } else {
+        sql.push("SELECT count(*) FROM resources r");
+        push_where(sql, query);
     }
-    sql.push("SELECT count(*) FROM resources r");
-    push_where(sql, query);
+}
+
+/// Appends a statement selecting the sequence numbers of one page of matches, in order.
+pub(crate) fn push_page(sql: &mut Sql, query: &SearchQuery, count: i64, offset: i64) {
+    if query.sort.is_empty() && has_index_criteria(query) && !has_row_criteria(query) {
+        // In write order straight from the index: only the page's rows are visited.
+        push_index_chain(sql, query, IndexSelect::Seq);
+        sql.push(" ORDER BY s.seq");
+    } else {
+        sql.push("SELECT r.seq FROM resources r");
+        push_where(sql, query);
+        push_order(sql, query);
+    }
+    sql.push(" LIMIT ")
+        .bind(count)
+        .push(" OFFSET ")
+        .bind(offset);
 }
 
 /// Exact match, or prefix match when `below`, of the text column `column`.
