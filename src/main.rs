@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use dsf_fhir_server::FhirSettings;
 use tracing_subscriber::EnvFilter;
 
+mod bpmn_check;
 mod demo;
 
 /// Data Sharing Framework: a FHIR server and process engine for federated research data sharing.
@@ -21,6 +22,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a site's FHIR server.
     Fhir(FhirSettings),
+    /// BPMN model tools: check models as a deployment would.
+    #[command(subcommand)]
+    Bpmn(bpmn_check::BpmnCommand),
     /// Privacy tools: Bloom-filter encodings, record linkage, keys, sealed envelopes.
     Privacy(dsf_privacy::cli::PrivacyArgs),
     /// Measure throughput and latency beside baselines.
@@ -46,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             Command::Bench(command) => dsf_bench::run(command).await,
             Command::Demo(args) => demo::run(&args, shutdown_signal()).await,
             Command::Privacy(args) => dsf_privacy::cli::run(args),
+            Command::Bpmn(command) => bpmn_check::run(command),
         }
     })
 }

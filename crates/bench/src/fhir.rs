@@ -89,6 +89,31 @@ fn check(response: &reqwest::Response, expected: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `total` GETs of `url(i)` for JSON on `clients` connections; each must answer 200.
+async fn gets(
+    client: &reqwest::Client,
+    clients: usize,
+    total: usize,
+    url: impl Fn(usize) -> String + Send + Sync + 'static,
+) -> anyhow::Result<Stats> {
+    let client = client.clone();
+    let url = Arc::new(url);
+    load::run(clients, total, move |i| {
+        let (client, url) = (client.clone(), url(i));
+        async move {
+            let response = client
+                .get(url)
+                .header("accept", "application/fhir+json")
+                .send()
+                .await?;
+            check(&response, 200)?;
+            response.bytes().await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
 async fn start_server(store: Store) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/fhir", listener.local_addr()?);
@@ -201,63 +226,18 @@ async fn measure(
         .to_vec();
     eprintln!("{name}: reads ...");
     let reads = {
-        let (client, base, ids) = (client.clone(), base.clone(), ids.clone());
-        load::run(args.clients, args.reads, move |i| {
-            let (client, url) = (
-                client.clone(),
-                format!("{base}/Task/{}", ids[i % ids.len()]),
-            );
-            async move {
-                let response = client
-                    .get(url)
-                    .header("accept", "application/fhir+json")
-                    .send()
-                    .await?;
-                check(&response, 200)?;
-                response.bytes().await?;
-                Ok(())
-            }
+        let (base, ids) = (base.clone(), ids.clone());
+        gets(&client, args.clients, args.reads, move |i| {
+            format!("{base}/Task/{}", ids[i % ids.len()])
         })
         .await?
     };
     let bare_url = baseline::bare_handler(sample).await?;
-    let bare = {
-        let client = client.clone();
-        load::run(args.clients, args.reads, move |_| {
-            let (client, url) = (client.clone(), bare_url.clone());
-            async move {
-                let response = client
-                    .get(url)
-                    .header("accept", "application/fhir+json")
-                    .send()
-                    .await?;
-                check(&response, 200)?;
-                response.bytes().await?;
-                Ok(())
-            }
-        })
-        .await?
-    };
+    let bare = gets(&client, args.clients, args.reads, move |_| bare_url.clone()).await?;
     eprintln!("{name}: searches ...");
     let searches = {
-        let (client, base) = (client.clone(), base.clone());
-        load::run(args.clients, args.searches, move |_| {
-            let (client, url) = (
-                client.clone(),
-                format!("{base}/Task?status=requested&_count=20"),
-            );
-            async move {
-                let response = client
-                    .get(url)
-                    .header("accept", "application/fhir+json")
-                    .send()
-                    .await?;
-                check(&response, 200)?;
-                response.bytes().await?;
-                Ok(())
-            }
-        })
-        .await?
+        let url = format!("{base}/Task?status=requested&_count=20");
+        gets(&client, args.clients, args.searches, move |_| url.clone()).await?
     };
     eprintln!("{name}: transactions ...");
     let transactions = {
