@@ -48,7 +48,6 @@ pub fn router(state: AppState, auth: AuthMode) -> Router {
         .fallback(resource::not_found)
         .method_not_allowed_fallback(resource::method_not_allowed)
         .layer(from_fn_with_state(auth, authenticate))
-        .layer(from_fn(render))
         .with_state(state);
     let router = if base_path.is_empty() {
         api
@@ -56,9 +55,8 @@ pub fn router(state: AppState, auth: AuthMode) -> Router {
         Router::new()
             .nest(&base_path, api)
             .fallback(resource::not_found)
-            .layer(from_fn(render))
     };
-    router.layer(
+    router.layer(from_fn(render)).layer(
         TraceLayer::new_for_http()
             .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
             .on_response(DefaultOnResponse::new().level(Level::INFO)),
