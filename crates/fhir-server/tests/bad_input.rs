@@ -102,6 +102,10 @@ async fn wrong_types_and_ids(backend: Backend) {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {outcome}");
         assert_eq!(outcome["resourceType"], "OperationOutcome");
     }
+    let outside = server.base_url.replace("/fhir", "/elsewhere");
+    let (status, _, outcome) = send(c.get(outside).header("accept", JSON)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "paths outside the base URL");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
     let id = uuid::Uuid::new_v4();
     let (status, _, _) = send(
         c.get(server.url(&format!("Task/{id}/_history/abc")))
