@@ -61,7 +61,7 @@ impl ApiError {
     pub fn into_reply(self) -> Reply {
         Reply {
             status: self.status,
-            body: Some(operation_outcome(&self.issues)),
+            body: Some(operation_outcome(&self.issues).into()),
             location: None,
             version: self.version,
             last_modified: None,

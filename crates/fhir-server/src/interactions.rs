@@ -1,6 +1,8 @@
 //! The FHIR interactions, written once and used by the REST handlers and by Bundle entries: each
 //! takes parsed input and returns a [`Reply`] or an [`ApiError`].
 
+use std::sync::Arc;
+
 use dsf_fhir::Resource;
 use dsf_fhir_store::search::params::is_served;
 use dsf_fhir_store::{
@@ -15,7 +17,7 @@ use crate::error::ApiError;
 use crate::negotiate::query_pairs;
 use crate::outcome::{Issue, Severity, information, operation_outcome};
 use crate::prefer::{Prefer, Return};
-use crate::reply::Reply;
+use crate::reply::{Payload, Reply};
 
 /// Fails with 404 unless the server serves `resource_type`.
 pub fn check_type(resource_type: &str) -> Result<(), ApiError> {
@@ -69,6 +71,20 @@ pub fn clean_references(value: &mut Value) {
     }
 }
 
+/// Whether [`clean_references`] would change `value`.
+fn needs_cleaning(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            (map.contains_key("identifier")
+                && map.get("reference").is_some_and(Value::is_string)
+                && !map.contains_key("resourceType"))
+                || map.values().any(needs_cleaning)
+        }
+        Value::Array(items) => items.iter().any(needs_cleaning),
+        _ => false,
+    }
+}
+
 /// A stored resource as it is returned: Binary content included, references cleaned.
 pub fn output(stored: Stored) -> Resource {
     let mut resource = stored.into_full_resource();
@@ -97,7 +113,7 @@ fn written(config: &ServerConfig, prefer: Prefer, stored: &Stored, status: Statu
     };
     Reply {
         status,
-        body,
+        body: body.map(Payload::Resource),
         location: Some(location),
         version: Some(stored.version),
         last_modified: Some(stored.last_updated),
@@ -184,11 +200,11 @@ pub fn already_exists(config: &ServerConfig, existing: &Stored) -> Reply {
     let location = config.version_url(existing.resource_type(), existing.id(), existing.version);
     Reply {
         status: StatusCode::OK,
-        body: Some(operation_outcome(&[Issue::new(
+        body: Some(Payload::Resource(operation_outcome(&[Issue::new(
             Severity::Information,
             "duplicate",
             format!("Resource with the given criteria exists at {location}; nothing created"),
-        )])),
+        )]))),
         location: Some(location),
         version: Some(existing.version),
         last_modified: Some(existing.last_updated),
@@ -338,7 +354,7 @@ pub fn read_reply(
     config: &ServerConfig,
     resource_type: &str,
     id: &str,
-    stored: Option<Stored>,
+    stored: Option<Arc<Stored>>,
 ) -> Result<Reply, ApiError> {
     let stored = stored
         .ok_or_else(|| ApiError::not_found(format!("Resource {resource_type}/{id} not found")))?;
@@ -355,9 +371,15 @@ pub fn read_reply(
         return Ok(reply);
     }
     let (version, last_modified) = (stored.version, stored.last_updated);
+    // Most resources need no change on the way out: they are written straight from the store.
+    let body = if stored.data.is_none() && !stored.resource.as_json().values().any(needs_cleaning) {
+        Payload::Stored(stored)
+    } else {
+        Payload::Resource(output(Arc::unwrap_or_clone(stored)))
+    };
     Ok(Reply {
         status: StatusCode::OK,
-        body: Some(output(stored)),
+        body: Some(body),
         location: None,
         version: Some(version),
         last_modified: Some(last_modified),

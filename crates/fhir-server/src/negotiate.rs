@@ -156,7 +156,7 @@ fn write_body(mut response: Response, negotiated: Negotiated) -> Response {
     let Some(FhirBody(resource)) = response.extensions_mut().remove::<FhirBody>() else {
         return response;
     };
-    let bytes = dsf_fhir::serialize(&resource, negotiated.format, negotiated.pretty);
+    let bytes = dsf_fhir::serialize(resource.resource(), negotiated.format, negotiated.pretty);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

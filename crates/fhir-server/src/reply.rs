@@ -2,15 +2,52 @@
 //! Bundle entry.
 
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use dsf_fhir::Resource;
+use dsf_fhir_store::Stored;
 use http::{HeaderValue, StatusCode, header};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+/// What a reply carries: a resource built for it, or a stored version shared with the store's
+/// read cache (written out without copying it).
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// A resource of its own.
+    Resource(Resource),
+    /// A stored version, returned as stored.
+    Stored(Arc<Stored>),
+}
+
+impl Payload {
+    /// The resource to write.
+    pub fn resource(&self) -> &Resource {
+        match self {
+            Payload::Resource(r) => r,
+            Payload::Stored(s) => &s.resource,
+        }
+    }
+
+    /// The resource, owned.
+    pub fn into_resource(self) -> Resource {
+        match self {
+            Payload::Resource(r) => r,
+            Payload::Stored(s) => Arc::unwrap_or_clone(s).resource,
+        }
+    }
+}
+
+impl From<Resource> for Payload {
+    fn from(r: Resource) -> Payload {
+        Payload::Resource(r)
+    }
+}
+
 /// A FHIR resource to be written in the format the client negotiated; the rendering middleware
 /// (see [`crate::negotiate`]) turns it into the response body.
 #[derive(Debug, Clone)]
-pub struct FhirBody(pub Resource);
+pub struct FhirBody(pub Payload);
 
 /// The result of an interaction.
 #[derive(Debug, Clone)]
@@ -18,7 +55,7 @@ pub struct Reply {
     /// HTTP status.
     pub status: StatusCode,
     /// The resource or OperationOutcome to return, if any.
-    pub body: Option<Resource>,
+    pub body: Option<Payload>,
     /// `Location`: `{base}/T/{id}/_history/{vid}`.
     pub location: Option<String>,
     /// The version for the weak `ETag`.
@@ -32,7 +69,7 @@ impl Reply {
     pub fn new(status: StatusCode, body: Option<Resource>) -> Reply {
         Reply {
             status,
-            body,
+            body: body.map(Payload::Resource),
             location: None,
             version: None,
             last_modified: None,

@@ -6,6 +6,7 @@
 //! order DELETE, POST, PUT, GET. A batch runs each entry on its own and reports each result.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use dsf_fhir::Resource;
 use dsf_fhir_store::Transaction;
@@ -16,7 +17,7 @@ use crate::error::ApiError;
 use crate::interactions::{self, check_id, check_type, conditional_query};
 use crate::negotiate::query_pairs;
 use crate::prefer::Prefer;
-use crate::reply::{Reply, etag};
+use crate::reply::{Payload, Reply, etag};
 use crate::state::AppState;
 use dsf_fhir_store::format_instant;
 
@@ -274,7 +275,7 @@ fn response_entry(reply: Reply) -> Value {
         response.insert("lastModified".into(), json!(format_instant(t)));
     }
     let mut entry = Map::new();
-    match reply.body {
+    match reply.body.map(Payload::into_resource) {
         Some(body) if body.resource_type() == "OperationOutcome" => {
             response.insert("outcome".into(), Value::Object(body.into_json()));
         }
@@ -604,7 +605,7 @@ async fn run_entry(
             check_type(&resource_type)?;
             check_id(&resource_type, &id)?;
             let stored = tx.read(&resource_type, &id).await?;
-            interactions::read_reply(config, &resource_type, &id, stored)
+            interactions::read_reply(config, &resource_type, &id, stored.map(Arc::new))
         }
         (
             Method::Get,
@@ -617,7 +618,7 @@ async fn run_entry(
             check_type(&resource_type)?;
             check_id(&resource_type, &id)?;
             let stored = tx.vread(&resource_type, &id, version).await?;
-            interactions::read_reply(config, &resource_type, &id, stored)
+            interactions::read_reply(config, &resource_type, &id, stored.map(Arc::new))
         }
         (
             Method::Get,

@@ -250,18 +250,32 @@ impl Store {
 
     /// The newest version of a resource (a deletion included), if it exists.
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<Option<Stored>, StoreError> {
+        Ok(self
+            .read_shared(resource_type, id)
+            .await?
+            .map(Arc::unwrap_or_clone))
+    }
+
+    /// [`Store::read`], sharing the version with the read cache instead of copying it.
+    pub async fn read_shared(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<Arc<Stored>>, StoreError> {
         let Some(cache) = &self.cache else {
-            return read(&mut self.db.reader().await?, resource_type, id, None).await;
+            let stored = read(&mut self.db.reader().await?, resource_type, id, None).await?;
+            return Ok(stored.map(Arc::new));
         };
         let (cached, epoch) = cache.get(resource_type, id);
-        if let Some(stored) = cached {
-            return Ok(Some(Stored::clone(&stored)));
+        if cached.is_some() {
+            return Ok(cached);
         }
         let stored = read(&mut self.db.reader().await?, resource_type, id, None).await?;
-        if let Some(stored) = &stored {
-            cache.fill(epoch, Arc::new(stored.clone()));
-        }
-        Ok(stored)
+        Ok(stored.map(|stored| {
+            let stored = Arc::new(stored);
+            cache.fill(epoch, stored.clone());
+            stored
+        }))
     }
 
     /// One version of a resource.

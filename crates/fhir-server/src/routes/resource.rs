@@ -1,5 +1,7 @@
 //! Type- and instance-level interactions: `/T`, `/T/id`, `/T/id/_history/vid`, ...
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -83,7 +85,7 @@ pub async fn read(
 ) -> Result<Response> {
     check_type(&resource_type)?;
     check_id(&resource_type, &id)?;
-    let stored = state.store.read(&resource_type, &id).await?;
+    let stored = state.store.read_shared(&resource_type, &id).await?;
     respond_read(&state, &resource_type, &id, stored, negotiated, &headers)
 }
 
@@ -102,7 +104,11 @@ pub async fn vread(
             "Version {version} of {resource_type}/{id} not found"
         ))
     })?;
-    let stored = state.store.vread(&resource_type, &id, version).await?;
+    let stored = state
+        .store
+        .vread(&resource_type, &id, version)
+        .await?
+        .map(Arc::new);
     respond_read(&state, &resource_type, &id, stored, negotiated, &headers)
 }
 
@@ -110,7 +116,7 @@ fn respond_read(
     state: &AppState,
     resource_type: &str,
     id: &str,
-    stored: Option<dsf_fhir_store::Stored>,
+    stored: Option<Arc<dsf_fhir_store::Stored>>,
     negotiated: Negotiated,
     headers: &HeaderMap,
 ) -> Result<Response> {
