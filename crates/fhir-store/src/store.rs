@@ -615,7 +615,13 @@ async fn write_version(
     };
     let rows = index_rows(resource_type, &json);
     let body = serde_json::to_string(&json).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    // On PostgreSQL the version and its index rows go in one statement (one round trip).
+    let one_statement =
+        session.dialect() == Dialect::Postgres && !rows.is_empty() && rows.len() <= 1000;
     let mut sql = session.sql();
+    if one_statement {
+        sql.push("WITH r AS (");
+    }
     sql.push("INSERT INTO resources (res_type, res_id, version, last_updated, deleted, current, body, data) VALUES (")
         .bind(resource_type)
         .push(", ")
@@ -629,8 +635,15 @@ async fn write_version(
         .push(", ")
         .bind(data.clone())
         .push(") RETURNING seq");
+    if one_statement {
+        sql.push("), i AS (INSERT INTO search_params (seq, res_type, param, sys, val, raw, lo, hi) SELECT r.seq, v.* FROM r, (VALUES ");
+        push_index_values(&mut sql, resource_type, None, &rows);
+        sql.push(") AS v) SELECT seq FROM r");
+    }
     let seq = session.fetch_int(sql).await?;
-    insert_index_rows(session, resource_type, seq, rows).await?;
+    if !one_statement {
+        insert_index_rows(session, resource_type, seq, &rows).await?;
+    }
     Ok(Stored {
         resource: Resource::trusted(json),
         version,
@@ -641,38 +654,42 @@ async fn write_version(
     })
 }
 
+/// Appends `(seq, res_type, param, sys, val, raw, lo, hi), ...` for `rows`; without the `seq`
+/// column when `seq` is `None`.
+fn push_index_values(sql: &mut Sql, resource_type: &str, seq: Option<i64>, rows: &[IndexRow]) {
+    for (i, row) in rows.iter().enumerate() {
+        sql.push(if i > 0 { ", (" } else { "(" });
+        if let Some(seq) = seq {
+            sql.bind(seq).push(", ");
+        }
+        sql.bind(resource_type)
+            .push(", ")
+            .bind(row.param.clone())
+            .push(", ")
+            .bind(row.sys.clone())
+            .push(", ")
+            .bind(row.val.clone())
+            .push(", ")
+            .bind(row.raw.clone())
+            .push(", ")
+            .bind(row.lo)
+            .push(", ")
+            .bind(row.hi)
+            .push(")");
+    }
+}
+
 /// Inserts index rows in one statement (chunked to stay below bind-parameter limits).
 async fn insert_index_rows(
     session: &mut Session,
     resource_type: &str,
     seq: i64,
-    rows: Vec<IndexRow>,
+    rows: &[IndexRow],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(100) {
         let mut sql = session.sql();
         sql.push("INSERT INTO search_params (seq, res_type, param, sys, val, raw, lo, hi) VALUES ");
-        for (i, row) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .bind(seq)
-                .push(", ")
-                .bind(resource_type)
-                .push(", ")
-                .bind(row.param.clone())
-                .push(", ")
-                .bind(row.sys.clone())
-                .push(", ")
-                .bind(row.val.clone())
-                .push(", ")
-                .bind(row.raw.clone())
-                .push(", ")
-                .bind(row.lo)
-                .push(", ")
-                .bind(row.hi)
-                .push(")");
-        }
+        push_index_values(&mut sql, resource_type, Some(seq), chunk);
         session.execute(sql).await?;
     }
     Ok(())
