@@ -26,8 +26,8 @@ struct Inner {
     epoch: u64,
 }
 
-/// A write's effect on the cache: the new current version, or none (permanently deleted).
-pub(crate) type Change = (Key, Option<Arc<Stored>>);
+/// A resource a committed write changed.
+pub(crate) type Change = Key;
 
 impl ReadCache {
     pub(crate) fn new(capacity: usize) -> ReadCache {
@@ -59,22 +59,16 @@ impl ReadCache {
         }
     }
 
-    /// Applies a committed transaction's changes.
-    pub(crate) fn apply(&self, changes: Vec<Change>) {
+    /// Forgets the resources a committed transaction changed; the next read fills them again.
+    /// (Committed writes may report back in any order, so they never put versions in.)
+    pub(crate) fn invalidate(&self, changes: Vec<Change>) {
         if changes.is_empty() {
             return;
         }
         if let Ok(mut inner) = self.inner.lock() {
             inner.epoch += 1;
-            for (key, stored) in changes {
-                match stored {
-                    Some(stored) => {
-                        inner.entries.put(key, stored);
-                    }
-                    None => {
-                        inner.entries.pop(&key);
-                    }
-                }
+            for key in changes {
+                inner.entries.pop(&key);
             }
         }
     }

@@ -13,7 +13,13 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr, Sqlite, Transaction};
+use std::sync::Arc;
+
+use sqlx::{
+    AssertSqlSafe, Connection, Postgres, Row, SqlSafeStr, Sqlite, SqliteConnection, Transaction,
+};
+
+use crate::group_commit::{WriteSession, Writer};
 
 use crate::StoreError;
 
@@ -166,7 +172,7 @@ pub(crate) enum Col {
 pub(crate) enum Db {
     /// SQLite: one writer connection (SQLite serialises writers anyway) and a pool of readers.
     Sqlite {
-        writer: sqlx::SqlitePool,
+        writer: Arc<Writer>,
         readers: sqlx::SqlitePool,
     },
     Postgres(sqlx::PgPool),
@@ -174,7 +180,7 @@ pub(crate) enum Db {
 
 /// A unit of work: a write transaction or a reader connection.
 pub(crate) enum Session {
-    SqliteTx(Transaction<'static, Sqlite>),
+    SqliteWrite(WriteSession),
     PostgresTx(Transaction<'static, Postgres>),
     SqliteRead(PoolConnection<Sqlite>),
     PostgresRead(PoolConnection<Postgres>),
@@ -207,13 +213,9 @@ impl Db {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .connect_with(options.clone())
-            .await?;
-        migrator(Dialect::Sqlite).run(&writer).await?;
+        let mut writer = SqliteConnection::connect_with(&options).await?;
+        migrator(Dialect::Sqlite).run(&mut writer).await?;
+        let writer = Writer::new(writer);
         let readers = SqlitePoolOptions::new()
             .max_connections(readers.max(1))
             .acquire_timeout(Duration::from_secs(60))
@@ -244,7 +246,7 @@ impl Db {
     /// Begins a write transaction (READ COMMITTED on PostgreSQL).
     pub(crate) async fn begin(&self) -> Result<Session, StoreError> {
         Ok(match self {
-            Db::Sqlite { writer, .. } => Session::SqliteTx(writer.begin().await?),
+            Db::Sqlite { writer, .. } => Session::SqliteWrite(writer.begin().await?),
             Db::Postgres(pool) => Session::PostgresTx(pool.begin().await?),
         })
     }
@@ -307,8 +309,8 @@ impl Session {
         let Sql { text, args, .. } = sql;
         let text = AssertSqlSafe(text);
         Ok(match self {
-            Session::SqliteTx(tx) => bind_all!(sqlx::query(text), args)
-                .execute(&mut **tx)
+            Session::SqliteWrite(w) => bind_all!(sqlx::query(text), args)
+                .execute(w.conn()?)
                 .await?
                 .rows_affected(),
             Session::PostgresTx(tx) => bind_all!(sqlx::query(text), args)
@@ -336,9 +338,9 @@ impl Session {
         let text = AssertSqlSafe(text);
         let mut out = Vec::new();
         match self {
-            Session::SqliteTx(tx) => {
+            Session::SqliteWrite(w) => {
                 for row in bind_all!(sqlx::query(text), args)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(w.conn()?)
                     .await?
                 {
                     out.push(read_row!(row, cols));
@@ -385,7 +387,7 @@ impl Session {
     /// Commits a write transaction; a reader session is simply released.
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
-            Session::SqliteTx(tx) => tx.commit().await?,
+            Session::SqliteWrite(w) => w.commit().await?,
             Session::PostgresTx(tx) => tx.commit().await?,
             Session::SqliteRead(_) | Session::PostgresRead(_) => {}
         }
@@ -394,7 +396,7 @@ impl Session {
 
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
-            Session::SqliteTx(_) | Session::SqliteRead(_) => Dialect::Sqlite,
+            Session::SqliteWrite(_) | Session::SqliteRead(_) => Dialect::Sqlite,
             Session::PostgresTx(_) | Session::PostgresRead(_) => Dialect::Postgres,
         }
     }

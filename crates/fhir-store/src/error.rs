@@ -44,6 +44,9 @@ pub enum StoreError {
     /// A resource to be written is not usable (e.g. a Binary whose data is not base64).
     #[error("{0}")]
     Invalid(String),
+    /// The commit that held this write failed; nothing of it was stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

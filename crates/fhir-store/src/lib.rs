@@ -13,6 +13,7 @@
 mod cache;
 mod db;
 mod error;
+mod group_commit;
 pub mod search;
 mod store;
 

@@ -332,7 +332,7 @@ impl Transaction {
         let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let resource_type = resource.resource_type().to_owned();
         let stored = write_version(&mut self.session, &resource_type, &id, 1, resource).await?;
-        self.changed(&resource_type, &id, Some(&stored));
+        self.changed(&resource_type, &id);
         Ok(stored)
     }
 
@@ -378,7 +378,7 @@ impl Transaction {
             resource,
         )
         .await?;
-        self.changed(&resource_type, &id, Some(&stored));
+        self.changed(&resource_type, &id);
         Ok(stored)
     }
 
@@ -409,7 +409,7 @@ impl Transaction {
             .bind(now_micros())
             .push(", 1, 1)");
         self.session.execute(sql).await?;
-        self.changed(resource_type, id, None);
+        self.changed(resource_type, id);
         Ok(Deleted::Now(version + 1))
     }
 
@@ -437,7 +437,7 @@ impl Transaction {
             .push(" AND res_id = ")
             .bind(id);
         self.session.execute(sql).await?;
-        self.changed(resource_type, id, None);
+        self.changed(resource_type, id);
         Ok(())
     }
 
@@ -487,17 +487,15 @@ impl Transaction {
     pub async fn commit(self) -> Result<(), StoreError> {
         self.session.commit().await?;
         if let Some(cache) = self.cache {
-            cache.apply(self.changes);
+            cache.invalidate(self.changes);
         }
         Ok(())
     }
 
-    /// Notes a new current version (or none) for the read cache, applied at commit.
-    fn changed(&mut self, resource_type: &str, id: &str, current: Option<&Stored>) {
+    /// Notes a changed resource for the read cache, invalidated at commit.
+    fn changed(&mut self, resource_type: &str, id: &str) {
         if self.cache.is_some() {
-            let key = (resource_type.to_owned(), id.to_owned());
-            self.changes
-                .push((key, current.map(|s| Arc::new(s.clone()))));
+            self.changes.push((resource_type.to_owned(), id.to_owned()));
         }
     }
 }

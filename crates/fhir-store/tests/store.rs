@@ -56,6 +56,7 @@ both_backends!(
     includes_and_revincludes,
     binary_data_is_kept_apart,
     reads_see_committed_writes_only,
+    concurrent_commits_and_rollbacks_keep_exactly_the_commits,
 );
 
 async fn open(backend: Backend) -> (TestDb, Store) {
@@ -793,4 +794,63 @@ async fn reads_see_committed_writes_only(backend: Backend) {
         .expect("permanent delete");
     tx.commit().await.expect("commit");
     assert!(store.read("Patient", &id).await.expect("read").is_none());
+}
+
+async fn concurrent_commits_and_rollbacks_keep_exactly_the_commits(backend: Backend) {
+    let (_db, store) = open(backend).await;
+    let mut handles = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let keep = i % 3 != 0;
+            let name = if keep {
+                format!("keep{i}")
+            } else {
+                format!("drop{i}")
+            };
+            let mut tx = store.begin().await?;
+            let stored = tx
+                .create(
+                    resource(json!({"resourceType": "Organization", "name": name})),
+                    None,
+                )
+                .await?;
+            if keep {
+                tx.commit().await?;
+            } else {
+                tokio::task::yield_now().await;
+                drop(tx);
+            }
+            Ok::<_, StoreError>((keep, stored.id().to_owned()))
+        }));
+    }
+    let mut kept = 0;
+    for h in handles {
+        let (keep, id) = h.await.expect("join").expect("write");
+        let found = store.read("Organization", &id).await.expect("read");
+        assert_eq!(
+            found.is_some(),
+            keep,
+            "{id}: committed writes stay, dropped ones vanish"
+        );
+        kept += usize::from(keep);
+    }
+    assert_eq!(
+        ids(&store, "Organization", &[("name", "keep")]).await.len(),
+        kept
+    );
+    assert!(
+        ids(&store, "Organization", &[("name", "drop")])
+            .await
+            .is_empty()
+    );
+    let history = store
+        .history(&HistoryQuery {
+            count: 100,
+            page: 1,
+            ..HistoryQuery::default()
+        })
+        .await
+        .expect("history");
+    assert_eq!(history.total as usize, kept);
 }

@@ -1,0 +1,181 @@
+//! Group commit for the embedded SQLite store.
+//!
+//! SQLite has one writer at a time, and every commit waits for the disk (`synchronous=FULL`).
+//! Instead of one database transaction per write, the writer connection keeps a database
+//! transaction open while writers queue for it: each write runs inside a savepoint of its own
+//! (released when it commits, rolled back when it is dropped), and the last writer of a run
+//! commits for everyone, after which all of them are told the outcome. A write is acknowledged
+//! only once the commit that holds it is on disk, so durability is unchanged; only the number of
+//! disk flushes goes down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::SqliteConnection;
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+use crate::StoreError;
+
+/// Most writes one commit holds, so that a writer under constant load is not kept waiting.
+const MAX_BATCH: usize = 32;
+
+/// The writer connection and the writes waiting for it.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    state: Arc<Mutex<WriterState>>,
+    waiting: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct WriterState {
+    conn: SqliteConnection,
+    /// A database transaction is open.
+    open: bool,
+    /// Writes released into the open transaction, waiting for its commit.
+    pending: Vec<oneshot::Sender<Result<(), String>>>,
+}
+
+/// One write: a savepoint in the writer's open transaction.
+#[derive(Debug)]
+pub(crate) struct WriteSession {
+    guard: Option<OwnedMutexGuard<WriterState>>,
+    writer: Arc<Writer>,
+}
+
+async fn run(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sql).execute(conn).await.map(|_| ())
+}
+
+impl WriterState {
+    /// Commits the open transaction and tells every waiting write the outcome.
+    async fn flush(&mut self) -> Result<(), sqlx::Error> {
+        let result = if self.open {
+            run(&mut self.conn, "COMMIT").await
+        } else {
+            Ok(())
+        };
+        if result.is_err() {
+            let _ = run(&mut self.conn, "ROLLBACK").await;
+        }
+        self.open = false;
+        let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        for waiter in self.pending.drain(..) {
+            let _ = waiter.send(outcome.clone());
+        }
+        result
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(conn: SqliteConnection) -> Arc<Writer> {
+        Arc::new(Writer {
+            state: Arc::new(Mutex::new(WriterState {
+                conn,
+                open: false,
+                pending: Vec::new(),
+            })),
+            waiting: AtomicUsize::new(0),
+        })
+    }
+
+    /// Waits for the writer connection and opens a savepoint for one write.
+    pub(crate) async fn begin(self: &Arc<Self>) -> Result<WriteSession, StoreError> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.state.clone().lock_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let started = async {
+            if !guard.open {
+                run(&mut guard.conn, "BEGIN IMMEDIATE").await?;
+                guard.open = true;
+            }
+            run(&mut guard.conn, "SAVEPOINT write").await
+        }
+        .await;
+        if let Err(e) = started {
+            self.settle(&mut guard).await;
+            return Err(e.into());
+        }
+        Ok(WriteSession {
+            guard: Some(guard),
+            writer: self.clone(),
+        })
+    }
+
+    /// Commits what is pending when no write is queued to add to it (or the batch is full).
+    async fn settle(&self, state: &mut WriterState) {
+        let nobody_follows = self.waiting.load(Ordering::SeqCst) == 0;
+        if state.open
+            && (nobody_follows || state.pending.len() >= MAX_BATCH)
+            && let Err(e) = state.flush().await
+        {
+            tracing::error!(error = %e, "commit failed");
+        }
+    }
+
+    /// Commits anything pending (the connection closes when the writer is dropped).
+    pub(crate) async fn close(&self) {
+        let _ = self.state.lock().await.flush().await;
+    }
+}
+
+impl WriteSession {
+    /// The writer connection.
+    pub(crate) fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        self.guard
+            .as_mut()
+            .map(|g| &mut g.conn)
+            .ok_or_else(|| StoreError::Invalid("write session already ended".into()))
+    }
+
+    /// Releases the savepoint and waits until a commit holding it is on disk.
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        let Some(mut guard) = self.guard.take() else {
+            return Err(StoreError::Invalid("write session already ended".into()));
+        };
+        if let Err(e) = run(&mut guard.conn, "RELEASE write").await {
+            let _ = run(&mut guard.conn, "ROLLBACK TO write").await;
+            let _ = run(&mut guard.conn, "RELEASE write").await;
+            self.writer.settle(&mut guard).await;
+            return Err(e.into());
+        }
+        let (done, outcome) = oneshot::channel();
+        guard.pending.push(done);
+        self.writer.settle(&mut guard).await;
+        drop(guard);
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(StoreError::Commit(message)),
+            Err(_) => Err(StoreError::Commit("the commit was abandoned".into())),
+        }
+    }
+}
+
+impl Drop for WriteSession {
+    /// A write dropped without commit is rolled back to its savepoint; the writes before it in
+    /// the open transaction stay, and are committed if nobody follows.
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        let writer = self.writer.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let undone = async {
+                run(&mut guard.conn, "ROLLBACK TO write").await?;
+                run(&mut guard.conn, "RELEASE write").await
+            }
+            .await;
+            if undone.is_err() {
+                // The transaction is unusable: give up on it and tell everyone waiting.
+                let _ = run(&mut guard.conn, "ROLLBACK").await;
+                guard.open = false;
+                for waiter in guard.pending.drain(..) {
+                    let _ = waiter.send(Err("the transaction was rolled back".into()));
+                }
+            }
+            writer.settle(&mut guard).await;
+        });
+    }
+}
