@@ -33,6 +33,8 @@ struct WriterState {
     open: bool,
     /// Writes released into the open transaction, waiting for its commit.
     pending: Vec<oneshot::Sender<Result<(), String>>>,
+    /// A dropped write may not have been undone: the open transaction must not be committed.
+    poisoned: bool,
 }
 
 /// One write: a savepoint in the writer's open transaction.
@@ -47,8 +49,24 @@ async fn run(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx:
 }
 
 impl WriterState {
+    /// Rolls the open transaction back and fails every write waiting for its commit.
+    async fn abandon(&mut self) {
+        if self.open {
+            let _ = run(&mut self.conn, "ROLLBACK").await;
+        }
+        self.open = false;
+        self.poisoned = false;
+        for waiter in self.pending.drain(..) {
+            let _ = waiter.send(Err("the transaction was rolled back".into()));
+        }
+    }
+
     /// Commits the open transaction and tells every waiting write the outcome.
     async fn flush(&mut self) -> Result<(), sqlx::Error> {
+        if self.poisoned {
+            self.abandon().await;
+            return Ok(());
+        }
         let result = if self.open {
             run(&mut self.conn, "COMMIT").await
         } else {
@@ -73,6 +91,7 @@ impl Writer {
                 conn,
                 open: false,
                 pending: Vec::new(),
+                poisoned: false,
             })),
             waiting: AtomicUsize::new(0),
         })
@@ -83,6 +102,9 @@ impl Writer {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut guard = self.state.clone().lock_owned().await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if guard.poisoned {
+            guard.abandon().await;
+        }
         let started = async {
             if !guard.open {
                 run(&mut guard.conn, "BEGIN IMMEDIATE").await?;
@@ -157,6 +179,8 @@ impl Drop for WriteSession {
         let Some(mut guard) = self.guard.take() else {
             return;
         };
+        // Until the undo below has run, nothing may commit this write's changes.
+        guard.poisoned = true;
         let writer = self.writer.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -167,15 +191,64 @@ impl Drop for WriteSession {
                 run(&mut guard.conn, "RELEASE write").await
             }
             .await;
-            if undone.is_err() {
+            if undone.is_ok() {
+                guard.poisoned = false;
+            } else {
                 // The transaction is unusable: give up on it and tell everyone waiting.
-                let _ = run(&mut guard.conn, "ROLLBACK").await;
-                guard.open = false;
-                for waiter in guard.pending.drain(..) {
-                    let _ = waiter.send(Err("the transaction was rolled back".into()));
-                }
+                guard.abandon().await;
             }
             writer.settle(&mut guard).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+
+    async fn insert(session: &mut WriteSession, value: &str) {
+        sqlx::query("INSERT INTO t (x) VALUES (?)")
+            .bind(value.to_owned())
+            .execute(session.conn().expect("open session"))
+            .await
+            .expect("insert");
+    }
+
+    #[tokio::test]
+    async fn a_write_dropped_where_it_cannot_be_undone_is_never_committed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let mut conn = SqliteConnection::connect(&url).await.expect("connect");
+        sqlx::raw_sql("CREATE TABLE t (x TEXT)")
+            .execute(&mut conn)
+            .await
+            .expect("create table");
+        let writer = Writer::new(conn);
+
+        let mut first = writer.begin().await.expect("begin");
+        insert(&mut first, "committed").await;
+        first.commit().await.expect("commit");
+
+        let mut dropped = writer.begin().await.expect("begin");
+        insert(&mut dropped, "dropped").await;
+        // Dropped on a thread without a runtime: the undo cannot be scheduled.
+        std::thread::spawn(move || drop(dropped))
+            .join()
+            .expect("thread");
+
+        let mut next = writer.begin().await.expect("begin");
+        insert(&mut next, "next").await;
+        next.commit().await.expect("commit");
+        writer.close().await;
+
+        let mut check = SqliteConnection::connect(&url).await.expect("connect");
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT x FROM t ORDER BY rowid")
+            .fetch_all(&mut check)
+            .await
+            .expect("select");
+        let values: Vec<&str> = rows.iter().map(|(x,)| x.as_str()).collect();
+        assert_eq!(values, vec!["committed", "next"]);
     }
 }
