@@ -157,8 +157,9 @@ pub fn conditional_query(
     Ok(query)
 }
 
-/// The matches of conditional criteria (at most two are read: one or several is what counts).
-async fn conditional_matches(
+/// The matches of conditional criteria under the type's conditional-write lock (at most two are
+/// read: one or several is what counts).
+pub async fn conditional_matches(
     tx: &mut Transaction,
     query: &SearchQuery,
 ) -> Result<(i64, Option<Stored>), ApiError> {

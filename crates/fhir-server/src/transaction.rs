@@ -320,16 +320,9 @@ async fn transaction(
                 let mut id = uuid::Uuid::new_v4().to_string();
                 if let Some(criteria) = &entry.if_none_exist {
                     let query = conditional_query(&state.config, resource_type, criteria)?;
-                    tx.lock_type(resource_type).await?;
-                    let found = tx.search(&query, 2).await?;
-                    match found.total {
-                        0 => {}
-                        1 => {
-                            let stored = found
-                                .matches
-                                .into_iter()
-                                .next()
-                                .ok_or_else(|| bad(i, "match vanished"))?;
+                    match interactions::conditional_matches(&mut tx, &query).await? {
+                        (0, _) => {}
+                        (1, Some(stored)) => {
                             id = stored.id().to_owned();
                             existing[i] =
                                 Some(interactions::already_exists(&state.config, &stored));
@@ -353,15 +346,9 @@ async fn transaction(
             ) => {
                 check_type(resource_type)?;
                 let query = conditional_query(&state.config, resource_type, criteria)?;
-                tx.lock_type(resource_type).await?;
-                let found = tx.search(&query, 2).await?;
-                let id = match found.total {
-                    0 => uuid::Uuid::new_v4().to_string(),
-                    1 => found
-                        .matches
-                        .first()
-                        .map(|s| s.id().to_owned())
-                        .unwrap_or_default(),
+                let id = match interactions::conditional_matches(&mut tx, &query).await? {
+                    (0, _) => uuid::Uuid::new_v4().to_string(),
+                    (1, Some(stored)) => stored.id().to_owned(),
                     _ => {
                         return Err(ApiError::precondition_failed(format!(
                             "Bundle.entry[{i}]: more than one {resource_type} matches '{criteria}'"
