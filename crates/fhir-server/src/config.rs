@@ -11,10 +11,14 @@ pub struct ServerConfig {
     pub page_count: i64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The local organization's identifier value (`http://dsf.dev/sid/organization-identifier`);
+    /// a caller of this organization is local.
+    pub organization_identifier: String,
 }
 
 impl ServerConfig {
-    /// Settings for `base_url` with the reference's defaults (20 per page, 64 MiB bodies).
+    /// Settings for `base_url` with the reference's defaults (20 per page, 64 MiB bodies); the
+    /// organization identifier defaults to the base URL's host.
     pub fn new(base_url: &str) -> Result<ServerConfig, String> {
         let trimmed = base_url.trim_end_matches('/');
         let parsed = url::Url::parse(trimmed).map_err(|e| format!("base URL {base_url}: {e}"))?;
@@ -31,6 +35,7 @@ impl ServerConfig {
             base_path: parsed.path().trim_end_matches('/').to_owned(),
             page_count: 20,
             max_body_bytes: 64 * 1024 * 1024,
+            organization_identifier: parsed.host_str().unwrap_or("localhost").to_owned(),
         })
     }
 

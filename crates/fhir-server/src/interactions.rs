@@ -6,11 +6,12 @@ use std::sync::Arc;
 use dsf_fhir::Resource;
 use dsf_fhir_store::search::params::is_served;
 use dsf_fhir_store::{
-    Deleted, SearchIssue, SearchQuery, SearchResult, StoreError, Stored, Transaction,
+    Deleted, SearchIssue, SearchQuery, SearchResult, Store, StoreError, Stored, Transaction,
 };
 use http::StatusCode;
 use serde_json::Value;
 
+use crate::authz::{Caller, Operation, read, rules};
 use crate::bundles::{self, Paging};
 use crate::config::ServerConfig;
 use crate::error::ApiError;
@@ -170,6 +171,7 @@ pub async fn conditional_matches(
 
 /// `POST /T`, optionally conditional (`If-None-Exist`); `id` pre-assigned by a transaction.
 pub async fn create(
+    caller: &Caller,
     config: &ServerConfig,
     tx: &mut Transaction,
     prefer: Prefer,
@@ -180,6 +182,7 @@ pub async fn create(
 ) -> Result<Reply, ApiError> {
     check_type(resource_type)?;
     check_body_type(&resource, resource_type)?;
+    caller.permits(Operation::Create, resource_type)?;
     if let Some(criteria) = if_none_exist {
         let query = conditional_query(config, resource_type, criteria)?;
         match conditional_matches(tx, &query).await? {
@@ -192,6 +195,7 @@ pub async fn create(
             }
         }
     }
+    rules::check_create(caller, tx, &resource).await?;
     let stored = tx.create(resource, id).await?;
     Ok(written(config, prefer, &stored, StatusCode::CREATED))
 }
@@ -214,6 +218,7 @@ pub fn already_exists(config: &ServerConfig, existing: &Stored) -> Reply {
 
 /// `PUT /T/id`, optionally with `If-Match`.
 pub async fn update(
+    caller: &Caller,
     config: &ServerConfig,
     tx: &mut Transaction,
     prefer: Prefer,
@@ -234,6 +239,12 @@ pub async fn update(
         None => return Err(ApiError::bad_request("Resource id missing in the body")),
     }
     check_id(resource_type, id).map_err(|_| update_as_create(resource_type, id))?;
+    caller.permits(Operation::Update, resource_type)?;
+    if let Some(old) = tx.read(resource_type, id).await?
+        && !old.deleted
+    {
+        rules::check_update(caller, tx, &old, &resource).await?;
+    }
     match tx.update(resource, if_match).await {
         Ok(stored) => Ok(written(config, prefer, &stored, StatusCode::OK)),
         Err(StoreError::NotFound { .. }) => Err(update_as_create(resource_type, id)),
@@ -251,6 +262,7 @@ fn update_as_create(resource_type: &str, id: &str) -> ApiError {
 
 /// `PUT /T?criteria`
 pub async fn conditional_update(
+    caller: &Caller,
     config: &ServerConfig,
     tx: &mut Transaction,
     prefer: Prefer,
@@ -261,12 +273,14 @@ pub async fn conditional_update(
 ) -> Result<Reply, ApiError> {
     check_type(resource_type)?;
     check_body_type(&resource, resource_type)?;
+    caller.permits(Operation::Update, resource_type)?;
     let query = conditional_query(config, resource_type, criteria)?;
     match conditional_matches(tx, &query).await? {
         (0, _) => {
             if let Some(body_id) = resource.id() {
                 return Err(update_as_create(resource_type, body_id));
             }
+            rules::check_create(caller, tx, &resource).await?;
             let stored = tx.create(resource, id).await?;
             Ok(written(config, prefer, &stored, StatusCode::CREATED))
         }
@@ -283,6 +297,7 @@ pub async fn conditional_update(
             resource
                 .as_json_mut()
                 .insert("id".into(), Value::String(existing.id().to_owned()));
+            rules::check_update(caller, tx, &existing, &resource).await?;
             let stored = tx.update(resource, None).await?;
             Ok(written(config, prefer, &stored, StatusCode::OK))
         }
@@ -294,12 +309,17 @@ pub async fn conditional_update(
 
 /// `DELETE /T/id`
 pub async fn delete(
+    caller: &Caller,
     tx: &mut Transaction,
     resource_type: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
     check_type(resource_type)?;
     check_id(resource_type, id)?;
+    caller.permits(Operation::Delete, resource_type)?;
+    if let Some(old) = tx.read(resource_type, id).await? {
+        rules::check_delete(caller, &old)?;
+    }
     let (deleted, version) = match tx.delete(resource_type, id).await? {
         Deleted::Now(v) => ("deleted", v),
         Deleted::Already(v) => ("already deleted", v),
@@ -317,16 +337,18 @@ pub async fn delete(
 
 /// `DELETE /T?criteria`
 pub async fn conditional_delete(
+    caller: &Caller,
     config: &ServerConfig,
     tx: &mut Transaction,
     resource_type: &str,
     criteria: &str,
 ) -> Result<Reply, ApiError> {
     check_type(resource_type)?;
+    caller.permits(Operation::Delete, resource_type)?;
     let query = conditional_query(config, resource_type, criteria)?;
     match conditional_matches(tx, &query).await? {
         (0, _) => Ok(Reply::new(StatusCode::NO_CONTENT, None)),
-        (1, Some(existing)) => delete(tx, resource_type, existing.id()).await,
+        (1, Some(existing)) => delete(caller, tx, resource_type, existing.id()).await,
         _ => Err(ApiError::precondition_failed(format!(
             "More than one {resource_type} matches the criteria '{criteria}'"
         ))),
@@ -335,12 +357,14 @@ pub async fn conditional_delete(
 
 /// `POST /T/id/$permanent-delete`
 pub async fn permanent_delete(
+    caller: &Caller,
     tx: &mut Transaction,
     resource_type: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
     check_type(resource_type)?;
     check_id(resource_type, id)?;
+    caller.permits(Operation::PermanentDelete, resource_type)?;
     tx.permanent_delete(resource_type, id).await?;
     Ok(Reply::new(
         StatusCode::OK,
@@ -348,6 +372,49 @@ pub async fn permanent_delete(
             "Resource {resource_type}/{id} permanently deleted"
         ))),
     ))
+}
+
+/// Fails with 403 unless `caller` may read `stored` (nothing found passes: that is a 404).
+pub async fn check_read(
+    caller: &Caller,
+    store: &Store,
+    stored: Option<&Stored>,
+) -> Result<(), ApiError> {
+    caller.permits(Operation::Read, stored.map_or("", |s| s.resource_type()))?;
+    match stored {
+        Some(stored) if !read::may_read(caller, store, stored).await? => {
+            Err(caller.forbidden(Operation::Read, "no read access"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs a prepared search as `caller`: only what the caller may read is found, counted and
+/// included.
+pub async fn search(
+    caller: &Caller,
+    store: &Store,
+    tx: Option<&mut Transaction>,
+    config: &ServerConfig,
+    query: &SearchQuery,
+) -> Result<SearchResult, ApiError> {
+    caller.permits(Operation::Search, &query.resource_type)?;
+    let restricted;
+    let query = match read::caller_tokens(caller) {
+        Some(tokens) => {
+            let mut q = query.clone();
+            q.restrict_access(tokens);
+            restricted = q;
+            &restricted
+        }
+        None => query,
+    };
+    let mut result = match tx {
+        Some(tx) => tx.search(query, config.page_count).await?,
+        None => store.search(query, config.page_count).await?,
+    };
+    result.included = read::retain_readable(caller, store, result.included).await?;
+    Ok(result)
 }
 
 /// The reply to a read or vread that found `stored` (or nothing).

@@ -8,12 +8,15 @@
 //! response or a Bundle entry. Errors are [`ApiError`]s: a status code and an OperationOutcome,
 //! with the status codes the reference implementation uses.
 
+pub mod allow_list;
+pub mod authz;
 pub mod body;
 pub mod bundles;
 pub mod capability;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod init_bundle;
 pub mod interactions;
 pub mod negotiate;
 pub mod outcome;
@@ -21,10 +24,11 @@ pub mod prefer;
 pub mod reply;
 pub mod routes;
 pub mod settings;
+pub mod site_file;
+pub mod startup;
 pub mod state;
+pub mod tls;
 pub mod transaction;
-
-use std::sync::Arc;
 
 pub use config::ServerConfig;
 pub use error::ApiError;
@@ -40,7 +44,8 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
-/// Serves the FHIR API for `store` on `listener` until `shutdown` completes.
+/// Serves the FHIR API for `store` on `listener` until `shutdown` completes: over mutual TLS, or
+/// over plain HTTP behind a proxy or for development, as `auth` says.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
@@ -48,16 +53,32 @@ pub async fn serve(
     auth: AuthMode,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        store,
-        config: Arc::new(config),
+    serve_state(listener, AppState::new(store, config, auth), shutdown).await
+}
+
+/// [`serve`] with a prepared state.
+pub async fn serve_state(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = match &state.auth {
+        AuthMode::MutualTls(tls) => Some(tls.clone()),
+        AuthMode::DevInsecure | AuthMode::Proxy(_) => None,
     };
     // Trailing slashes are trimmed before routing, so `{base}/` and `{base}` are the same.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state, auth));
-    axum::serve(
-        listener,
-        ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
+    match tls {
+        Some(tls) => tls::serve(listener, tls, app, shutdown).await,
+        None => {
+            axum::serve(
+                listener,
+                ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                    std::net::SocketAddr,
+                >(app),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    }
 }

@@ -2,15 +2,44 @@
 
 use std::sync::Arc;
 
-use dsf_fhir_store::Store;
+use dsf_fhir_store::{Store, Transaction};
 
+use crate::allow_list::{ALLOW_LIST_TYPES, AllowListCache};
 use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::identity::AuthMode;
 
-/// The server's shared state: the store and the settings.
+/// The server's shared state: the store, the settings and the allow list.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The resource store.
     pub store: Store,
     /// The settings.
     pub config: Arc<ServerConfig>,
+    /// How callers are authenticated.
+    pub auth: AuthMode,
+    /// The federation's organizations, for authentication and authorization.
+    pub allow_list: Arc<AllowListCache>,
+}
+
+impl AppState {
+    /// The state of a server over `store`.
+    pub fn new(store: Store, config: ServerConfig, auth: AuthMode) -> AppState {
+        AppState {
+            allow_list: Arc::new(AllowListCache::new(store.clone())),
+            store,
+            config: Arc::new(config),
+            auth,
+        }
+    }
+
+    /// Commits `tx`; the allow list is read again when the transaction changed it.
+    pub async fn commit(&self, tx: Transaction) -> Result<(), ApiError> {
+        let allow_list_changed = ALLOW_LIST_TYPES.iter().any(|t| tx.touches(t));
+        tx.commit().await?;
+        if allow_list_changed {
+            self.allow_list.invalidate();
+        }
+        Ok(())
+    }
 }

@@ -14,6 +14,7 @@ use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
+use crate::authz::Caller;
 use crate::interactions::{self, check_id, check_type, conditional_query};
 use crate::negotiate::query_pairs;
 use crate::prefer::Prefer;
@@ -207,6 +208,7 @@ fn parse_entries(base_url: &str, bundle: &Map<String, Value>) -> Result<Vec<Entr
 /// `POST {base}` with a batch or transaction Bundle.
 pub async fn process(
     state: &AppState,
+    caller: &Caller,
     prefer: Prefer,
     bundle: Resource,
 ) -> Result<Reply, ApiError> {
@@ -226,9 +228,9 @@ pub async fn process(
     let (response_type, responses) = match kind.as_str() {
         "transaction" => (
             "transaction-response",
-            transaction(state, prefer, entries).await?,
+            transaction(state, caller, prefer, entries).await?,
         ),
-        "batch" => ("batch-response", batch(state, prefer, entries).await),
+        "batch" => ("batch-response", batch(state, caller, prefer, entries).await),
         other => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -288,13 +290,18 @@ fn response_entry(reply: Reply) -> Value {
     Value::Object(entry)
 }
 
-async fn batch(state: &AppState, prefer: Prefer, entries: Vec<Entry>) -> Vec<Reply> {
+async fn batch(
+    state: &AppState,
+    caller: &Caller,
+    prefer: Prefer,
+    entries: Vec<Entry>,
+) -> Vec<Reply> {
     let mut replies = Vec::with_capacity(entries.len());
     for entry in entries {
         let result = async {
             let mut tx = state.store.begin().await?;
-            let reply = run_entry(state, &mut tx, prefer, entry, None).await?;
-            tx.commit().await?;
+            let reply = run_entry(state, caller, &mut tx, prefer, entry, None).await?;
+            state.commit(tx).await?;
             Ok::<_, ApiError>(reply)
         }
         .await;
@@ -305,6 +312,7 @@ async fn batch(state: &AppState, prefer: Prefer, entries: Vec<Entry>) -> Vec<Rep
 
 async fn transaction(
     state: &AppState,
+    caller: &Caller,
     prefer: Prefer,
     mut entries: Vec<Entry>,
 ) -> Result<Vec<Reply>, ApiError> {
@@ -398,6 +406,7 @@ async fn transaction(
             Some(reply) => reply,
             None => run_entry(
                 state,
+                caller,
                 &mut tx,
                 prefer,
                 entries[i].clone(),
@@ -413,7 +422,7 @@ async fn transaction(
         };
         replies[i] = Some(reply);
     }
-    tx.commit().await?;
+    state.commit(tx).await?;
     Ok(replies.into_iter().flatten().collect())
 }
 
@@ -511,6 +520,7 @@ async fn resolve_conditional(
 
 async fn run_entry(
     state: &AppState,
+    caller: &Caller,
     tx: &mut Transaction,
     prefer: Prefer,
     entry: Entry,
@@ -523,6 +533,7 @@ async fn run_entry(
                 .resource
                 .ok_or_else(|| ApiError::bad_request("resource missing"))?;
             interactions::create(
+                caller,
                 config,
                 tx,
                 prefer,
@@ -538,6 +549,7 @@ async fn run_entry(
                 .resource
                 .ok_or_else(|| ApiError::bad_request("resource missing"))?;
             interactions::update(
+                caller,
                 config,
                 tx,
                 prefer,
@@ -560,6 +572,7 @@ async fn run_entry(
                 .ok_or_else(|| ApiError::bad_request("resource missing"))?;
             let criteria = query.unwrap_or_default();
             interactions::conditional_update(
+                caller,
                 config,
                 tx,
                 prefer,
@@ -571,7 +584,7 @@ async fn run_entry(
             .await
         }
         (Method::Delete, Target::Instance { resource_type, id }) => {
-            interactions::delete(tx, &resource_type, &id).await
+            interactions::delete(caller, tx, &resource_type, &id).await
         }
         (
             Method::Delete,
@@ -581,6 +594,7 @@ async fn run_entry(
             },
         ) => {
             interactions::conditional_delete(
+                caller,
                 config,
                 tx,
                 &resource_type,
@@ -592,6 +606,7 @@ async fn run_entry(
             check_type(&resource_type)?;
             check_id(&resource_type, &id)?;
             let stored = tx.read(&resource_type, &id).await?;
+            interactions::check_read(caller, &state.store, stored.as_ref()).await?;
             interactions::read_reply(config, &resource_type, &id, stored.map(Arc::new))
         }
         (
@@ -605,6 +620,7 @@ async fn run_entry(
             check_type(&resource_type)?;
             check_id(&resource_type, &id)?;
             let stored = tx.vread(&resource_type, &id, version).await?;
+            interactions::check_read(caller, &state.store, stored.as_ref()).await?;
             interactions::read_reply(config, &resource_type, &id, stored.map(Arc::new))
         }
         (
@@ -617,7 +633,8 @@ async fn run_entry(
             let pairs = query_pairs(query.as_deref());
             let (search, issues) =
                 interactions::prepare_search(config, &resource_type, &pairs, prefer)?;
-            let result = tx.search(&search, config.page_count).await?;
+            let result =
+                interactions::search(caller, &state.store, Some(tx), config, &search).await?;
             Ok(interactions::search_reply(
                 config, &search, &issues, &pairs, result,
             ))

@@ -492,11 +492,14 @@ impl Transaction {
         Ok(())
     }
 
-    /// Notes a changed resource for the read cache, invalidated at commit.
+    /// Whether this transaction wrote a resource of `resource_type`.
+    pub fn touches(&self, resource_type: &str) -> bool {
+        self.changes.iter().any(|(t, _)| t == resource_type)
+    }
+
+    /// Notes a changed resource (for the read cache, invalidated at commit).
     fn changed(&mut self, resource_type: &str, id: &str) {
-        if self.cache.is_some() {
-            self.changes.push((resource_type.to_owned(), id.to_owned()));
-        }
+        self.changes.push((resource_type.to_owned(), id.to_owned()));
     }
 }
 

@@ -10,12 +10,12 @@ use axum::routing::{get, post};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::identity::{AuthMode, authenticate};
+use crate::identity::authenticate;
 use crate::negotiate::render;
 use crate::state::AppState;
 
 /// The FHIR server's router, mounted at the base URL's path.
-pub fn router(state: AppState, auth: AuthMode) -> Router {
+pub fn router(state: AppState) -> Router {
     let base_path = state.config.base_path.clone();
     let api = Router::new()
         .route("/", get(system::root_get).post(system::bundle))
@@ -47,7 +47,7 @@ pub fn router(state: AppState, auth: AuthMode) -> Router {
         )
         .fallback(resource::not_found)
         .method_not_allowed_fallback(resource::method_not_allowed)
-        .layer(from_fn_with_state(auth, authenticate))
+        .layer(from_fn_with_state(state.clone(), authenticate))
         .with_state(state);
     let router = if base_path.is_empty() {
         api

@@ -6,14 +6,14 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use dsf_fhir_store::HistoryQuery;
+use dsf_fhir_store::{HistoryQuery, HistoryResult};
 use dsf_fhir_store::search::date::{DateRange, parse_range};
 use http::{HeaderMap, StatusCode};
 
 use crate::body::{parse_resource, read_bytes};
 use crate::bundles::{self, Paging};
 use crate::error::ApiError;
-use crate::identity::Identity;
+use crate::authz::{Caller, Operation, read};
 use crate::interactions::{self, check_id, check_type};
 use crate::negotiate::{Negotiated, fhir_format, query_pairs};
 use crate::prefer::Prefer;
@@ -32,7 +32,7 @@ macro_rules! in_transaction {
     ($state:expr, |$tx:ident| $work:expr) => {{
         let mut $tx = $state.store.begin().await?;
         let reply = $work;
-        $tx.commit().await?;
+        $state.commit($tx).await?;
         reply
     }};
 }
@@ -40,7 +40,7 @@ macro_rules! in_transaction {
 /// `POST /T`: create, conditional with `If-None-Exist`; raw content for Binary.
 pub async fn create(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path(resource_type): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -56,6 +56,7 @@ pub async fn create(
     let if_none_exist = header_str(&headers, "if-none-exist");
     Ok(in_transaction!(state, |tx| {
         interactions::create(
+            &caller,
             &state.config,
             &mut tx,
             prefer,
@@ -78,7 +79,7 @@ fn is_fhir_body(headers: &HeaderMap) -> bool {
 /// format is asked for.
 pub async fn read(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Extension(negotiated): Extension<Negotiated>,
     Path((resource_type, id)): Path<(String, String)>,
     headers: HeaderMap,
@@ -86,13 +87,14 @@ pub async fn read(
     check_type(&resource_type)?;
     check_id(&resource_type, &id)?;
     let stored = state.store.read_shared(&resource_type, &id).await?;
+    interactions::check_read(&caller, &state.store, stored.as_deref()).await?;
     respond_read(&state, &resource_type, &id, stored, negotiated, &headers)
 }
 
 /// `GET /T/id/_history/vid`
 pub async fn vread(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Extension(negotiated): Extension<Negotiated>,
     Path((resource_type, id, version)): Path<(String, String, String)>,
     headers: HeaderMap,
@@ -109,6 +111,7 @@ pub async fn vread(
         .vread(&resource_type, &id, version)
         .await?
         .map(Arc::new);
+    interactions::check_read(&caller, &state.store, stored.as_deref()).await?;
     respond_read(&state, &resource_type, &id, stored, negotiated, &headers)
 }
 
@@ -151,7 +154,7 @@ fn respond_read(
 /// `PUT /T/id`, with `If-Match`.
 pub async fn update(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path((resource_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
@@ -178,6 +181,7 @@ pub async fn update(
     let prefer = Prefer::from_headers(&headers);
     Ok(in_transaction!(state, |tx| {
         interactions::update(
+            &caller,
             &state.config,
             &mut tx,
             prefer,
@@ -193,7 +197,7 @@ pub async fn update(
 /// `PUT /T?criteria`
 pub async fn conditional_update(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path(resource_type): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -206,6 +210,7 @@ pub async fn conditional_update(
     let criteria = query.unwrap_or_default();
     Ok(in_transaction!(state, |tx| {
         interactions::conditional_update(
+            &caller,
             &state.config,
             &mut tx,
             prefer,
@@ -221,42 +226,43 @@ pub async fn conditional_update(
 /// `DELETE /T/id`
 pub async fn delete(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Result<Reply> {
     Ok(in_transaction!(state, |tx| {
-        interactions::delete(&mut tx, &resource_type, &id).await?
+        interactions::delete(&caller, &mut tx, &resource_type, &id).await?
     }))
 }
 
 /// `DELETE /T?criteria`
 pub async fn conditional_delete(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path(resource_type): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Reply> {
     let criteria = query.unwrap_or_default();
     Ok(in_transaction!(state, |tx| {
-        interactions::conditional_delete(&state.config, &mut tx, &resource_type, &criteria).await?
+        interactions::conditional_delete(&caller, &state.config, &mut tx, &resource_type, &criteria)
+            .await?
     }))
 }
 
 /// `POST /T/id/$permanent-delete`
 pub async fn permanent_delete(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Result<Reply> {
     Ok(in_transaction!(state, |tx| {
-        interactions::permanent_delete(&mut tx, &resource_type, &id).await?
+        interactions::permanent_delete(&caller, &mut tx, &resource_type, &id).await?
     }))
 }
 
 /// `GET /T?params`
 pub async fn search(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path(resource_type): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -266,7 +272,7 @@ pub async fn search(
     let prefer = Prefer::from_headers(&headers);
     let (search, issues) =
         interactions::prepare_search(&state.config, &resource_type, &pairs, prefer)?;
-    let result = state.store.search(&search, state.config.page_count).await?;
+    let result = interactions::search(&caller, &state.store, None, &state.config, &search).await?;
     Ok(interactions::search_reply(
         &state.config,
         &search,
@@ -283,29 +289,30 @@ fn date_param(name: &str, value: &str) -> Result<DateRange> {
 /// `GET /T/_history`
 pub async fn type_history(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path(resource_type): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Reply> {
     check_type(&resource_type)?;
-    history(&state, Some(resource_type), None, query.as_deref()).await
+    history(&state, &caller, Some(resource_type), None, query.as_deref()).await
 }
 
 /// `GET /T/id/_history`
 pub async fn instance_history(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     Path((resource_type, id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Reply> {
     check_type(&resource_type)?;
     check_id(&resource_type, &id)?;
-    history(&state, Some(resource_type), Some(id), query.as_deref()).await
+    history(&state, &caller, Some(resource_type), Some(id), query.as_deref()).await
 }
 
 /// A history page at any level; `_since`, `_at`, `_count`, `_page`.
 pub async fn history(
     state: &AppState,
+    caller: &Caller,
     resource_type: Option<String>,
     id: Option<String>,
     query: Option<&str>,
@@ -350,9 +357,14 @@ pub async fn history(
         (Some(t), None) => format!("{}/{t}/_history", state.config.base_url),
         _ => format!("{}/_history", state.config.base_url),
     };
+    caller.permits(Operation::History, resource_type.as_deref().unwrap_or(""))?;
     history.resource_type = resource_type;
     history.id = id;
-    let result = state.store.history(&history).await?;
+    let result = if caller.identity.local {
+        state.store.history(&history).await?
+    } else {
+        readable_history(state, caller, &history).await?
+    };
     let paging = Paging {
         path,
         params: interactions::link_params(&accepted, &pairs),
@@ -364,6 +376,32 @@ pub async fn history(
         StatusCode::OK,
         Some(bundles::history(&state.config, &paging, result)),
     ))
+}
+
+/// Most versions a remote caller's history looks through.
+const REMOTE_HISTORY_LIMIT: i64 = 100_000;
+
+/// A history page of what a remote caller may read: the versions in the window are filtered
+/// first and paged after, so that counts and pages reveal nothing else (up to
+/// [`REMOTE_HISTORY_LIMIT`] versions).
+async fn readable_history(
+    state: &AppState,
+    caller: &Caller,
+    query: &HistoryQuery,
+) -> Result<HistoryResult> {
+    let all = HistoryQuery {
+        count: REMOTE_HISTORY_LIMIT,
+        page: 1,
+        ..query.clone()
+    };
+    let versions = state.store.history(&all).await?.entries;
+    let readable = read::retain_readable(caller, &state.store, versions).await?;
+    let skip = usize::try_from((query.page.max(1) - 1) * query.count).unwrap_or(usize::MAX);
+    let take = usize::try_from(query.count).unwrap_or(0);
+    Ok(HistoryResult {
+        total: i64::try_from(readable.len()).unwrap_or(i64::MAX),
+        entries: readable.into_iter().skip(skip).take(take).collect(),
+    })
 }
 
 /// Answers requests for unknown paths with 404 and an OperationOutcome.

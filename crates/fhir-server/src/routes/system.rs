@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use crate::body::{parse_resource, read_bytes};
 use crate::capability::capability_statement;
 use crate::error::ApiError;
-use crate::identity::Identity;
+use crate::authz::Caller;
 use crate::prefer::Prefer;
 use crate::reply::Reply;
 use crate::routes::resource::history;
@@ -33,22 +33,22 @@ pub async fn root_get() -> Response {
 /// `POST {base}`: a batch or transaction Bundle.
 pub async fn bundle(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Reply, ApiError> {
     let bytes = read_bytes(&state.config, body).await?;
     let bundle = parse_resource(&headers, &bytes)?;
-    transaction::process(&state, Prefer::from_headers(&headers), bundle).await
+    transaction::process(&state, &caller, Prefer::from_headers(&headers), bundle).await
 }
 
 /// `GET {base}/_history`
 pub async fn system_history(
     State(state): State<AppState>,
-    Extension(_identity): Extension<Identity>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
 ) -> Result<Reply, ApiError> {
-    history(&state, None, None, query.as_deref()).await
+    history(&state, &caller, None, None, query.as_deref()).await
 }
 
 /// `GET {base}/metadata`

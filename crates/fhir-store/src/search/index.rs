@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::access::{ACCESS_PARAM, access_tokens};
 use super::date::{DateRange, parse_range};
 use super::params::{ParamDef, ParamKind, params_of};
 
@@ -80,6 +81,11 @@ pub(crate) fn index_rows(resource_type: &str, resource: &Map<String, Value>) -> 
             row.val = Some(url.to_owned());
             rows.push(row);
         }
+    }
+    for token in access_tokens(resource_type, resource) {
+        let mut row = IndexRow::new(ACCESS_PARAM);
+        row.val = Some(token);
+        rows.push(row);
     }
     for def in params_of(resource_type) {
         for path in def.paths {

@@ -1,5 +1,6 @@
 //! Search parameters, index extraction and search queries.
 
+pub mod access;
 pub mod date;
 pub(crate) mod index;
 pub mod params;

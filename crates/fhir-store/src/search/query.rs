@@ -77,6 +77,8 @@ pub(crate) enum Criterion {
         url: String,
         version: Option<String>,
     },
+    /// Readable with one of these read-access tokens ([`super::access`]).
+    Access(Vec<String>),
 }
 
 /// A sort key, ascending unless `descending`.
@@ -201,6 +203,12 @@ impl SearchQuery {
         }
         query.normalized.sort();
         (query, issues)
+    }
+
+    /// Restricts the results to resources readable with one of `tokens` (see [`super::access`]):
+    /// what a remote caller may see. Counts and pages then count only those.
+    pub fn restrict_access(&mut self, tokens: Vec<String>) {
+        self.criteria.push(Criterion::Access(tokens));
     }
 
     fn add(&mut self, name: &str, value: &str, base_url: &str) -> Result<(), String> {

@@ -2,6 +2,7 @@
 
 use crate::db::Sql;
 
+use super::access::{ACCESS_PARAM, CONTEXT_PREFIX};
 use super::date::DateRange;
 use super::params::{ParamKind, param};
 use super::query::{Criterion, Prefix, SearchQuery, StringMatch};
@@ -90,6 +91,7 @@ fn push_index_condition(sql: &mut Sql, query: &SearchQuery, criterion: &Criterio
         | Criterion::ExternalReference { param, .. } => param,
         Criterion::Canonical { param, .. } if part == 0 => param,
         Criterion::Canonical { .. } => "version",
+        Criterion::Access(_) => ACCESS_PARAM,
         Criterion::Id(_) | Criterion::LastUpdated(..) => "",
     };
     sql.push("s.res_type = ")
@@ -144,6 +146,7 @@ fn push_index_condition(sql: &mut Sql, query: &SearchQuery, criterion: &Criterio
         Criterion::ExternalReference { url, .. } => {
             sql.push(" AND s.raw = ").bind(url.as_str());
         }
+        Criterion::Access(tokens) => push_access(sql, query, tokens),
         Criterion::Canonical { url, version, .. } => match (part, version) {
             (0, Some(v)) if index_parts(query, criterion) == 1 => {
                 sql.push(" AND s.val = ").bind(url.as_str());
@@ -296,6 +299,32 @@ pub(crate) fn push_page(sql: &mut Sql, query: &SearchQuery, count: i64, offset: 
         .bind(count)
         .push(" OFFSET ")
         .bind(offset);
+}
+
+/// Appends ` AND (s.val IN (tokens...))`; for Binary also the versions whose security context is a
+/// resource readable with `tokens`.
+fn push_access(sql: &mut Sql, query: &SearchQuery, tokens: &[String]) {
+    let push_in = |sql: &mut Sql, column: &'static str| {
+        sql.push(column).push(" IN (");
+        // An empty list still has to be valid SQL: the empty string is no token.
+        sql.bind("");
+        for token in tokens {
+            sql.push(", ").bind(token.as_str());
+        }
+        sql.push(")");
+    };
+    sql.push(" AND (");
+    push_in(sql, "s.val");
+    if query.resource_type == "Binary" {
+        sql.push(" OR s.val IN (SELECT ")
+            .bind(CONTEXT_PREFIX)
+            .push(" || c.res_type || '/' || c.res_id FROM resources c WHERE c.seq IN (SELECT a.seq FROM search_params a WHERE a.param = ")
+            .bind(ACCESS_PARAM)
+            .push(" AND ");
+        push_in(sql, "a.val");
+        sql.push("))");
+    }
+    sql.push(")");
 }
 
 /// Exact match, or prefix match when `below`, of the text column `column`.

@@ -1,0 +1,85 @@
+//! QuestionnaireResponse rules: the process engine creates them for user tasks (in progress), a
+//! person of the local organization completes them; remote organizations never see them.
+
+use dsf_fhir::Resource;
+use dsf_fhir_store::Stored;
+use serde_json::Value;
+
+use super::{Caller, Operation, array_at, str_at};
+use crate::error::ApiError;
+
+/// Whether an item with `link_id` has a string answer.
+fn has_string_answer(response: &Value, link_id: &str) -> bool {
+    array_at(response, "item")
+        .iter()
+        .filter(|i| str_at(i, "linkId") == Some(link_id))
+        .flat_map(|i| array_at(i, "answer"))
+        .any(|a| str_at(a, "valueString").is_some_and(|s| !s.is_empty()))
+}
+
+/// What a new QuestionnaireResponse needs: in progress, a questionnaire, the user task it
+/// belongs to.
+fn check_new(response: &Value) -> Result<(), String> {
+    if str_at(response, "status") != Some("in-progress") {
+        return Err("a new QuestionnaireResponse must be in-progress".into());
+    }
+    if str_at(response, "questionnaire").is_none() {
+        return Err("questionnaire missing".into());
+    }
+    if !has_string_answer(response, "user-task-id") {
+        return Err("item user-task-id with a string answer missing".into());
+    }
+    Ok(())
+}
+
+/// Checks that `caller` may create `resource`, a QuestionnaireResponse.
+pub fn check_create(caller: &Caller, resource: &Resource) -> Result<(), ApiError> {
+    if !caller.identity.local {
+        return Err(caller.forbidden(Operation::Create, "remote organization"));
+    }
+    check_new(&Value::Object(resource.as_json().clone()))
+        .map_err(|reason| caller.forbidden(Operation::Create, reason))
+}
+
+/// The item structure without answers: what may not change when a response is completed.
+fn questions(response: &Value) -> Vec<(Option<&str>, Option<&str>)> {
+    array_at(response, "item")
+        .iter()
+        .map(|i| (str_at(i, "linkId"), str_at(i, "text")))
+        .collect()
+}
+
+/// Checks that `caller` may replace `old` with `new`: only `in-progress → completed`, answers
+/// given, author and time of authoring set; the questions stay as they are.
+pub fn check_update(caller: &Caller, old: &Stored, new: &Resource) -> Result<(), ApiError> {
+    let old = Value::Object(old.resource.as_json().clone());
+    let new = Value::Object(new.as_json().clone());
+    let refuse = |reason: &str| caller.forbidden(Operation::Update, reason);
+    if str_at(&old, "status") != Some("in-progress") || str_at(&new, "status") != Some("completed")
+    {
+        return Err(refuse(
+            "a QuestionnaireResponse may only go from in-progress to completed",
+        ));
+    }
+    for key in ["questionnaire", "basedOn", "subject", "identifier"] {
+        if old.get(key) != new.get(key) {
+            return Err(refuse("only the answers of a QuestionnaireResponse may change"));
+        }
+    }
+    if questions(&old) != questions(&new) {
+        return Err(refuse("the items of a QuestionnaireResponse may not change"));
+    }
+    let author = new
+        .get("author")
+        .and_then(|a| a.get("identifier"))
+        .and_then(|i| str_at(i, "value"));
+    if author != Some(caller.identity.organization.as_str()) {
+        return Err(refuse(
+            "a completed QuestionnaireResponse needs the completing identity as author",
+        ));
+    }
+    if str_at(&new, "authored").is_none() {
+        return Err(refuse("a completed QuestionnaireResponse needs authored"));
+    }
+    Ok(())
+}
