@@ -1,6 +1,8 @@
 //! Test support shared by the workspace's integration tests: fresh SQLite and PostgreSQL
 //! databases, so that every store and server test runs against both backends.
 
+pub mod secure;
+
 use std::path::PathBuf;
 
 use dsf_fhir_server::{AuthMode, ServerConfig};

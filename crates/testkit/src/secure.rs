@@ -1,0 +1,161 @@
+//! Secured servers for tests: a test certificate authority, FHIR servers on loopback that
+//! require client certificates and know a federation's allow list, and HTTPS clients holding
+//! a site's certificate.
+
+use dsf_fhir_server::allow_list::{Member, bundle};
+use dsf_fhir_server::state::AppState;
+use dsf_fhir_server::{AuthMode, ServerConfig, init_bundle, tls};
+use dsf_fhir_store::Store;
+use dsf_pki::{CertificateAuthority, IssuedCertificate, Validity};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateRevocationListDer, PrivateKeyDer};
+
+use crate::{Backend, TestDb};
+
+/// The parent organization of test federations.
+pub const PARENT: &str = "net.dsf.test";
+
+/// A certificate authority with a server certificate for `localhost` and `127.0.0.1`.
+pub struct TestPki {
+    /// The CA.
+    pub ca: CertificateAuthority,
+    server: IssuedCertificate,
+}
+
+impl Default for TestPki {
+    fn default() -> Self {
+        TestPki::new()
+    }
+}
+
+impl TestPki {
+    /// A new CA and server certificate.
+    pub fn new() -> TestPki {
+        let ca = CertificateAuthority::generate("DSF Test CA").expect("test CA");
+        let server = ca
+            .issue_server(
+                "localhost",
+                &["localhost".to_owned(), "127.0.0.1".to_owned()],
+                Validity::days(2),
+                None,
+            )
+            .expect("server certificate");
+        TestPki { ca, server }
+    }
+
+    /// A client certificate for `name`, valid for two days.
+    pub fn client_certificate(&self, name: &str) -> IssuedCertificate {
+        self.ca
+            .issue_client(name, Validity::days(2), None)
+            .expect("client certificate")
+    }
+
+    /// An HTTPS client trusting this CA, presenting `certificate` if given.
+    pub fn client(&self, certificate: Option<&IssuedCertificate>) -> reqwest::Client {
+        https_client(&self.ca.cert_pem(), certificate)
+    }
+}
+
+/// An HTTPS client trusting `ca_pem` only, presenting `certificate` if given.
+pub fn https_client(ca_pem: &str, certificate: Option<&IssuedCertificate>) -> reqwest::Client {
+    // The process's TLS uses ring; installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA certificate");
+    let mut builder = reqwest::Client::builder().tls_certs_only([ca]);
+    if let Some(certificate) = certificate {
+        let pem = format!("{}{}", certificate.cert_pem, certificate.key_pem);
+        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
+    }
+    builder.build().expect("HTTPS client")
+}
+
+/// A member of the test federation: `<name>.dsf.test` with the certificate's thumbprint.
+pub fn member(name: &str, certificate: &IssuedCertificate, roles: &[&str]) -> Member {
+    Member {
+        identifier: format!("{name}.dsf.test"),
+        name: name.to_owned(),
+        thumbprints: vec![dsf_pki::thumbprint(&certificate.der)],
+        endpoint_address: format!("https://{name}.dsf.test/fhir"),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+/// A FHIR server with mutual TLS on a loopback port, seeded with an allow list; stopped when
+/// dropped.
+pub struct SecureServer {
+    /// `https://localhost:<port>/fhir`
+    pub base_url: String,
+    /// The store behind it.
+    pub store: Store,
+    /// The server's state (allow list cache and settings), as its handlers see it.
+    pub state: AppState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _db: TestDb,
+}
+
+impl SecureServer {
+    /// Starts a server of organization `local` (an identifier value) knowing `members`, whose
+    /// client certificates must chain to `pki`'s CA and not be revoked by `crl` (PEM).
+    pub async fn start(
+        backend: Backend,
+        pki: &TestPki,
+        local: &str,
+        members: &[Member],
+        crl: Option<&str>,
+    ) -> SecureServer {
+        let db = TestDb::new(backend).await;
+        let store = Store::open(&db.config).await.expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let port = listener.local_addr().expect("local address").port();
+        let base_url = format!("https://localhost:{port}/fhir");
+        let mut config = ServerConfig::new(&base_url).expect("server config");
+        config.organization_identifier = local.to_owned();
+        let crls = crl
+            .map(|pem| {
+                CertificateRevocationListDer::pem_slice_iter(pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("CRL")
+            })
+            .unwrap_or_default();
+        let verifier = tls::client_verifier(vec![pki.ca.cert_der().clone()], crls).expect("verifier");
+        let key = PrivateKeyDer::from_pem_slice(pki.server.key_pem.as_bytes()).expect("server key");
+        let tls_config =
+            tls::server_config(vec![pki.server.der.clone()], key, verifier).expect("TLS config");
+        let state = AppState::new(store.clone(), config, AuthMode::MutualTls(tls_config));
+        let allow_list = bundle(PARENT, "Test network", members);
+        let resource = dsf_fhir::Resource::from_json_value(allow_list).expect("bundle");
+        init_bundle::load(&state, resource)
+            .await
+            .expect("allow list loads");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            let _ = dsf_fhir_server::serve_state(listener, served, shutdown).await;
+        });
+        SecureServer {
+            base_url,
+            store,
+            state,
+            shutdown: Some(tx),
+            _db: db,
+        }
+    }
+
+    /// `{base}/{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base_url, path.trim_start_matches('/'))
+    }
+}
+
+impl Drop for SecureServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
