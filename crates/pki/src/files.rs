@@ -29,20 +29,30 @@ fn read(path: &Path) -> Result<Vec<u8>, PkiError> {
     })
 }
 
+/// Every PEM item of one kind in a file; fails if there is none.
+fn load_pem_items<T: PemObject>(path: &Path, what: &str) -> Result<Vec<T>, PkiError> {
+    let pem = read(path)?;
+    let items = T::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PkiError::invalid(path, format!("malformed PEM: {e}")))?;
+    if items.is_empty() {
+        return Err(PkiError::invalid(
+            path,
+            format!("no PEM {what} in the file"),
+        ));
+    }
+    Ok(items)
+}
+
 /// Reads every certificate of a PEM file, leaf first as written; fails if there is none.
 pub fn load_certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>, PkiError> {
     let path = path.as_ref();
-    let pem = read(path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PkiError::invalid(path, format!("malformed PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(PkiError::invalid(path, "no PEM certificate in the file"));
-    }
-    for cert in &certs {
-        if X509Certificate::from_der(cert).is_err() {
-            return Err(PkiError::invalid(path, "not an X.509 certificate"));
-        }
+    let certs: Vec<CertificateDer<'static>> = load_pem_items(path, "certificate")?;
+    if certs
+        .iter()
+        .any(|cert| X509Certificate::from_der(cert).is_err())
+    {
+        return Err(PkiError::invalid(path, "not an X.509 certificate"));
     }
     Ok(certs)
 }
@@ -51,18 +61,7 @@ pub fn load_certificates(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'s
 pub fn load_crls(
     path: impl AsRef<Path>,
 ) -> Result<Vec<CertificateRevocationListDer<'static>>, PkiError> {
-    let path = path.as_ref();
-    let pem = read(path)?;
-    let crls = CertificateRevocationListDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PkiError::invalid(path, format!("malformed PEM: {e}")))?;
-    if crls.is_empty() {
-        return Err(PkiError::invalid(
-            path,
-            "no PEM revocation list (X509 CRL) in the file",
-        ));
-    }
-    Ok(crls)
+    load_pem_items(path.as_ref(), "revocation list (X509 CRL)")
 }
 
 /// Reads a PEM private key: `ENCRYPTED PRIVATE KEY` (PKCS#8 with PBES2, needs `password`),

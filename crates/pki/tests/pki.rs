@@ -158,22 +158,43 @@ fn federation() -> Federation {
     }
 }
 
+impl Federation {
+    fn client(&self, common_name: &str, password: Option<&str>) -> IssuedCertificate {
+        self.ca
+            .issue_client(common_name, Validity::days(30), password)
+            .expect("client certificate")
+    }
+
+    /// Writes the client's files and connects with them to this federation's server as `host`.
+    async fn connect(
+        &self,
+        client: &IssuedCertificate,
+        password: Option<&str>,
+        crl: Option<&Path>,
+        host: &str,
+    ) -> Result<String, String> {
+        let name = thumbprint(&client.der);
+        let (crt, key) = write_pair(self.dir.path(), &name[..16], client);
+        let tls = tls_from_files(
+            &self.ca_path,
+            (&self.server.0, &self.server.1),
+            (&crt, &key, password),
+            crl,
+        );
+        handshake(tls, host).await
+    }
+}
+
 #[tokio::test]
 async fn issued_certificates_pass_a_mutual_tls_handshake() {
     let f = federation();
-    let client =
-        f.ca.issue_client("dic1", Validity::days(30), None)
-            .expect("client certificate");
+    let client = f.client("dic1", None);
     let expected = thumbprint(&client.der);
-    let (crt, key) = write_pair(f.dir.path(), "client", &client);
     for host in ["localhost", "dic1", "127.0.0.1"] {
-        let tls = tls_from_files(
-            &f.ca_path,
-            (&f.server.0, &f.server.1),
-            (&crt, &key, None),
-            None,
-        );
-        let seen = handshake(tls, host).await.expect("handshake");
+        let seen = f
+            .connect(&client, None, None, host)
+            .await
+            .expect("handshake");
         assert_eq!(seen, expected, "the server sees the client's thumbprint");
     }
     let info = certificate_info(&client.der).expect("certificate info");
@@ -185,17 +206,10 @@ async fn issued_certificates_pass_a_mutual_tls_handshake() {
 #[tokio::test]
 async fn server_name_outside_the_certificate_is_refused() {
     let f = federation();
-    let client =
-        f.ca.issue_client("dic1", Validity::days(30), None)
-            .expect("client");
-    let (crt, key) = write_pair(f.dir.path(), "client", &client);
-    let tls = tls_from_files(
-        &f.ca_path,
-        (&f.server.0, &f.server.1),
-        (&crt, &key, None),
-        None,
-    );
-    let error = handshake(tls, "dic2").await.expect_err("wrong host name");
+    let error = f
+        .connect(&f.client("dic1", None), None, None, "dic2")
+        .await
+        .expect_err("wrong host name");
     assert!(error.contains("not valid for name"), "{error}");
 }
 
@@ -206,14 +220,8 @@ async fn client_of_another_ca_is_refused() {
     let client = other
         .issue_client("dic1", Validity::days(30), None)
         .expect("client");
-    let (crt, key) = write_pair(f.dir.path(), "client", &client);
-    let tls = tls_from_files(
-        &f.ca_path,
-        (&f.server.0, &f.server.1),
-        (&crt, &key, None),
-        None,
-    );
-    let error = handshake(tls, "localhost")
+    let error = f
+        .connect(&client, None, None, "localhost")
         .await
         .expect_err("untrusted client");
     assert!(error.contains("UnknownIssuer"), "{error}");
@@ -222,12 +230,7 @@ async fn client_of_another_ca_is_refused() {
 #[tokio::test]
 async fn revoked_client_is_refused_and_the_list_names_its_serial() {
     let f = federation();
-    let revoked =
-        f.ca.issue_client("dic2", Validity::days(30), None)
-            .expect("client");
-    let good =
-        f.ca.issue_client("dic1", Validity::days(30), None)
-            .expect("client");
+    let revoked = f.client("dic2", None);
     let now = OffsetDateTime::now_utc();
     let crl_pem =
         f.ca.revocation_list(
@@ -246,26 +249,14 @@ async fn revoked_client_is_refused_and_the_list_names_its_serial() {
         .collect();
     assert_eq!(serials, vec![revoked.serial.as_slice()]);
 
-    let (crt, key) = write_pair(f.dir.path(), "revoked", &revoked);
-    let tls = tls_from_files(
-        &f.ca_path,
-        (&f.server.0, &f.server.1),
-        (&crt, &key, None),
-        Some(&crl_path),
-    );
-    let error = handshake(tls, "localhost")
+    let error = f
+        .connect(&revoked, None, Some(&crl_path), "localhost")
         .await
         .expect_err("revoked client");
     assert!(error.contains("Revoked"), "{error}");
-
-    let (crt, key) = write_pair(f.dir.path(), "good", &good);
-    let tls = tls_from_files(
-        &f.ca_path,
-        (&f.server.0, &f.server.1),
-        (&crt, &key, None),
-        Some(&crl_path),
-    );
-    handshake(tls, "localhost").await.expect("unrevoked client");
+    f.connect(&f.client("dic1", None), None, Some(&crl_path), "localhost")
+        .await
+        .expect("unrevoked client");
 }
 
 #[tokio::test]
@@ -289,19 +280,13 @@ async fn encrypted_keys_round_trip_and_a_loaded_ca_issues_for_its_chain() {
     let client = loaded
         .issue_client("ttp", Validity::days(30), Some("client secret"))
         .expect("client");
+    f.connect(&client, Some("client secret"), None, "localhost")
+        .await
+        .expect("handshake with the decrypted key");
     let (crt, key) = write_pair(f.dir.path(), "ttp", &client);
     let info = check_certified_key(&crt, &key, Some("client secret"), OffsetDateTime::now_utc())
         .expect("encrypted key matches");
     assert_eq!(info.subject_common_name.as_deref(), Some("ttp"));
-    let tls = tls_from_files(
-        &f.ca_path,
-        (&f.server.0, &f.server.1),
-        (&crt, &key, Some("client secret")),
-        None,
-    );
-    handshake(tls, "localhost")
-        .await
-        .expect("handshake with the decrypted key");
 
     let error = load_private_key(&key, Some("guess")).expect_err("wrong password");
     assert!(matches!(error, PkiError::WrongPassword { .. }));
