@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use dsf_fhir_server::FhirSettings;
 use tracing_subscriber::EnvFilter;
 
+mod allow_list;
 mod bpmn_check;
 mod demo;
 
