@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 mod allow_list;
 mod bpmn_check;
 mod demo;
+mod pki;
 
 /// Data Sharing Framework: a FHIR server and process engine for federated research data sharing.
 #[derive(Debug, Parser)]
@@ -28,6 +29,9 @@ enum Command {
     Bpmn(bpmn_check::BpmnCommand),
     /// Privacy tools: Bloom-filter encodings, record linkage, keys, sealed envelopes.
     Privacy(dsf_privacy::cli::PrivacyArgs),
+    /// Certificates: a development CA, server and client certificates, thumbprints.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
     /// Measure throughput and latency beside baselines.
     #[command(subcommand)]
     Bench(dsf_bench::BenchCommand),
@@ -52,6 +56,7 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => demo::run(&args, shutdown_signal()).await,
             Command::Privacy(args) => dsf_privacy::cli::run(args),
             Command::Bpmn(command) => bpmn_check::run(command),
+            Command::Pki(command) => pki::run(command),
         }
     })
 }
