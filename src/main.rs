@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 mod allow_list;
 mod bpmn_check;
 mod demo;
+mod federation;
 mod pki;
 
 /// Data Sharing Framework: a FHIR server and process engine for federated research data sharing.
@@ -32,6 +33,9 @@ enum Command {
     /// Certificates: a development CA, server and client certificates, thumbprints.
     #[command(subcommand)]
     Pki(pki::PkiCommand),
+    /// Local federations of DSF sites for development and tests.
+    #[command(subcommand)]
+    Federation(federation::FederationCommand),
     /// Measure throughput and latency beside baselines.
     #[command(subcommand)]
     Bench(dsf_bench::BenchCommand),
@@ -57,6 +61,7 @@ fn main() -> anyhow::Result<()> {
             Command::Privacy(args) => dsf_privacy::cli::run(args),
             Command::Bpmn(command) => bpmn_check::run(command),
             Command::Pki(command) => pki::run(command),
+            Command::Federation(command) => federation::run(command),
         }
     })
 }
