@@ -8,6 +8,8 @@ use dsf_fhir_server::{AuthMode, ServerConfig};
 use dsf_fhir_store::{Store, StoreConfig};
 use serde_json::{Value, json};
 
+use crate::allow_list::{AllowList, Member};
+
 /// Settings of `dsf demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
@@ -19,54 +21,34 @@ pub struct DemoArgs {
     pub no_wait: bool,
 }
 
-const ORG: &str = "http://dsf.dev/sid/organization-identifier";
-const ENDPOINT: &str = "http://dsf.dev/sid/endpoint-identifier";
+const ORG: &str = crate::allow_list::ORGANIZATION_IDENTIFIER;
 const JSON: &str = "application/fhir+json";
 
 /// The allow list of a small federation (a parent organization with three members), as a
 /// transaction Bundle with temporary ids.
 fn allow_list(base_url: &str) -> Value {
-    let mut entries = vec![json!({
-        "fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000000",
-        "resource": {"resourceType": "Organization", "active": true, "name": "Demo Network",
-                     "identifier": [{"system": ORG, "value": "network.dsf.test"}]},
-        "request": {"method": "PUT", "url": format!("Organization?identifier={ORG}|network.dsf.test")}
-    })];
-    for (i, (site, role)) in [("dic1", "DIC"), ("dic2", "DIC"), ("ttp", "TTP")]
+    let members = [("dic1", "DIC"), ("dic2", "DIC"), ("ttp", "TTP")]
         .iter()
         .enumerate()
-    {
-        let org = format!("urn:uuid:00000000-0000-4000-8000-00000000001{i}");
-        let endpoint = format!("urn:uuid:00000000-0000-4000-8000-00000000002{i}");
-        entries.push(json!({
-            "fullUrl": org,
-            "resource": {"resourceType": "Organization", "active": true, "name": format!("{} site", site.to_uppercase()),
-                         "identifier": [{"system": ORG, "value": format!("{site}.dsf.test")}],
-                         "endpoint": [{"reference": endpoint}]},
-            "request": {"method": "PUT", "url": format!("Organization?identifier={ORG}|{site}.dsf.test")}
-        }));
-        entries.push(json!({
-            "fullUrl": endpoint,
-            "resource": {"resourceType": "Endpoint", "status": "active", "name": format!("{site} FHIR endpoint"),
-                         "identifier": [{"system": ENDPOINT, "value": format!("{site}.dsf.test")}],
-                         "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "hl7-fhir-rest"},
-                         "managingOrganization": {"reference": org},
-                         "payloadType": [{"coding": [{"system": "http://hl7.org/fhir/resource-types", "code": "Task"}]}],
-                         "payloadMimeType": ["application/fhir+json", "application/fhir+xml"],
-                         "address": if i == 0 { base_url.to_owned() } else { format!("https://{site}.dsf.test/fhir") }},
-            "request": {"method": "PUT", "url": format!("Endpoint?identifier={ENDPOINT}|{site}.dsf.test")}
-        }));
-        entries.push(json!({
-            "resource": {"resourceType": "OrganizationAffiliation", "active": true,
-                         "organization": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000000"},
-                         "participatingOrganization": {"reference": org},
-                         "endpoint": [{"reference": endpoint}],
-                         "code": [{"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/organization-role", "code": role}]}]},
-            "request": {"method": "POST", "url": "OrganizationAffiliation",
-                        "ifNoneExist": format!("participating-organization:identifier={ORG}|{site}.dsf.test")}
-        }));
+        .map(|(i, (site, role))| Member {
+            identifier: format!("{site}.dsf.test"),
+            name: format!("{} site", site.to_uppercase()),
+            thumbprints: Vec::new(),
+            endpoint_identifier: format!("{site}.dsf.test"),
+            address: if i == 0 {
+                base_url.to_owned()
+            } else {
+                format!("https://{site}.dsf.test/fhir")
+            },
+            roles: vec![(*role).to_owned()],
+        })
+        .collect();
+    AllowList {
+        parent_identifier: "network.dsf.test".into(),
+        parent_name: "Demo Network".into(),
+        members,
     }
-    json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    .to_bundle()
 }
 
 /// A ping Task from dic1 to dic2, as the ping process sends it.

@@ -5,8 +5,11 @@ use clap::{Parser, Subcommand};
 use dsf_fhir_server::FhirSettings;
 use tracing_subscriber::EnvFilter;
 
+mod allow_list;
 mod bpmn_check;
 mod demo;
+mod federation;
+mod pki;
 
 /// Data Sharing Framework: a FHIR server and process engine for federated research data sharing.
 #[derive(Debug, Parser)]
@@ -27,6 +30,12 @@ enum Command {
     Bpmn(bpmn_check::BpmnCommand),
     /// Privacy tools: Bloom-filter encodings, record linkage, keys, sealed envelopes.
     Privacy(dsf_privacy::cli::PrivacyArgs),
+    /// Certificates: a development CA, server and client certificates, thumbprints.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+    /// Local federations of DSF sites for development and tests.
+    #[command(subcommand)]
+    Federation(federation::FederationCommand),
     /// Measure throughput and latency beside baselines.
     #[command(subcommand)]
     Bench(dsf_bench::BenchCommand),
@@ -51,6 +60,8 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => demo::run(&args, shutdown_signal()).await,
             Command::Privacy(args) => dsf_privacy::cli::run(args),
             Command::Bpmn(command) => bpmn_check::run(command),
+            Command::Pki(command) => pki::run(command),
+            Command::Federation(command) => federation::run(command),
         }
     })
 }
