@@ -8,7 +8,7 @@ use dsf_fhir_server::{AuthMode, ServerConfig};
 use dsf_fhir_store::{Store, StoreConfig};
 use serde_json::{Value, json};
 
-use crate::allow_list::{AllowList, Member};
+use dsf_fhir_server::allow_list::bundle::{Federation, Member};
 
 /// Settings of `dsf demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -21,7 +21,7 @@ pub struct DemoArgs {
     pub no_wait: bool,
 }
 
-const ORG: &str = crate::allow_list::ORGANIZATION_IDENTIFIER;
+const ORG: &str = dsf_fhir_store::search::access::ORGANIZATION_IDENTIFIER;
 const JSON: &str = "application/fhir+json";
 
 /// The allow list of a small federation (a parent organization with three members), as a
@@ -43,7 +43,7 @@ fn allow_list(base_url: &str) -> Value {
             roles: vec![(*role).to_owned()],
         })
         .collect();
-    AllowList {
+    Federation {
         parent_identifier: "network.dsf.test".into(),
         parent_name: "Demo Network".into(),
         members,

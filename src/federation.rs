@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use dsf_pki::{CertificateAuthority, Validity};
 
-use crate::allow_list::{AllowList, Member, ROLE_CODES};
+use dsf_fhir_server::allow_list::bundle::{Federation, Member};
+use dsf_fhir_server::authz::tags::ORGANIZATION_ROLES as ROLE_CODES;
 use crate::pki::{read_password, refuse_existing, write_file, write_pair};
 
 /// Federation commands.
@@ -165,8 +166,8 @@ pub fn plan(
 }
 
 /// The federation's allow list.
-pub fn allow_list(parent: &str, sites: &[(Site, String)]) -> AllowList {
-    AllowList {
+pub fn allow_list(parent: &str, sites: &[(Site, String)]) -> Federation {
+    Federation {
         parent_identifier: parent.to_owned(),
         parent_name: format!("Federation {parent}"),
         members: sites

@@ -5,7 +5,6 @@ use clap::{Parser, Subcommand};
 use dsf_fhir_server::FhirSettings;
 use tracing_subscriber::EnvFilter;
 
-mod allow_list;
 mod bpmn_check;
 mod demo;
 mod federation;

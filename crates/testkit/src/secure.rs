@@ -2,7 +2,7 @@
 //! require client certificates and know a federation's allow list, and HTTPS clients holding
 //! a site's certificate.
 
-use dsf_fhir_server::allow_list::{Member, bundle};
+use dsf_fhir_server::allow_list::bundle::{Federation, Member};
 use dsf_fhir_server::state::AppState;
 use dsf_fhir_server::{AuthMode, ServerConfig, init_bundle, tls};
 use dsf_fhir_store::Store;
@@ -75,7 +75,8 @@ pub fn member(name: &str, certificate: &IssuedCertificate, roles: &[&str]) -> Me
         identifier: format!("{name}.dsf.test"),
         name: name.to_owned(),
         thumbprints: vec![dsf_pki::thumbprint(&certificate.der)],
-        endpoint_address: format!("https://{name}.dsf.test/fhir"),
+        endpoint_identifier: format!("{name}.dsf.test"),
+        address: format!("https://{name}.dsf.test/fhir"),
         roles: roles.iter().map(|r| (*r).to_owned()).collect(),
     }
 }
@@ -124,7 +125,12 @@ impl SecureServer {
         let tls_config =
             tls::server_config(vec![pki.server.der.clone()], key, verifier).expect("TLS config");
         let state = AppState::new(store.clone(), config, AuthMode::MutualTls(tls_config));
-        let allow_list = bundle(PARENT, "Test network", members);
+        let allow_list = Federation {
+            parent_identifier: PARENT.to_owned(),
+            parent_name: "Test network".to_owned(),
+            members: members.to_vec(),
+        }
+        .to_bundle();
         let resource = dsf_fhir::Resource::from_json_value(allow_list).expect("bundle");
         init_bundle::load(&state, resource)
             .await

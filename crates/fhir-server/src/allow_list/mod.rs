@@ -6,6 +6,8 @@
 //! this process writes one of the three types, and at the latest after [`MAX_AGE`], so that
 //! changes written through another server process on the same database are seen too.
 
+pub mod bundle;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -276,92 +278,3 @@ impl AllowListCache {
     }
 }
 
-/// One organization of a federation, as an allow list describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// Organization identifier value, e.g. `dic1.dsf.test`.
-    pub identifier: String,
-    /// Display name.
-    pub name: String,
-    /// Thumbprints of its client certificates.
-    pub thumbprints: Vec<String>,
-    /// Its FHIR server's base URL.
-    pub endpoint_address: String,
-    /// Its role codes in the parent organization (`http://dsf.dev/fhir/CodeSystem/organization-role`).
-    pub roles: Vec<String>,
-}
-
-/// A federation's allow list as a transaction Bundle: per member an Organization, its Endpoint
-/// and an OrganizationAffiliation with its roles under the parent organization `parent`, all
-/// tagged readable by everyone. Every entry is a conditional update, so loading the Bundle again
-/// changes nothing.
-pub fn bundle(parent: &str, parent_name: &str, members: &[Member]) -> Value {
-    use serde_json::json;
-    let tag = json!([{"system": dsf_fhir_store::search::access::READ_ACCESS_TAG, "code": "ALL"}]);
-    let profile = |name: &str| json!([format!("http://dsf.dev/fhir/StructureDefinition/{name}")]);
-    let org_ref = |urn: &str, identifier: &str| {
-        json!({"reference": urn, "type": "Organization",
-               "identifier": {"system": ORGANIZATION_IDENTIFIER, "value": identifier}})
-    };
-    let urn = || format!("urn:uuid:{}", uuid::Uuid::new_v4());
-    let parent_urn = urn();
-    let mut entries = vec![json!({
-        "fullUrl": parent_urn,
-        "resource": {"resourceType": "Organization",
-                     "meta": {"profile": profile("organization-parent"), "tag": tag},
-                     "identifier": [{"system": ORGANIZATION_IDENTIFIER, "value": parent}],
-                     "active": true, "name": parent_name},
-        "request": {"method": "PUT", "url": format!("Organization?identifier={ORGANIZATION_IDENTIFIER}|{parent}")}
-    })];
-    for member in members {
-        let (org, endpoint) = (urn(), urn());
-        let id = &member.identifier;
-        let thumbprints: Vec<Value> = member
-            .thumbprints
-            .iter()
-            .map(|t| json!({"url": THUMBPRINT_EXTENSION, "valueString": t}))
-            .collect();
-        entries.push(json!({
-            "fullUrl": org,
-            "resource": {"resourceType": "Organization",
-                         "meta": {"profile": profile("organization"), "tag": tag},
-                         "extension": thumbprints,
-                         "identifier": [{"system": ORGANIZATION_IDENTIFIER, "value": id}],
-                         "active": true, "name": member.name,
-                         "endpoint": [{"reference": endpoint, "type": "Endpoint"}]},
-            "request": {"method": "PUT", "url": format!("Organization?identifier={ORGANIZATION_IDENTIFIER}|{id}")}
-        }));
-        entries.push(json!({
-            "fullUrl": endpoint,
-            "resource": {"resourceType": "Endpoint",
-                         "meta": {"profile": profile("endpoint"), "tag": tag},
-                         "identifier": [{"system": ENDPOINT_IDENTIFIER, "value": id}],
-                         "status": "active",
-                         "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "hl7-fhir-rest"},
-                         "name": format!("{} FHIR endpoint", member.name),
-                         "managingOrganization": {"reference": org, "type": "Organization"},
-                         "payloadType": [{"coding": [{"system": "http://hl7.org/fhir/resource-types", "code": "Task"}]}],
-                         "payloadMimeType": ["application/fhir+xml", "application/fhir+json"],
-                         "address": member.endpoint_address},
-            "request": {"method": "PUT", "url": format!("Endpoint?identifier={ENDPOINT_IDENTIFIER}|{id}")}
-        }));
-        let roles: Vec<Value> = member
-            .roles
-            .iter()
-            .map(|code| json!({"system": crate::authz::tags::ORGANIZATION_ROLE, "code": code}))
-            .collect();
-        entries.push(json!({
-            "fullUrl": urn(),
-            "resource": {"resourceType": "OrganizationAffiliation",
-                         "meta": {"profile": profile("organization-affiliation"), "tag": tag},
-                         "active": true,
-                         "organization": org_ref(&parent_urn, parent),
-                         "participatingOrganization": org_ref(&org, id),
-                         "endpoint": [{"reference": endpoint, "type": "Endpoint"}],
-                         "code": [{"coding": roles}]},
-            "request": {"method": "PUT", "url": format!(
-                "OrganizationAffiliation?primary-organization:identifier={ORGANIZATION_IDENTIFIER}|{parent}&participating-organization:identifier={ORGANIZATION_IDENTIFIER}|{id}")}
-        }));
-    }
-    json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
-}

@@ -6,22 +6,12 @@
 //! `urn:uuid` full URLs derived from those identifiers, so the same list can be loaded at every
 //! start-up without creating copies.
 
+use dsf_fhir_store::search::access::{ORGANIZATION_IDENTIFIER, READ_ACCESS_TAG};
 use serde_json::{Value, json};
 
-/// Organization identifier system.
-pub const ORGANIZATION_IDENTIFIER: &str = "http://dsf.dev/sid/organization-identifier";
-/// Endpoint identifier system.
-pub const ENDPOINT_IDENTIFIER: &str = "http://dsf.dev/sid/endpoint-identifier";
-/// Organization role CodeSystem.
-pub const ORGANIZATION_ROLE: &str = "http://dsf.dev/fhir/CodeSystem/organization-role";
-/// The codes of [`ORGANIZATION_ROLE`].
-pub const ROLE_CODES: [&str; 14] = [
-    "UAC", "COS", "CRR", "DIC", "DMS", "DTS", "HRP", "TTP", "AMS", "ASP", "SPR", "TSP", "PPH",
-    "BIO",
-];
+use super::{ENDPOINT_IDENTIFIER, THUMBPRINT_EXTENSION};
+use crate::authz::tags::ORGANIZATION_ROLE;
 
-const THUMBPRINT_EXTENSION: &str =
-    "http://dsf.dev/fhir/StructureDefinition/extension-certificate-thumbprint";
 const PROFILE: &str = "http://dsf.dev/fhir/StructureDefinition/";
 
 /// A member organization of the federation.
@@ -37,13 +27,13 @@ pub struct Member {
     pub endpoint_identifier: String,
     /// The FHIR base URL.
     pub address: String,
-    /// Role codes from [`ORGANIZATION_ROLE`].
+    /// Role codes from [`ORGANIZATION_ROLE`] ([`crate::authz::tags::ORGANIZATION_ROLES`]).
     pub roles: Vec<String>,
 }
 
 /// A parent organization (consortium) and its members.
 #[derive(Debug, Clone)]
-pub struct AllowList {
+pub struct Federation {
     /// Parent organization identifier value.
     pub parent_identifier: String,
     /// Parent organization display name.
@@ -64,7 +54,7 @@ fn full_url(kind: &str, identifier: &str) -> String {
 fn meta(profile: &str) -> Value {
     json!({
         "profile": [format!("{PROFILE}{profile}")],
-        "tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]
+        "tag": [{"system": READ_ACCESS_TAG, "code": "ALL"}]
     })
 }
 
@@ -85,7 +75,7 @@ fn entry(full_url: &str, resource: Value, url: String) -> Value {
     json!({"fullUrl": full_url, "resource": resource, "request": {"method": "PUT", "url": url}})
 }
 
-impl AllowList {
+impl Federation {
     /// The transaction Bundle.
     pub fn to_bundle(&self) -> Value {
         let parent = full_url("Organization", &self.parent_identifier);
