@@ -205,9 +205,8 @@ fn forwarded_certificate(proxy: &ProxyAuth, request: &Request) -> Result<PeerCer
         .get(&proxy.header)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Refusal::Unauthorized(format!("no {} header", proxy.header)))?;
-    let chain = parse_forwarded_pem(value).map_err(|e| {
-        Refusal::Unauthorized(format!("{} header unreadable: {e}", proxy.header))
-    })?;
+    let chain = parse_forwarded_pem(value)
+        .map_err(|e| Refusal::Unauthorized(format!("{} header unreadable: {e}", proxy.header)))?;
     verify_client_certificate(proxy.verifier.as_ref(), &chain)
         .map_err(|e| Refusal::Unauthorized(format!("forwarded certificate refused: {e}")))?;
     chain

@@ -64,7 +64,11 @@ pub struct FhirSettings {
     pub server_certificate_key: Option<PathBuf>,
 
     /// Password of the server certificate's key.
-    #[arg(long, env = "DEV_DSF_SERVER_CERTIFICATE_KEY_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DEV_DSF_SERVER_CERTIFICATE_KEY_PASSWORD",
+        hide_env_values = true
+    )]
     pub server_certificate_key_password: Option<String>,
 
     /// File holding the password of the server certificate's key.
@@ -88,7 +92,10 @@ pub struct FhirSettings {
     pub client_certificate_key_password: Option<String>,
 
     /// File holding the password of the client certificate's key.
-    #[arg(long, env = "DEV_DSF_FHIR_CLIENT_CERTIFICATE_PRIVATE_KEY_PASSWORD_FILE")]
+    #[arg(
+        long,
+        env = "DEV_DSF_FHIR_CLIENT_CERTIFICATE_PRIVATE_KEY_PASSWORD_FILE"
+    )]
     pub client_certificate_key_password_file: Option<PathBuf>,
 
     /// CA certificates (PEM) that client certificates must chain to.
@@ -194,7 +201,10 @@ fn invalid(message: impl Into<String>) -> SettingsError {
 }
 
 /// A password given directly or in a file (first line).
-fn password(direct: Option<String>, file: Option<PathBuf>) -> Result<Option<String>, SettingsError> {
+fn password(
+    direct: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<Option<String>, SettingsError> {
     match (direct, file) {
         (Some(password), _) => Ok(Some(password)),
         (None, Some(file)) => std::fs::read_to_string(&file)
@@ -216,7 +226,10 @@ impl FhirSettings {
             invalid("the base URL is not set: --base-url, DEV_DSF_FHIR_SERVER_BASE_URL or base_url in the site file")
         })?;
         let mut server = ServerConfig::new(&base_url).map_err(SettingsError::Invalid)?;
-        let page_count = s.page_count.or(file.page_count).unwrap_or(server.page_count);
+        let page_count = s
+            .page_count
+            .or(file.page_count)
+            .unwrap_or(server.page_count);
         if page_count < 1 {
             return Err(invalid(
                 "DEV_DSF_FHIR_SERVER_PAGE_COUNT (--page-count) must be at least 1",
@@ -234,7 +247,10 @@ impl FhirSettings {
             .or(file.listen)
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
         let database_url = s.database_url.or(file.database_url);
-        let data_dir = s.data_dir.or(file.data_dir).unwrap_or_else(|| "data".into());
+        let data_dir = s
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| "data".into());
         let (store, data_dir) = match database_url {
             Some(url) => (
                 StoreConfig::Postgres {
@@ -461,15 +477,14 @@ mod tests {
             listen: Some("127.0.0.1:9000".parse().expect("addr")),
             ..FhirSettings::default()
         };
-        assert_eq!(
-            overridden.resolve().expect("resolved").listen.port(),
-            9000
-        );
+        assert_eq!(overridden.resolve().expect("resolved").listen.port(), 9000);
         std::fs::write(&file, "[fhir]\nbase_urll = \"x\"\n").expect("write");
         let typo = FhirSettings {
             config: Some(file),
             ..FhirSettings::default()
         };
-        assert!(matches!(typo.resolve(), Err(SettingsError::Invalid(m)) if m.contains("base_urll")));
+        assert!(
+            matches!(typo.resolve(), Err(SettingsError::Invalid(m)) if m.contains("base_urll"))
+        );
     }
 }

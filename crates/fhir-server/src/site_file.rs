@@ -81,8 +81,8 @@ struct SiteFile {
 pub fn read(path: &Path) -> Result<FhirTable, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("site configuration {}: {e}", path.display()))?;
-    let file: SiteFile = toml::from_str(&text)
-        .map_err(|e| format!("site configuration {}: {e}", path.display()))?;
+    let file: SiteFile =
+        toml::from_str(&text).map_err(|e| format!("site configuration {}: {e}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut fhir = file.fhir;
     for p in [

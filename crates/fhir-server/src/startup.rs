@@ -32,8 +32,7 @@ fn client_verifier(
         Some(path) => dsf_pki::load_crls(path).map_err(invalid)?,
         None => Vec::new(),
     };
-    tls::client_verifier(cas, crls)
-        .map_err(|e| invalid(format!("{}: {e}", cas_path.display())))
+    tls::client_verifier(cas, crls).map_err(|e| invalid(format!("{}: {e}", cas_path.display())))
 }
 
 /// How callers are authenticated, with every certificate file loaded and checked.
@@ -41,8 +40,11 @@ pub fn auth_mode(settings: &Resolved) -> Result<AuthMode, SettingsError> {
     match &settings.transport {
         Transport::DevInsecure => Ok(AuthMode::DevInsecure),
         Transport::Proxy { header, proxies } => Ok(AuthMode::Proxy(ProxyAuth {
-            header: http::HeaderName::try_from(header.as_str())
-                .map_err(|_| invalid(format!("client certificate header {header} is not a header name")))?,
+            header: http::HeaderName::try_from(header.as_str()).map_err(|_| {
+                invalid(format!(
+                    "client certificate header {header} is not a header name"
+                ))
+            })?,
             proxies: proxies.clone(),
             verifier: client_verifier(settings)?,
         })),
@@ -89,8 +91,9 @@ pub fn local_thumbprint(settings: &Resolved) -> Result<Option<String>, SettingsE
             let first = certificates
                 .first()
                 .ok_or_else(|| invalid(format!("{}: no certificate", certificate.display())))?;
-            dsf_pki::certificate_info(first)
-                .ok_or_else(|| invalid(format!("{}: unreadable certificate", certificate.display())))?
+            dsf_pki::certificate_info(first).ok_or_else(|| {
+                invalid(format!("{}: unreadable certificate", certificate.display()))
+            })?
         }
     };
     Ok(Some(info.thumbprint))
@@ -131,10 +134,10 @@ pub async fn seed(
             .map(|i| i.diagnostics.clone())
             .collect::<Vec<_>>()
             .join("; ");
-        let source = settings
-            .init_bundle
-            .as_ref()
-            .map_or_else(|| "the default start-up bundle".to_owned(), |p| p.display().to_string());
+        let source = settings.init_bundle.as_ref().map_or_else(
+            || "the default start-up bundle".to_owned(),
+            |p| p.display().to_string(),
+        );
         invalid(format!("{source}: {} {detail}", e.status))
     })
 }
@@ -149,12 +152,13 @@ pub async fn run(
     let store = open_store(&settings).await?;
     let state = AppState::new(store.clone(), settings.server.clone(), auth);
     seed(&state, &settings, thumbprint).await?;
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|source| SettingsError::Listen {
-            address: settings.listen,
-            source,
-        })?;
+    let listener =
+        TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| SettingsError::Listen {
+                address: settings.listen,
+                source,
+            })?;
     tracing::info!(
         base_url = %state.config.base_url,
         listen = %settings.listen,

@@ -47,8 +47,10 @@ impl PeerCertificate {
 
     /// The subject's distinguished name, for log lines.
     pub fn subject(&self) -> String {
-        dsf_pki::certificate_info(&self.der)
-            .map_or_else(|| "(unreadable certificate)".to_owned(), |info| info.subject)
+        dsf_pki::certificate_info(&self.der).map_or_else(
+            || "(unreadable certificate)".to_owned(),
+            |info| info.subject,
+        )
     }
 }
 
@@ -150,8 +152,7 @@ where
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-            {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::warn!(%peer, "TLS connection refused: {e}");

@@ -13,8 +13,8 @@ use dsf_fhir_store::Transaction;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::error::ApiError;
 use crate::authz::Caller;
+use crate::error::ApiError;
 use crate::interactions::{self, check_id, check_type, conditional_query};
 use crate::negotiate::query_pairs;
 use crate::prefer::Prefer;
@@ -230,7 +230,10 @@ pub async fn process(
             "transaction-response",
             transaction(state, caller, prefer, entries).await?,
         ),
-        "batch" => ("batch-response", batch(state, caller, prefer, entries).await),
+        "batch" => (
+            "batch-response",
+            batch(state, caller, prefer, entries).await,
+        ),
         other => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

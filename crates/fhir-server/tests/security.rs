@@ -145,7 +145,10 @@ async fn tls_refusals(backend: Backend) {
     );
     let other_ca = TestPki::new();
     let stranger = other_ca.client_certificate("dic2");
-    let foreign = dsf_testkit::secure::https_client(&f.pki.ca.cert_pem(), Some(&stranger));
+    let foreign = dsf_testkit::secure::https_client(
+        &f.pki.ca.cert_pem(),
+        Some((&stranger.cert_pem, &stranger.key_pem)),
+    );
     assert!(
         foreign.get(&metadata).send().await.is_err(),
         "a certificate from another CA is refused"

@@ -52,18 +52,20 @@ impl TestPki {
 
     /// An HTTPS client trusting this CA, presenting `certificate` if given.
     pub fn client(&self, certificate: Option<&IssuedCertificate>) -> reqwest::Client {
-        https_client(&self.ca.cert_pem(), certificate)
+        let identity = certificate.map(|c| (c.cert_pem.as_str(), c.key_pem.as_str()));
+        https_client(&self.ca.cert_pem(), identity)
     }
 }
 
-/// An HTTPS client trusting `ca_pem` only, presenting `certificate` if given.
-pub fn https_client(ca_pem: &str, certificate: Option<&IssuedCertificate>) -> reqwest::Client {
+/// An HTTPS client trusting `ca_pem` only, presenting the certificate and key `identity` (PEM)
+/// if given.
+pub fn https_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
     // The process's TLS uses ring; installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA certificate");
     let mut builder = reqwest::Client::builder().tls_certs_only([ca]);
-    if let Some(certificate) = certificate {
-        let pem = format!("{}{}", certificate.cert_pem, certificate.key_pem);
+    if let Some((certificate, key)) = identity {
+        let pem = format!("{certificate}{key}");
         builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
     }
     builder.build().expect("HTTPS client")
@@ -120,7 +122,8 @@ impl SecureServer {
                     .expect("CRL")
             })
             .unwrap_or_default();
-        let verifier = tls::client_verifier(vec![pki.ca.cert_der().clone()], crls).expect("verifier");
+        let verifier =
+            tls::client_verifier(vec![pki.ca.cert_der().clone()], crls).expect("verifier");
         let key = PrivateKeyDer::from_pem_slice(pki.server.key_pem.as_bytes()).expect("server key");
         let tls_config =
             tls::server_config(vec![pki.server.der.clone()], key, verifier).expect("TLS config");

@@ -99,7 +99,10 @@ pub fn thumbprints(resource: &serde_json::Map<String, Value>) -> Vec<String> {
 
 fn is_active(resource: &serde_json::Map<String, Value>) -> bool {
     // `active` absent means active, as FHIR defines for both types.
-    resource.get("active").and_then(Value::as_bool).unwrap_or(true)
+    resource
+        .get("active")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
 }
 
 /// The logical id of a literal reference `Type/id` (relative or absolute).
@@ -166,7 +169,12 @@ impl AllowList {
                 .flatten()
                 .filter_map(|c| c.get("coding").and_then(Value::as_array))
                 .flatten()
-                .filter_map(|c| Some((str_at(c, "system")?.to_owned(), str_at(c, "code")?.to_owned())))
+                .filter_map(|c| {
+                    Some((
+                        str_at(c, "system")?.to_owned(),
+                        str_at(c, "code")?.to_owned(),
+                    ))
+                })
                 .collect();
             parsed.push(Affiliation {
                 parent,
@@ -277,4 +285,3 @@ impl AllowListCache {
         ))
     }
 }
-

@@ -39,7 +39,11 @@ pub struct Party<'a> {
 /// The codes, whether each may be a recipient, and the extension its coding needs.
 const CODES: [(&str, bool, Option<&str>); 9] = [
     ("LOCAL_ALL", true, None),
-    ("LOCAL_ALL_PRACTITIONER", false, Some(PRACTITIONER_EXTENSION)),
+    (
+        "LOCAL_ALL_PRACTITIONER",
+        false,
+        Some(PRACTITIONER_EXTENSION),
+    ),
     ("LOCAL_ORGANIZATION", true, Some(ORGANIZATION_EXTENSION)),
     (
         "LOCAL_ORGANIZATION_PRACTITIONER",
@@ -95,7 +99,9 @@ fn check_coding(coding: &Value, recipient: bool) -> Result<(), String> {
         .ok_or_else(|| format!("{code} needs extension {needed}"))?;
     let valid = match *needed {
         ORGANIZATION_EXTENSION => organization_identifier(ext.get("valueIdentifier")).is_some(),
-        ROLE_EXTENSION => parent_and_role(ext).is_some_and(|(_, role)| is_organization_role(Some(role))),
+        ROLE_EXTENSION => {
+            parent_and_role(ext).is_some_and(|(_, role)| is_organization_role(Some(role)))
+        }
         _ => true,
     };
     if valid {
@@ -120,7 +126,9 @@ pub fn check_definition(definition: &Value) -> Result<(), String> {
         }
         messages.push(message);
         if !extensions(block, "task-profile").any(|e| str_at(e, "valueCanonical").is_some()) {
-            return Err(format!("process-authorization {message} without task-profile"));
+            return Err(format!(
+                "process-authorization {message} without task-profile"
+            ));
         }
         for (role, recipient) in [("requester", false), ("recipient", true)] {
             let codings: Vec<&Value> = extensions(block, role)

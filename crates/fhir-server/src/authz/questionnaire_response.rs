@@ -63,11 +63,15 @@ pub fn check_update(caller: &Caller, old: &Stored, new: &Resource) -> Result<(),
     }
     for key in ["questionnaire", "basedOn", "subject", "identifier"] {
         if old.get(key) != new.get(key) {
-            return Err(refuse("only the answers of a QuestionnaireResponse may change"));
+            return Err(refuse(
+                "only the answers of a QuestionnaireResponse may change",
+            ));
         }
     }
     if questions(&old) != questions(&new) {
-        return Err(refuse("the items of a QuestionnaireResponse may not change"));
+        return Err(refuse(
+            "the items of a QuestionnaireResponse may not change",
+        ));
     }
     let author = new
         .get("author")

@@ -102,8 +102,9 @@ async fn check_content(
         "Organization" => check_organization(resource),
         "Endpoint" => check_endpoint(resource),
         "OrganizationAffiliation" => check_affiliation(resource),
-        "ActivityDefinition" => check_definition(resource, false)
-            .and_then(|()| process::check_definition(resource)),
+        "ActivityDefinition" => {
+            check_definition(resource, false).and_then(|()| process::check_definition(resource))
+        }
         "StructureDefinition" => check_definition(resource, true),
         "CodeSystem" | "ValueSet" => check_definition(resource, false),
         "NamingSystem" => check_naming_system(resource),
@@ -150,10 +151,11 @@ fn valid_endpoint_address(address: &str) -> bool {
         let digits = port_and_path
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(port_and_path.len());
-        if !(1..=4).contains(&digits) {
+        if digits == 0 {
             return false;
         }
-        rest = &port_and_path[digits..];
+        // `\d{1,4}` then `[-\w/]*`, which takes further digits too.
+        rest = &port_and_path[digits.min(4)..];
     }
     rest.chars()
         .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '/')
@@ -292,7 +294,9 @@ async fn check_binary(
         .iter()
         .any(|t| str_at(t, "system") == Some(dsf_fhir_store::search::access::READ_ACCESS_TAG));
     Ok(match (tagged, context) {
-        (true, Some(_)) => Err("Binary needs a read-access tag or a securityContext, not both".into()),
+        (true, Some(_)) => {
+            Err("Binary needs a read-access tag or a securityContext, not both".into())
+        }
         (true, None) => has_tags,
         (false, None) => Err("Binary needs a read-access tag or a securityContext".into()),
         (false, Some(context)) => {
@@ -346,7 +350,10 @@ async fn check_unique(
                 .map_err(ApiError::bad_request)?;
             let token = format!("{ORGANIZATION_IDENTIFIER}|{identifier}");
             if exists_other(tx, resource_type, &[("identifier", &token)], id).await? {
-                return Err(duplicate(resource_type, &format!("identifier {identifier}")));
+                return Err(duplicate(
+                    resource_type,
+                    &format!("identifier {identifier}"),
+                ));
             }
             let mine = resource.as_object().map(thumbprints).unwrap_or_default();
             if !mine.is_empty() {
@@ -366,7 +373,10 @@ async fn check_unique(
                 .map_err(ApiError::bad_request)?;
             let token = format!("{ENDPOINT_IDENTIFIER}|{identifier}");
             if exists_other(tx, resource_type, &[("identifier", &token)], id).await? {
-                return Err(duplicate(resource_type, &format!("identifier {identifier}")));
+                return Err(duplicate(
+                    resource_type,
+                    &format!("identifier {identifier}"),
+                ));
             }
             let address = str_at(resource, "address").unwrap_or_default();
             if exists_other(tx, resource_type, &[("address", address)], id).await? {
@@ -385,7 +395,10 @@ async fn check_unique(
                     .iter()
                     .flat_map(|c| array_at(c, "coding"))
                     .filter_map(|c| {
-                        Some((str_at(c, "system")?.to_owned(), str_at(c, "code")?.to_owned()))
+                        Some((
+                            str_at(c, "system")?.to_owned(),
+                            str_at(c, "code")?.to_owned(),
+                        ))
                     })
                     .collect()
             };
@@ -396,7 +409,10 @@ async fn check_unique(
                     continue;
                 }
                 if other_json.get("endpoint") == resource.get("endpoint") {
-                    return Err(duplicate(resource_type, "organization, member and endpoint"));
+                    return Err(duplicate(
+                        resource_type,
+                        "organization, member and endpoint",
+                    ));
                 }
                 if roles(&other_json).iter().any(|r| my_roles.contains(r)) {
                     return Err(duplicate(resource_type, "organization, member and role"));
@@ -449,7 +465,8 @@ mod tests {
         assert!(valid_endpoint_address("https://localhost:8001/fhir"));
         assert!(!valid_endpoint_address("http://dic1.dsf.test/fhir"));
         assert!(!valid_endpoint_address("https://:80/fhir"));
-        assert!(!valid_endpoint_address("https://h:123456/fhir"));
+        assert!(valid_endpoint_address("https://localhost:23001/fhir"));
+        assert!(!valid_endpoint_address("https://h:/fhir"));
         assert!(!valid_endpoint_address("https://h/fhir?x=1"));
     }
 }

@@ -16,7 +16,8 @@ use crate::allow_list::AllowList;
 pub const ORGANIZATION_ROLE: &str = "http://dsf.dev/fhir/CodeSystem/organization-role";
 /// Its codes (version 2.0.0).
 pub const ORGANIZATION_ROLES: [&str; 14] = [
-    "UAC", "COS", "CRR", "DIC", "DMS", "DTS", "HRP", "TTP", "AMS", "ASP", "SPR", "TSP", "PPH", "BIO",
+    "UAC", "COS", "CRR", "DIC", "DMS", "DTS", "HRP", "TTP", "AMS", "ASP", "SPR", "TSP", "PPH",
+    "BIO",
 ];
 
 /// The value of an organization Identifier.
@@ -94,7 +95,11 @@ pub fn check(resource: &Value, allow_list: &AllowList, required: bool) -> Result
             Ok(())
         };
     }
-    let count = |code: &str| tags.iter().filter(|t| str_at(t, "code") == Some(code)).count();
+    let count = |code: &str| {
+        tags.iter()
+            .filter(|t| str_at(t, "code") == Some(code))
+            .count()
+    };
     let (all, local) = (count("ALL"), count("LOCAL"));
     if all == 1 && tags.len() == 1 {
         return Ok(());

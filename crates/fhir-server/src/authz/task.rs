@@ -42,8 +42,7 @@ pub fn parse_instantiates(canonical: &str) -> Option<ProcessReference<'_>> {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    let name_ok =
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     let version_ok = version.split_once('.').is_some_and(|(major, minor)| {
         [major, minor]
             .iter()
@@ -65,7 +64,9 @@ fn is_input(input: &Value, code: &str) -> bool {
 
 /// The inputs of type `bpmn-message|code`.
 pub fn inputs<'a>(task: &'a Value, code: &'a str) -> impl Iterator<Item = &'a Value> {
-    array_at(task, "input").iter().filter(move |i| is_input(i, code))
+    array_at(task, "input")
+        .iter()
+        .filter(move |i| is_input(i, code))
 }
 
 /// The one non-blank `message-name` input.
@@ -154,7 +155,9 @@ async fn check_draft(
     id: Option<&str>,
 ) -> Result<Result<(), String>, ApiError> {
     if !caller.identity.local {
-        return Ok(Err("only the local organization may write draft Tasks".into()));
+        return Ok(Err(
+            "only the local organization may write draft Tasks".into()
+        ));
     }
     if let Err(reason) = check_common(task) {
         return Ok(Err(reason));
@@ -197,12 +200,12 @@ pub async fn check_create(
         Some("requested") => {
             let (process, message) = check_common(&task).map_err(refuse)?;
             if !task_identifiers(&task).is_empty() {
-                return Err(refuse("a requested Task must not have a task-identifier".into()));
+                return Err(refuse(
+                    "a requested Task must not have a task-identifier".into(),
+                ));
             }
             if requester(&task).map_err(refuse)? != caller.identity.organization {
-                return Err(refuse(
-                    "requester is not the calling organization".into(),
-                ));
+                return Err(refuse("requester is not the calling organization".into()));
             }
             if recipient(&task).map_err(refuse)? != caller.local_organization {
                 return Err(refuse("recipient is not the local organization".into()));
@@ -265,8 +268,8 @@ fn check_unchanged(old: &Value, new: &Value, business_key_may_appear: bool) -> R
     if old_inputs != new_inputs {
         return Err("Task inputs may not change".into());
     }
-    let key_ok = old_key == new_key
-        || (business_key_may_appear && old_key.is_empty() && new_key.len() == 1);
+    let key_ok =
+        old_key == new_key || (business_key_may_appear && old_key.is_empty() && new_key.len() == 1);
     if key_ok {
         Ok(())
     } else {
@@ -291,14 +294,20 @@ pub async fn check_update(
     let needs_authorization = match transition {
         ("draft", "draft") => {
             if task_identifiers(&old) != task_identifiers(&new) {
-                return Err(refuse("a draft Task's task-identifier may not change".into()));
+                return Err(refuse(
+                    "a draft Task's task-identifier may not change".into(),
+                ));
             }
-            return check_draft(caller, tx, &new, id.as_deref()).await?.map_err(refuse);
+            return check_draft(caller, tx, &new, id.as_deref())
+                .await?
+                .map_err(refuse);
         }
         ("requested", "in-progress") => {
             check_unchanged(&old, &new, true).map_err(refuse)?;
             if !array_at(&new, "output").is_empty() {
-                return Err(refuse("a Task going in-progress must not have outputs".into()));
+                return Err(refuse(
+                    "a Task going in-progress must not have outputs".into(),
+                ));
             }
             true
         }
@@ -323,7 +332,11 @@ pub async fn check_update(
             message_name(&new),
         ) {
             (Some(process), Ok(message)) => (process, message),
-            _ => return Err(refuse("Task has no valid process reference or message".into())),
+            _ => {
+                return Err(refuse(
+                    "Task has no valid process reference or message".into(),
+                ));
+            }
         };
         let definition = find_definition(tx, &process).await?;
         let recipient = Party {
@@ -353,7 +366,10 @@ mod tests {
         let p = parse_instantiates("http://dsf.dev/bpe/Process/ping|1.0").expect("valid");
         assert_eq!(p.url, "http://dsf.dev/bpe/Process/ping");
         assert_eq!(p.version, "1.0");
-        assert!(parse_instantiates("https://medizininformatik-initiative.de/bpe/Process/dataSend|1.1").is_some());
+        assert!(
+            parse_instantiates("https://medizininformatik-initiative.de/bpe/Process/dataSend|1.1")
+                .is_some()
+        );
         for bad in [
             "http://dsf.dev/bpe/Process/ping",
             "http://dsf.dev/bpe/Process/ping|1",

@@ -6,14 +6,14 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use dsf_fhir_store::{HistoryQuery, HistoryResult};
 use dsf_fhir_store::search::date::{DateRange, parse_range};
+use dsf_fhir_store::{HistoryQuery, HistoryResult};
 use http::{HeaderMap, StatusCode};
 
+use crate::authz::{Caller, Operation, read};
 use crate::body::{parse_resource, read_bytes};
 use crate::bundles::{self, Paging};
 use crate::error::ApiError;
-use crate::authz::{Caller, Operation, read};
 use crate::interactions::{self, check_id, check_type};
 use crate::negotiate::{Negotiated, fhir_format, query_pairs};
 use crate::prefer::Prefer;
@@ -306,7 +306,14 @@ pub async fn instance_history(
 ) -> Result<Reply> {
     check_type(&resource_type)?;
     check_id(&resource_type, &id)?;
-    history(&state, &caller, Some(resource_type), Some(id), query.as_deref()).await
+    history(
+        &state,
+        &caller,
+        Some(resource_type),
+        Some(id),
+        query.as_deref(),
+    )
+    .await
 }
 
 /// A history page at any level; `_since`, `_at`, `_count`, `_page`.

@@ -6,10 +6,10 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
+use crate::authz::Caller;
 use crate::body::{parse_resource, read_bytes};
 use crate::capability::capability_statement;
 use crate::error::ApiError;
-use crate::authz::Caller;
 use crate::prefer::Prefer;
 use crate::reply::Reply;
 use crate::routes::resource::history;

@@ -1,0 +1,162 @@
+//! A federation written by `dsf federation init`, each site's server started with
+//! `dsf fhir --config <site>/site.toml`: sites know each other from the allow list, and a Task
+//! from dic2 to dic1 is accepted when dic1's ActivityDefinition authorizes dic2 and refused
+//! otherwise.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+const ORG: &str = "http://dsf.dev/sid/organization-identifier";
+const JSON: &str = "application/fhir+json";
+
+/// A running site server, killed when dropped.
+struct Site(Child);
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn client(dir: &Path, site: &str) -> Client {
+    let read = |p: &str| std::fs::read_to_string(dir.join(p)).expect("PEM file");
+    let (ca, cert, key) = (
+        read("ca/ca.crt"),
+        read(&format!("{site}/client.crt")),
+        read(&format!("{site}/client.key")),
+    );
+    dsf_testkit::secure::https_client(&ca, Some((&cert, &key)))
+}
+
+async fn post(client: &Client, url: &str, body: &Value) -> (StatusCode, Value) {
+    let response = client
+        .post(url)
+        .header("content-type", JSON)
+        .header("accept", JSON)
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn task(requester: &str) -> Value {
+    json!({"resourceType": "Task",
+           "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-ping|1.0"]},
+           "instantiatesCanonical": "http://dsf.dev/bpe/Process/ping|1.0",
+           "status": "requested", "intent": "order", "authoredOn": "2026-11-30T10:00:00+01:00",
+           "requester": {"type": "Organization", "identifier": {"system": ORG, "value": requester}},
+           "restriction": {"recipient": [{"type": "Organization", "identifier": {"system": ORG, "value": "dic1.dsf.test"}}]},
+           "input": [{"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]},
+                      "valueString": "ping"}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sites_of_a_federation_authorize_each_other() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("federation");
+    // Ports away from common services and from other test runs on the machine.
+    let base_port = 20_000 + (std::process::id() % 1000) * 30;
+    let init = Command::new(env!("CARGO_BIN_EXE_dsf"))
+        .args(["federation", "init"])
+        .arg(&dir)
+        .args([
+            "--sites",
+            "dic1,dic2,ttp",
+            "--base-port",
+            &base_port.to_string(),
+        ])
+        .output()
+        .expect("run dsf federation init");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+
+    let sites: Vec<Site> = ["dic1", "dic2", "ttp"]
+        .iter()
+        .map(|site| {
+            Site(
+                Command::new(env!("CARGO_BIN_EXE_dsf"))
+                    .args(["fhir", "--config"])
+                    .arg(dir.join(site).join("site.toml"))
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("start site"),
+            )
+        })
+        .collect();
+    let base = |i: u32| format!("https://localhost:{}/fhir", base_port + 10 * i);
+    let (dic1, dic2, ttp) = (
+        client(&dir, "dic1"),
+        client(&dir, "dic2"),
+        client(&dir, "ttp"),
+    );
+
+    // Every site accepts every member once it is up.
+    for i in 0..3 {
+        let url = format!("{}/metadata", base(i));
+        let mut ready = false;
+        for _ in 0..100 {
+            if let Ok(response) = ttp.get(&url).send().await {
+                assert_eq!(response.status(), StatusCode::OK, "{url}");
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(ready, "site {i} did not come up");
+    }
+
+    // dic1 authorizes dic2 (and nobody else) to send it ping.
+    let definition = json!({"resourceType": "ActivityDefinition",
+        "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
+        "url": "http://dsf.dev/bpe/Process/ping", "version": "1.0", "status": "active", "kind": "Task",
+        "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization", "extension": [
+            {"url": "message-name", "valueString": "ping"},
+            {"url": "task-profile", "valueCanonical": "http://dsf.dev/fhir/StructureDefinition/task-ping|1.0"},
+            {"url": "requester", "valueCoding": {"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": "REMOTE_ORGANIZATION",
+                "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization-organization",
+                               "valueIdentifier": {"system": ORG, "value": "dic2.dsf.test"}}]}},
+            {"url": "recipient", "valueCoding": {"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": "LOCAL_ALL"}}]}]});
+    let (status, body) = post(
+        &dic1,
+        &format!("{}/ActivityDefinition", base(0)),
+        &definition,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = post(
+        &dic2,
+        &format!("{}/ActivityDefinition", base(0)),
+        &definition,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a remote site may not write definitions"
+    );
+
+    let (status, body) = post(&dic2, &format!("{}/Task", base(0)), &task("dic2.dsf.test")).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "dic2 may send ping to dic1: {body}"
+    );
+    let (status, _) = post(&ttp, &format!("{}/Task", base(0)), &task("ttp.dsf.test")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "ttp is not authorized");
+    drop(sites);
+}
