@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use dsf_pki::{CertificateAuthority, Validity};
 
+use crate::pki::{read_password, refuse_existing, write_file, write_pair};
 use dsf_fhir_server::allow_list::bundle::{Federation, Member};
 use dsf_fhir_server::authz::tags::ORGANIZATION_ROLES as ROLE_CODES;
-use crate::pki::{read_password, refuse_existing, write_file, write_pair};
 
 /// Federation commands.
 #[derive(Debug, clap::Subcommand)]

@@ -186,8 +186,10 @@ mod tests {
 
     #[test]
     fn task_binary_and_questionnaire_response() {
-        let task = tokens(json!({"resourceType": "Task", "meta": {"tag": [{"system": READ_ACCESS_TAG, "code": "ALL"}]},
-            "requester": {"type": "Organization", "identifier": {"system": ORGANIZATION_IDENTIFIER, "value": "dic1.dsf.test"}}}));
+        let task = tokens(
+            json!({"resourceType": "Task", "meta": {"tag": [{"system": READ_ACCESS_TAG, "code": "ALL"}]},
+            "requester": {"type": "Organization", "identifier": {"system": ORGANIZATION_IDENTIFIER, "value": "dic1.dsf.test"}}}),
+        );
         assert_eq!(task, vec![task_requester("dic1.dsf.test")]);
         let binary = tokens(
             json!({"resourceType": "Binary", "securityContext": {"reference": "DocumentReference/1"}}),
