@@ -23,7 +23,7 @@ enum Command {
     /// Run a local site's FHIR server with a small federation's allow list and walk through it.
     Demo(demo::DemoArgs),
     /// Run a site's FHIR server.
-    Fhir(FhirSettings),
+    Fhir(Box<FhirSettings>),
     /// BPMN model tools: check models as a deployment would.
     #[command(subcommand)]
     Bpmn(bpmn_check::BpmnCommand),

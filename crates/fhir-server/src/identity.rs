@@ -108,7 +108,7 @@ pub async fn authenticate(
             request.extensions_mut().insert(Caller {
                 identity: identity.clone(),
                 allow_list,
-                local_organization: state.config.organization_identifier.clone(),
+                config: state.config.clone(),
             });
             request.extensions_mut().insert(identity);
             next.run(request).await

@@ -148,7 +148,7 @@ pub async fn load(state: &AppState, bundle: Resource) -> Result<(), ApiError> {
     let caller = Caller {
         identity: Identity::local(&state.config.organization_identifier),
         allow_list: state.allow_list.get().await?,
-        local_organization: state.config.organization_identifier.clone(),
+        config: state.config.clone(),
     };
     let prefer = Prefer {
         strict: true,

@@ -172,7 +172,6 @@ pub async fn conditional_matches(
 /// `POST /T`, optionally conditional (`If-None-Exist`); `id` pre-assigned by a transaction.
 pub async fn create(
     caller: &Caller,
-    config: &ServerConfig,
     tx: &mut Transaction,
     prefer: Prefer,
     resource_type: &str,
@@ -180,6 +179,7 @@ pub async fn create(
     if_none_exist: Option<&str>,
     id: Option<String>,
 ) -> Result<Reply, ApiError> {
+    let config = &*caller.config;
     check_type(resource_type)?;
     check_body_type(&resource, resource_type)?;
     caller.permits(Operation::Create, resource_type)?;
@@ -219,7 +219,6 @@ pub fn already_exists(config: &ServerConfig, existing: &Stored) -> Reply {
 /// `PUT /T/id`, optionally with `If-Match`.
 pub async fn update(
     caller: &Caller,
-    config: &ServerConfig,
     tx: &mut Transaction,
     prefer: Prefer,
     resource_type: &str,
@@ -227,6 +226,7 @@ pub async fn update(
     resource: Resource,
     if_match: Option<i64>,
 ) -> Result<Reply, ApiError> {
+    let config = &*caller.config;
     check_type(resource_type)?;
     check_body_type(&resource, resource_type)?;
     match resource.id() {
@@ -263,7 +263,6 @@ fn update_as_create(resource_type: &str, id: &str) -> ApiError {
 /// `PUT /T?criteria`
 pub async fn conditional_update(
     caller: &Caller,
-    config: &ServerConfig,
     tx: &mut Transaction,
     prefer: Prefer,
     resource_type: &str,
@@ -271,6 +270,7 @@ pub async fn conditional_update(
     mut resource: Resource,
     id: Option<String>,
 ) -> Result<Reply, ApiError> {
+    let config = &*caller.config;
     check_type(resource_type)?;
     check_body_type(&resource, resource_type)?;
     caller.permits(Operation::Update, resource_type)?;

@@ -537,7 +537,6 @@ async fn run_entry(
                 .ok_or_else(|| ApiError::bad_request("resource missing"))?;
             interactions::create(
                 caller,
-                config,
                 tx,
                 prefer,
                 &resource_type,
@@ -553,7 +552,6 @@ async fn run_entry(
                 .ok_or_else(|| ApiError::bad_request("resource missing"))?;
             interactions::update(
                 caller,
-                config,
                 tx,
                 prefer,
                 &resource_type,
@@ -576,7 +574,6 @@ async fn run_entry(
             let criteria = query.unwrap_or_default();
             interactions::conditional_update(
                 caller,
-                config,
                 tx,
                 prefer,
                 &resource_type,

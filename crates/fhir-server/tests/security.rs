@@ -223,7 +223,11 @@ async fn revoked_certificate(backend: Backend) {
     let now = time::OffsetDateTime::now_utc();
     let crl = pki
         .ca
-        .revocation_list(&[dic2.serial.clone()], now, now + time::Duration::days(7))
+        .revocation_list(
+            std::slice::from_ref(&dic2.serial),
+            now,
+            now + time::Duration::days(7),
+        )
         .expect("CRL");
     let members = [
         member("dic1", &dic1, &["DIC"]),

@@ -26,6 +26,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 use crate::allow_list::AllowList;
+use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::identity::Identity;
 
@@ -73,11 +74,16 @@ pub struct Caller {
     pub identity: Identity,
     /// The federation at the time of the request.
     pub allow_list: Arc<AllowList>,
-    /// This server's organization identifier value.
-    pub local_organization: String,
+    /// The server's settings (its organization identifier among them).
+    pub config: Arc<ServerConfig>,
 }
 
 impl Caller {
+    /// This server's organization identifier value.
+    pub fn local_organization(&self) -> &str {
+        &self.config.organization_identifier
+    }
+
     /// 403 for `operation`: with the reason for the local organization, without for others.
     pub fn forbidden(&self, operation: Operation, reason: impl Into<String>) -> ApiError {
         let reason = reason.into();

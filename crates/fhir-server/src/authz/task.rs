@@ -162,7 +162,7 @@ async fn check_draft(
     if let Err(reason) = check_common(task) {
         return Ok(Err(reason));
     }
-    let local = caller.local_organization.as_str();
+    let local = caller.local_organization();
     if requester(task).ok() != Some(local) || recipient(task).ok() != Some(local) {
         return Ok(Err(
             "a draft Task's requester and recipient must be the local organization".into(),
@@ -207,7 +207,7 @@ pub async fn check_create(
             if requester(&task).map_err(refuse)? != caller.identity.organization {
                 return Err(refuse("requester is not the calling organization".into()));
             }
-            if recipient(&task).map_err(refuse)? != caller.local_organization {
+            if recipient(&task).map_err(refuse)? != caller.local_organization() {
                 return Err(refuse("recipient is not the local organization".into()));
             }
             let definition = find_definition(tx, &process).await?.ok_or_else(|| {
@@ -222,7 +222,7 @@ pub async fn check_create(
             };
             let recipient = Party {
                 local: true,
-                organization: &caller.local_organization,
+                organization: caller.local_organization(),
             };
             let profiles = process::profiles_of(&task);
             if process::is_authorized(
@@ -341,7 +341,7 @@ pub async fn check_update(
         let definition = find_definition(tx, &process).await?;
         let recipient = Party {
             local: true,
-            organization: &caller.local_organization,
+            organization: caller.local_organization(),
         };
         let profiles = process::profiles_of(&new);
         let authorized = definition.is_some_and(|d| {

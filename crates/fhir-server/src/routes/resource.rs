@@ -57,7 +57,6 @@ pub async fn create(
     Ok(in_transaction!(state, |tx| {
         interactions::create(
             &caller,
-            &state.config,
             &mut tx,
             prefer,
             &resource_type,
@@ -182,7 +181,6 @@ pub async fn update(
     Ok(in_transaction!(state, |tx| {
         interactions::update(
             &caller,
-            &state.config,
             &mut tx,
             prefer,
             &resource_type,
@@ -211,7 +209,6 @@ pub async fn conditional_update(
     Ok(in_transaction!(state, |tx| {
         interactions::conditional_update(
             &caller,
-            &state.config,
             &mut tx,
             prefer,
             &resource_type,
