@@ -63,23 +63,82 @@ pub struct Figures {
     pub transactions: Stats,
 }
 
-/// A Task as DSF processes send them (about 1 KiB of JSON).
+const ORGANIZATION_IDENTIFIER: &str = "http://dsf.dev/sid/organization-identifier";
+const READ_ACCESS_ALL: &str = "http://dsf.dev/fhir/CodeSystem/read-access-tag";
+const PROCESS_URL: &str = "http://dsf.dev/bpe/Process/ping";
+const PROCESS_VERSION: &str = "1.0";
+const TASK_PROFILE: &str = "http://dsf.dev/fhir/StructureDefinition/task-ping|1.0";
+const MESSAGE: &str = "pingMessage";
+/// The organization identifier of the server under test: the host of its base URL.
+const LOCAL_ORGANIZATION: &str = "127.0.0.1";
+
+/// A logical reference to an organization.
+fn organization_reference(identifier: &str) -> Value {
+    json!({"type": "Organization", "identifier": {"system": ORGANIZATION_IDENTIFIER, "value": identifier}})
+}
+
+/// A Task as DSF processes send them (about 1 KiB of JSON), from the local organization to
+/// itself, so that the server's authorization rules accept it.
 fn task(i: usize, status: &str) -> Value {
     json!({
         "resourceType": "Task",
-        "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-ping|1.0"]},
-        "instantiatesCanonical": "http://dsf.dev/bpe/Process/ping|1.0",
+        "meta": {"profile": [TASK_PROFILE]},
+        "instantiatesCanonical": format!("{PROCESS_URL}|{PROCESS_VERSION}"),
         "status": status,
         "intent": "order",
         "authoredOn": "2026-11-30T10:00:00+01:00",
-        "requester": {"type": "Organization", "identifier": {"system": "http://dsf.dev/sid/organization-identifier", "value": "dic1.dsf.test"}},
-        "restriction": {"recipient": [{"type": "Organization", "identifier": {"system": "http://dsf.dev/sid/organization-identifier", "value": "dic2.dsf.test"}}]},
+        "requester": organization_reference(LOCAL_ORGANIZATION),
+        "restriction": {"recipient": [organization_reference(LOCAL_ORGANIZATION)]},
         "input": [
-            {"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]}, "valueString": "pingMessage"},
+            {"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]}, "valueString": MESSAGE},
             {"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "business-key"}]}, "valueString": format!("{:08x}-0000-4000-8000-000000000000", i)},
             {"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "correlation-key"}]}, "valueString": format!("{i}")}
         ]
     })
+}
+
+/// What requested Tasks need on the server: the local Organization (in the allow list) and the
+/// process's ActivityDefinition authorizing it to send [`MESSAGE`] to itself.
+fn process_setup() -> [(&'static str, Value); 2] {
+    let read_access = json!({"tag": [{"system": READ_ACCESS_ALL, "code": "ALL"}]});
+    let local_all = json!({"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": "LOCAL_ALL"});
+    [
+        (
+            "Organization",
+            json!({"resourceType": "Organization", "meta": read_access, "active": true,
+                "identifier": [{"system": ORGANIZATION_IDENTIFIER, "value": LOCAL_ORGANIZATION}]}),
+        ),
+        (
+            "ActivityDefinition",
+            json!({"resourceType": "ActivityDefinition", "meta": read_access,
+            "url": PROCESS_URL, "version": PROCESS_VERSION, "status": "active", "kind": "Task",
+            "extension": [{
+                "url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization",
+                "extension": [
+                    {"url": "message-name", "valueString": MESSAGE},
+                    {"url": "task-profile", "valueCanonical": TASK_PROFILE},
+                    {"url": "requester", "valueCoding": local_all},
+                    {"url": "recipient", "valueCoding": local_all}
+                ]
+            }]}),
+        ),
+    ]
+}
+
+/// Creates [`process_setup`] over HTTP.
+async fn install_process(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    for (resource_type, resource) in process_setup() {
+        let response = client
+            .post(format!("{base}/{resource_type}"))
+            .header("content-type", "application/fhir+json")
+            .header("accept", "application/fhir+json")
+            .body(resource.to_string())
+            .send()
+            .await?;
+        check(&response, 201).with_context(|| format!("creating the {resource_type}"))?;
+        response.bytes().await?;
+    }
+    Ok(())
 }
 
 fn check(response: &reqwest::Response, expected: u16) -> anyhow::Result<()> {
@@ -115,9 +174,15 @@ async fn gets(
 }
 
 async fn start_server(store: Store) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = tokio::net::TcpListener::bind((LOCAL_ORGANIZATION, 0)).await?;
     let base = format!("http://{}/fhir", listener.local_addr()?);
     let config = ServerConfig::new(&base).map_err(anyhow::Error::msg)?;
+    if config.organization_identifier != LOCAL_ORGANIZATION {
+        bail!(
+            "the server's organization is {}, the Tasks name {LOCAL_ORGANIZATION}",
+            config.organization_identifier
+        );
+    }
     tokio::spawn(async move {
         let _ = dsf_fhir_server::serve(
             listener,
@@ -164,6 +229,7 @@ async fn measure(
         .pool_max_idle_per_host(args.clients)
         .http1_only()
         .build()?;
+    install_process(&client, &base).await?;
     eprintln!("{name}: creates over HTTP ...");
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(args.creates)));
     let creates = {
@@ -332,6 +398,9 @@ fn print(args: &FhirBenchArgs, figures: &[Figures]) {
 
 /// Runs the benchmark on SQLite and PostgreSQL and prints the figures.
 pub async fn run(args: &FhirBenchArgs) -> anyhow::Result<Vec<Figures>> {
+    // reqwest is built without a TLS crypto provider; the process's TLS uses ring. Installing
+    // twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
     let mut figures = vec![
         measure(

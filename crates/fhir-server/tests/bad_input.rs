@@ -62,9 +62,11 @@ async fn malformed_bodies(backend: Backend) {
             .collect::<String>();
         let (status, outcome) = post_raw(&server, "Task", content_type, body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{shown}: {outcome}");
+        let reason = diagnostics(&outcome);
+        assert!(!reason.is_empty(), "{shown}: says what is wrong");
         assert!(
-            !diagnostics(&outcome).is_empty(),
-            "{shown}: says what is wrong"
+            !reason.contains("Operation create forbidden"),
+            "{shown}: refused as malformed, before the authorization rules: {outcome}"
         );
     }
     let (status, outcome) = post_raw(&server, "", JSON, "{\"resourceType\":\"Bundle\"").await;

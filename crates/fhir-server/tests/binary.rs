@@ -4,19 +4,29 @@ mod common;
 
 use common::*;
 use dsf_testkit::{Backend, TestServer, both_backends};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 both_backends!(raw_upload_and_download, ranges_and_head);
 
-async fn upload(server: &TestServer, bytes: &'static [u8]) -> String {
+/// Creates an Organization for Binaries to name as their security context; returns `Organization/id`.
+async fn security_context(server: &TestServer) -> String {
+    let (status, _, org) = send(json_request(
+        &client(),
+        Method::POST,
+        &server.url("Organization"),
+        &organization("dic1.dsf.test"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    format!("Organization/{}", org["id"].as_str().expect("id"))
+}
+
+async fn upload(server: &TestServer, context: &str, bytes: &'static [u8]) -> String {
     let c = client();
     let (status, headers, created) = send(
         c.post(server.url("Binary"))
             .header("content-type", "text/plain")
-            .header(
-                "x-security-context",
-                "Organization/7f2b8e34-3c5a-4e8f-9b1d-2a6c4d8e0f13",
-            )
+            .header("x-security-context", context)
             .header("accept", JSON)
             .body(bytes),
     )
@@ -29,7 +39,8 @@ async fn upload(server: &TestServer, bytes: &'static [u8]) -> String {
 async fn raw_upload_and_download(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let id = upload(&server, b"hello, site").await;
+    let context = security_context(&server).await;
+    let id = upload(&server, &context, b"hello, site").await;
     let url = server.url(&format!("Binary/{id}"));
     let response = c
         .get(&url)
@@ -40,10 +51,7 @@ async fn raw_upload_and_download(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert_eq!(header(&headers, "content-type"), "text/plain");
-    assert_eq!(
-        header(&headers, "x-security-context"),
-        "Organization/7f2b8e34-3c5a-4e8f-9b1d-2a6c4d8e0f13"
-    );
+    assert_eq!(header(&headers, "x-security-context"), context);
     assert_eq!(header(&headers, "accept-ranges"), "bytes");
     assert!(header(&headers, "content-disposition").contains(&format!("Binary_{id}.txt")));
     assert_eq!(
@@ -55,10 +63,7 @@ async fn raw_upload_and_download(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(resource["resourceType"], "Binary");
     assert_eq!(resource["data"], "aGVsbG8sIHNpdGU=");
-    assert_eq!(
-        resource["securityContext"]["reference"],
-        "Organization/7f2b8e34-3c5a-4e8f-9b1d-2a6c4d8e0f13"
-    );
+    assert_eq!(resource["securityContext"]["reference"], context.as_str());
 
     let response = c
         .get(&url)
@@ -80,14 +85,27 @@ async fn raw_upload_and_download(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "X-Security-Context is required: {outcome}"
     );
+    let (status, _, outcome) = send(
+        c.post(server.url("Binary"))
+            .header("content-type", "text/plain")
+            .header(
+                "x-security-context",
+                "Organization/7f2b8e34-3c5a-4e8f-9b1d-2a6c4d8e0f13",
+            )
+            .header("accept", JSON)
+            .body("x"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the security context must exist: {outcome}"
+    );
 
     let response = c
         .put(&url)
         .header("content-type", "text/plain")
-        .header(
-            "x-security-context",
-            "Organization/7f2b8e34-3c5a-4e8f-9b1d-2a6c4d8e0f13",
-        )
+        .header("x-security-context", &context)
         .body("second version")
         .send()
         .await
@@ -107,7 +125,8 @@ async fn raw_upload_and_download(backend: Backend) {
 async fn ranges_and_head(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let id = upload(&server, b"0123456789").await;
+    let context = security_context(&server).await;
+    let id = upload(&server, &context, b"0123456789").await;
     let url = server.url(&format!("Binary/{id}"));
     let response = c
         .get(&url)

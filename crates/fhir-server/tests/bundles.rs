@@ -14,35 +14,43 @@ both_backends!(
     bundle_kind_and_shape_are_checked
 );
 
-const ORG_SYSTEM: &str = "http://dsf.dev/sid/organization-identifier";
+const ENDPOINT_SYSTEM: &str = "http://dsf.dev/sid/endpoint-identifier";
+
+/// A tagged Endpoint with identifier `identifier` managed by `organization` (a reference).
+fn endpoint(identifier: &str, address: &str, organization: &str) -> serde_json::Value {
+    readable_by_all(json!({"resourceType": "Endpoint", "status": "active",
+        "identifier": [{"system": ENDPOINT_SYSTEM, "value": identifier}], "address": address,
+        "managingOrganization": {"reference": organization},
+        "connectionType": {"code": "hl7-fhir-rest"}, "payloadType": [{"text": "Task"}]}))
+}
 
 async fn transaction_resolves_temporary_and_conditional_references(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let parent = json!({"resourceType": "Organization", "identifier": [{"system": ORG_SYSTEM, "value": "parent.dsf.test"}], "active": true});
-    send(json_request(
+    let (status, _, parent) = send(json_request(
         &c,
         Method::POST,
         &server.url("Organization"),
-        &parent,
+        &organization("parent.dsf.test"),
     ))
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{parent}");
     let bundle = json!({
         "resourceType": "Bundle", "type": "transaction",
         "entry": [
             {"fullUrl": "urn:uuid:11111111-1111-4111-8111-111111111111",
-             "resource": {"resourceType": "Endpoint", "status": "active", "address": "https://dic1.dsf.test/fhir",
-                          "managingOrganization": {"reference": "urn:uuid:22222222-2222-4222-8222-222222222222"},
-                          "connectionType": {"code": "hl7-fhir-rest"}, "payloadType": [{"text": "Task"}]},
+             "resource": endpoint("dic1.dsf.test", "https://dic1.dsf.test/fhir", "urn:uuid:22222222-2222-4222-8222-222222222222"),
              "request": {"method": "POST", "url": "Endpoint"}},
             {"fullUrl": "urn:uuid:22222222-2222-4222-8222-222222222222",
-             "resource": {"resourceType": "Organization", "identifier": [{"system": ORG_SYSTEM, "value": "dic1.dsf.test"}],
-                          "endpoint": [{"reference": "urn:uuid:11111111-1111-4111-8111-111111111111"}]},
+             "resource": readable_by_all(json!({"resourceType": "Organization", "identifier": [{"system": ORG_SYSTEM, "value": "dic1.dsf.test"}],
+                          "endpoint": [{"reference": "urn:uuid:11111111-1111-4111-8111-111111111111"}]})),
              "request": {"method": "PUT", "url": format!("Organization?identifier={ORG_SYSTEM}|dic1.dsf.test")}},
             {"fullUrl": "urn:uuid:33333333-3333-4333-8333-333333333333",
-             "resource": {"resourceType": "OrganizationAffiliation", "active": true,
+             "resource": readable_by_all(json!({"resourceType": "OrganizationAffiliation", "active": true,
                           "organization": {"reference": format!("Organization?identifier={ORG_SYSTEM}|parent.dsf.test")},
-                          "participatingOrganization": {"reference": "urn:uuid:22222222-2222-4222-8222-222222222222"}},
+                          "participatingOrganization": {"reference": "urn:uuid:22222222-2222-4222-8222-222222222222"},
+                          "endpoint": [{"reference": "urn:uuid:11111111-1111-4111-8111-111111111111"}],
+                          "code": [{"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/organization-role", "code": "DIC"}]}]})),
              "request": {"method": "POST", "url": "OrganizationAffiliation"}},
             {"request": {"method": "GET", "url": "Organization?identifier=dic1.dsf.test"}}
         ]
@@ -99,11 +107,13 @@ async fn failing_transaction_leaves_no_trace(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
     let unknown = uuid::Uuid::new_v4();
+    let mut update = task("draft");
+    update["id"] = json!(unknown.to_string());
     let bundle = json!({
         "resourceType": "Bundle", "type": "transaction",
         "entry": [
-            {"resource": task("requested"), "request": {"method": "POST", "url": "Task"}},
-            {"resource": {"resourceType": "Task", "id": unknown.to_string(), "status": "requested", "intent": "order"},
+            {"resource": task("draft"), "request": {"method": "POST", "url": "Task"}},
+            {"resource": update,
              "request": {"method": "PUT", "url": format!("Task/{unknown}")}}
         ]
     });
@@ -117,17 +127,17 @@ async fn failing_transaction_leaves_no_trace(backend: Backend) {
     assert_eq!(history["total"], 0);
 
     let dangling = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {"resourceType": "Endpoint", "status": "active", "address": "https://x/fhir",
-                      "managingOrganization": {"reference": "urn:uuid:99999999-9999-4999-8999-999999999999"},
-                      "connectionType": {"code": "hl7-fhir-rest"}, "payloadType": [{"text": "Task"}]},
+        {"resource": endpoint("x", "https://x/fhir", "urn:uuid:99999999-9999-4999-8999-999999999999"),
          "request": {"method": "POST", "url": "Endpoint"}}]});
     let (status, _, outcome) =
         send(json_request(&c, Method::POST, &server.base_url, &dangling)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{outcome}");
+    assert!(
+        diagnostics(&outcome).contains("names no entry"),
+        "{outcome}"
+    );
     let conditional = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {"resourceType": "Endpoint", "status": "active", "address": "https://x/fhir",
-                      "managingOrganization": {"reference": "Organization?identifier=nobody"},
-                      "connectionType": {"code": "hl7-fhir-rest"}, "payloadType": [{"text": "Task"}]},
+        {"resource": endpoint("x", "https://x/fhir", "Organization?identifier=nobody"),
          "request": {"method": "POST", "url": "Endpoint"}}]});
     let (status, _, outcome) = send(json_request(
         &c,
@@ -147,7 +157,7 @@ async fn batch_reports_each_entry(backend: Backend) {
     let bundle = json!({
         "resourceType": "Bundle", "type": "batch",
         "entry": [
-            {"resource": task("requested"), "request": {"method": "POST", "url": "Task"}},
+            {"resource": task("draft"), "request": {"method": "POST", "url": "Task"}},
             {"request": {"method": "GET", "url": format!("Task/{unknown}")}},
             {"request": {"method": "DELETE", "url": format!("Task/{unknown}")}}
         ]

@@ -11,7 +11,15 @@ both_backends!(
     metadata_lists_what_is_supported
 );
 
-const TASK_XML: &str = r#"<Task xmlns="http://hl7.org/fhir"><status value="requested"/><intent value="order"/><input><type><text value="amount"/></type><valueDecimal value="1.50"/></input></Task>"#;
+/// A draft Task of the local organization in XML, with a decimal input.
+fn task_xml() -> String {
+    let organization = format!(
+        r#"<type value="Organization"/><identifier><system value="{ORG_SYSTEM}"/><value value="{LOCAL_ORG}"/></identifier>"#
+    );
+    format!(
+        r#"<Task xmlns="http://hl7.org/fhir"><meta><profile value="{TASK_PROFILE}"/></meta><identifier><system value="{TASK_IDENTIFIER}"/><value value="{PROCESS_URL}/xml"/></identifier><instantiatesCanonical value="{PROCESS_URL}|{PROCESS_VERSION}"/><status value="draft"/><intent value="order"/><requester>{organization}</requester><restriction><recipient>{organization}</recipient></restriction><input><type><text value="amount"/></type><valueDecimal value="1.50"/></input><input><type><coding><system value="{BPMN_MESSAGE}"/><code value="message-name"/></coding></type><valueString value="{MESSAGE}"/></input></Task>"#
+    )
+}
 
 async fn xml_by_default_and_on_request(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -19,11 +27,11 @@ async fn xml_by_default_and_on_request(backend: Backend) {
     let response = c
         .post(server.url("Task"))
         .header("content-type", XML)
-        .body(TASK_XML)
+        .body(task_xml())
         .send()
         .await
         .expect("sent");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response);
     assert!(
         header(response.headers(), "content-type").starts_with("application/fhir+xml"),
         "XML when nothing is asked for"

@@ -14,8 +14,10 @@ both_backends!(
     history_at_three_levels,
     prefer_return,
     conditional_read,
+    task_status_changes_and_deletes,
 );
 
+/// A draft Task: the kind of Task that may be updated (staying draft) and deleted.
 async fn create_read_update_delete(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
@@ -23,10 +25,10 @@ async fn create_read_update_delete(backend: Backend) {
         &c,
         Method::POST,
         &server.url("Task"),
-        &task("requested"),
+        &task("draft"),
     ))
     .await;
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().expect("id").to_owned();
     assert_eq!(
         header(&headers, "location"),
@@ -47,15 +49,15 @@ async fn create_read_update_delete(backend: Backend) {
     assert!(header(&headers, "content-type").starts_with("application/fhir+json"));
 
     let mut changed = read.clone();
-    changed["status"] = json!("in-progress");
+    changed["description"] = json!("changed");
     let url = server.url(&format!("Task/{id}"));
     let (status, _, outcome) =
         send(json_request(&c, Method::PUT, &url, &changed).header("if-match", "W/\"5\"")).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{outcome}");
     let (status, headers, updated) =
         send(json_request(&c, Method::PUT, &url, &changed).header("if-match", "W/\"1\"")).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(updated["status"], "in-progress");
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["description"], "changed");
     assert_eq!(header(&headers, "etag"), "W/\"2\"");
     assert_eq!(
         header(&headers, "location"),
@@ -68,7 +70,7 @@ async fn create_read_update_delete(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(v1["status"], "requested");
+    assert!(v1.get("description").is_none(), "{v1}");
 
     let mut wrong_id = changed.clone();
     wrong_id["id"] = json!(uuid::Uuid::new_v4().to_string());
@@ -90,7 +92,7 @@ async fn create_read_update_delete(backend: Backend) {
     assert!(diagnostics(&outcome).contains("Update as create not allowed"));
 
     let (status, _, outcome) = send(c.delete(&url).header("accept", JSON)).await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{outcome}");
     assert!(diagnostics(&outcome).contains("deleted"));
     let (status, headers, outcome) = send(c.get(&url).header("accept", JSON)).await;
     assert_eq!(status, StatusCode::GONE, "{outcome}");
@@ -106,21 +108,23 @@ async fn create_read_update_delete(backend: Backend) {
     assert!(diagnostics(&outcome).contains("already deleted"));
 }
 
+/// Patients: unlike Organizations, their identifiers need not be unique, so that criteria can
+/// match several.
 async fn conditional_create_update_and_delete(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let org = json!({"resourceType": "Organization", "active": true,
-        "identifier": [{"system": "http://dsf.dev/sid/organization-identifier", "value": "dic1.dsf.test"}]});
-    let criteria = "identifier=http://dsf.dev/sid/organization-identifier|dic1.dsf.test";
-    let (status, headers, _) = send(
-        json_request(&c, Method::POST, &server.url("Organization"), &org)
+    let patient = readable_by_all(json!({"resourceType": "Patient", "active": true,
+        "identifier": [{"system": "http://dsf.dev/sid/test-identifier", "value": "p1"}]}));
+    let criteria = "identifier=http://dsf.dev/sid/test-identifier|p1";
+    let (status, headers, body) = send(
+        json_request(&c, Method::POST, &server.url("Patient"), &patient)
             .header("if-none-exist", criteria),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let location = header(&headers, "location").to_owned();
     let (status, headers, outcome) = send(
-        json_request(&c, Method::POST, &server.url("Organization"), &org)
+        json_request(&c, Method::POST, &server.url("Patient"), &patient)
             .header("if-none-exist", format!("?{criteria}")),
     )
     .await;
@@ -132,48 +136,48 @@ async fn conditional_create_update_and_delete(backend: Backend) {
     );
     assert_eq!(outcome["resourceType"], "OperationOutcome");
     let (status, _, outcome) = send(
-        json_request(&c, Method::POST, &server.url("Organization"), &org)
+        json_request(&c, Method::POST, &server.url("Patient"), &patient)
             .header("if-none-exist", "foo=bar"),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{outcome}");
 
     // Conditional update: one match updates it, no match creates.
-    let mut renamed = org.clone();
-    renamed["name"] = json!("DIC 1");
-    let encoded = "identifier=http%3A%2F%2Fdsf.dev%2Fsid%2Forganization-identifier%7Cdic1.dsf.test";
+    let mut renamed = patient.clone();
+    renamed["name"] = json!([{"text": "Patient 1"}]);
+    let encoded = "identifier=http%3A%2F%2Fdsf.dev%2Fsid%2Ftest-identifier%7Cp1";
     let (status, _, updated) = send(json_request(
         &c,
         Method::PUT,
-        &server.url(&format!("Organization?{encoded}")),
+        &server.url(&format!("Patient?{encoded}")),
         &renamed,
     ))
     .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["meta"]["versionId"], "2");
-    let mut other = org.clone();
-    other["identifier"][0]["value"] = json!("dic2.dsf.test");
-    let encoded2 = encoded.replace("dic1", "dic2");
+    let mut other = patient.clone();
+    other["identifier"][0]["value"] = json!("p2");
+    let encoded2 = encoded.replace("p1", "p2");
     let (status, _, created) = send(json_request(
         &c,
         Method::PUT,
-        &server.url(&format!("Organization?{encoded2}")),
+        &server.url(&format!("Patient?{encoded2}")),
         &other,
     ))
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
 
     // Two matches: 412 for create, update and delete.
-    let (status, _, _) = send(json_request(
+    let (status, _, body) = send(json_request(
         &c,
         Method::POST,
-        &server.url("Organization"),
-        &org,
+        &server.url("Patient"),
+        &patient,
     ))
     .await;
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _, _) = send(
-        json_request(&c, Method::POST, &server.url("Organization"), &org)
+        json_request(&c, Method::POST, &server.url("Patient"), &patient)
             .header("if-none-exist", criteria),
     )
     .await;
@@ -181,41 +185,62 @@ async fn conditional_create_update_and_delete(backend: Backend) {
     let (status, _, _) = send(json_request(
         &c,
         Method::PUT,
-        &server.url(&format!("Organization?{encoded}")),
-        &org,
+        &server.url(&format!("Patient?{encoded}")),
+        &patient,
     ))
     .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
     let (status, _, _) = send(
-        c.delete(server.url(&format!("Organization?{encoded}")))
+        c.delete(server.url(&format!("Patient?{encoded}")))
             .header("accept", JSON),
     )
     .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
     let (status, _, _) = send(
-        c.delete(server.url(&format!("Organization?{encoded2}")))
+        c.delete(server.url(&format!("Patient?{encoded2}")))
             .header("accept", JSON),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _, body) = send(
-        c.delete(server.url(&format!("Organization?{encoded2}")))
+        c.delete(server.url(&format!("Patient?{encoded2}")))
             .header("accept", JSON),
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // Organizations cannot match twice: a second one with the same identifier is refused.
+    let org = organization("dic1.dsf.test");
+    let (status, _, body) = send(json_request(
+        &c,
+        Method::POST,
+        &server.url("Organization"),
+        &org,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _, outcome) = send(json_request(
+        &c,
+        Method::POST,
+        &server.url("Organization"),
+        &org,
+    ))
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "duplicate", "{outcome}");
 }
 
 async fn permanent_delete(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let (_, _, created) = send(json_request(
+    let (status, _, created) = send(json_request(
         &c,
         Method::POST,
         &server.url("Task"),
         &task("draft"),
     ))
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().expect("id");
     let op = server.url(&format!("Task/{id}/$permanent-delete"));
     let (status, _, outcome) = send(c.post(&op).header("accept", JSON)).await;
@@ -246,37 +271,41 @@ async fn permanent_delete(backend: Backend) {
 async fn history_at_three_levels(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let (_, _, a) = send(json_request(
+    let (status, _, a) = send(json_request(
         &c,
         Method::POST,
         &server.url("Task"),
-        &task("requested"),
+        &task("draft"),
     ))
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
     let id = a["id"].as_str().expect("id");
     // Distinct milliseconds, so that `_at` can tell the versions apart.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let mut b = a.clone();
-    b["status"] = json!("in-progress");
-    send(json_request(
+    b["description"] = json!("changed");
+    let (status, _, b) = send(json_request(
         &c,
         Method::PUT,
         &server.url(&format!("Task/{id}")),
         &b,
     ))
     .await;
-    send(
+    assert_eq!(status, StatusCode::OK, "{b}");
+    let (status, _, outcome) = send(
         c.delete(server.url(&format!("Task/{id}")))
             .header("accept", JSON),
     )
     .await;
-    send(json_request(
+    assert_eq!(status, StatusCode::OK, "{outcome}");
+    let (status, _, patient) = send(json_request(
         &c,
         Method::POST,
         &server.url("Patient"),
-        &json!({"resourceType": "Patient"}),
+        &readable_by_all(json!({"resourceType": "Patient"})),
     ))
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{patient}");
 
     let (status, _, history) = send(
         c.get(server.url(&format!("Task/{id}/_history")))
@@ -362,7 +391,7 @@ async fn prefer_return(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
     let (status, headers, body) = send(
-        json_request(&c, Method::POST, &server.url("Task"), &task("requested"))
+        json_request(&c, Method::POST, &server.url("Task"), &task("draft"))
             .header("prefer", "return=minimal"),
     )
     .await;
@@ -370,7 +399,7 @@ async fn prefer_return(backend: Backend) {
     assert!(body.is_null(), "no body with return=minimal");
     assert!(headers.get("location").is_some());
     let (status, _, body) = send(
-        json_request(&c, Method::POST, &server.url("Task"), &task("requested"))
+        json_request(&c, Method::POST, &server.url("Task"), &task("draft"))
             .header("prefer", "return=OperationOutcome"),
     )
     .await;
@@ -381,13 +410,14 @@ async fn prefer_return(backend: Backend) {
 async fn conditional_read(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let (_, headers, created) = send(json_request(
+    let (status, headers, created) = send(json_request(
         &c,
         Method::POST,
         &server.url("Task"),
-        &task("requested"),
+        &task("draft"),
     ))
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let url = server.url(&format!("Task/{}", created["id"].as_str().expect("id")));
     let response = c
         .get(&url)
@@ -411,4 +441,77 @@ async fn conditional_read(backend: Backend) {
         .await
         .expect("sent");
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Tasks the process engine works on move requested → in-progress → completed and are never
+/// deleted; only draft Tasks may be.
+async fn task_status_changes_and_deletes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    install_process(&server).await;
+    let c = client();
+    let (status, _, requested) = send(json_request(
+        &c,
+        Method::POST,
+        &server.url("Task"),
+        &task("requested"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{requested}");
+    let url = server.url(&format!("Task/{}", requested["id"].as_str().expect("id")));
+    let put = |from: &serde_json::Value, status: &str| {
+        let mut next = from.clone();
+        next["status"] = json!(status);
+        json_request(&c, Method::PUT, &url, &next)
+    };
+    let (status, _, in_progress) = send(put(&requested, "in-progress")).await;
+    assert_eq!(status, StatusCode::OK, "{in_progress}");
+    assert_eq!(in_progress["status"], "in-progress");
+    let (status, _, outcome) = send(c.delete(&url).header("accept", JSON)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "forbidden");
+    assert!(
+        diagnostics(&outcome).contains("only draft Tasks"),
+        "{outcome}"
+    );
+    let (status, _, read) = send(c.get(&url).header("accept", JSON)).await;
+    assert_eq!(status, StatusCode::OK, "a refused delete leaves the Task");
+    assert_eq!(read, in_progress);
+    let (status, _, outcome) = send(put(&in_progress, "requested")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{outcome}");
+    let (status, _, completed) = send(put(&in_progress, "completed")).await;
+    assert_eq!(status, StatusCode::OK, "{completed}");
+    assert_eq!(completed["meta"]["versionId"], "3");
+
+    let (status, _, outcome) = send(json_request(
+        &c,
+        Method::POST,
+        &server.url("Task"),
+        &task("completed"),
+    ))
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "new Tasks are draft or requested: {outcome}"
+    );
+
+    let (status, _, draft) = send(json_request(
+        &c,
+        Method::POST,
+        &server.url("Task"),
+        &task("draft"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{draft}");
+    let draft_url = server.url(&format!("Task/{}", draft["id"].as_str().expect("id")));
+    let mut started = draft.clone();
+    started["status"] = json!("requested");
+    let (status, _, outcome) = send(json_request(&c, Method::PUT, &draft_url, &started)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a draft stays draft: {outcome}"
+    );
+    let (status, _, outcome) = send(c.delete(&draft_url).header("accept", JSON)).await;
+    assert_eq!(status, StatusCode::OK, "{outcome}");
 }

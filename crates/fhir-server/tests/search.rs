@@ -30,23 +30,25 @@ fn links(bundle: &Value) -> Vec<(String, String)> {
 
 async fn paging_links(backend: Backend) {
     let server = TestServer::start(backend).await;
+    install_process(&server).await;
     let c = client();
-    for _ in 0..5 {
-        send(json_request(
+    for status in [
+        "requested",
+        "requested",
+        "requested",
+        "requested",
+        "requested",
+        "draft",
+    ] {
+        let (code, _, body) = send(json_request(
             &c,
             Method::POST,
             &server.url("Task"),
-            &task("requested"),
+            &task(status),
         ))
         .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
     }
-    send(json_request(
-        &c,
-        Method::POST,
-        &server.url("Task"),
-        &task("completed"),
-    ))
-    .await;
     let (status, _, page2) =
         send(c.get(server.url("Task?status=requested&_count=2&_page=2&_format=json"))).await;
     assert_eq!(status, StatusCode::OK);
@@ -102,14 +104,16 @@ async fn paging_links(backend: Backend) {
 
 async fn strict_and_lenient_handling(backend: Backend) {
     let server = TestServer::start(backend).await;
+    install_process(&server).await;
     let c = client();
-    send(json_request(
+    let (status, _, body) = send(json_request(
         &c,
         Method::POST,
         &server.url("Task"),
         &task("requested"),
     ))
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _, bundle) = send(
         c.get(server.url("Task?status=requested&bogus=1"))
             .header("accept", JSON),
@@ -152,24 +156,30 @@ async fn strict_and_lenient_handling(backend: Backend) {
 async fn summary_count_and_includes(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let (_, _, org) = send(json_request(
+    let mut org = organization("dic.dsf.test");
+    org["name"] = json!("DIC");
+    let (status, _, org) = send(json_request(
         &c,
         Method::POST,
         &server.url("Organization"),
-        &json!({"resourceType": "Organization", "name": "DIC"}),
+        &org,
     ))
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
     let org_id = org["id"].as_str().expect("id");
-    let endpoint = json!({"resourceType": "Endpoint", "status": "active", "address": "https://dic/fhir",
+    let endpoint = readable_by_all(json!({"resourceType": "Endpoint", "status": "active",
+        "identifier": [{"system": "http://dsf.dev/sid/endpoint-identifier", "value": "dic.dsf.test"}],
+        "address": "https://dic/fhir",
         "managingOrganization": {"reference": format!("Organization/{org_id}")},
-        "connectionType": {"code": "hl7-fhir-rest"}, "payloadType": [{"text": "Task"}]});
-    let (_, _, endpoint) = send(json_request(
+        "connectionType": {"code": "hl7-fhir-rest"}, "payloadType": [{"text": "Task"}]}));
+    let (status, _, endpoint) = send(json_request(
         &c,
         Method::POST,
         &server.url("Endpoint"),
         &endpoint,
     ))
     .await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     let (_, _, count) = send(
         c.get(server.url("Endpoint?_summary=count"))
             .header("accept", JSON),
@@ -210,13 +220,14 @@ async fn summary_count_and_includes(backend: Backend) {
 async fn references_with_identifier_are_cleaned(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = client();
-    let mut t = task("requested");
-    t["requester"] = json!({"reference": "Organization/1", "identifier": {"system": "http://dsf.dev/sid/organization-identifier", "value": "dic1"}});
-    let (_, _, created) = send(json_request(&c, Method::POST, &server.url("Task"), &t)).await;
+    let mut t = task("draft");
+    t["requester"] = json!({"reference": "Organization/1", "identifier": {"system": ORG_SYSTEM, "value": LOCAL_ORG}});
+    let (status, _, created) = send(json_request(&c, Method::POST, &server.url("Task"), &t)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert!(created["requester"].get("reference").is_none(), "{created}");
-    assert_eq!(created["requester"]["identifier"]["value"], "dic1");
+    assert_eq!(created["requester"]["identifier"]["value"], LOCAL_ORG);
     let (_, _, found) = send(
-        c.get(server.url("Task?requester:identifier=dic1"))
+        c.get(server.url(&format!("Task?requester:identifier={LOCAL_ORG}")))
             .header("accept", JSON),
     )
     .await;
