@@ -14,6 +14,8 @@ pub struct ServerConfig {
     /// The local organization's identifier value (`http://dsf.dev/sid/organization-identifier`);
     /// a caller of this organization is local.
     pub organization_identifier: String,
+    /// Local users identified by their certificates, with what they may do.
+    pub users: Vec<crate::practitioners::User>,
 }
 
 impl ServerConfig {
@@ -36,6 +38,7 @@ impl ServerConfig {
             page_count: 20,
             max_body_bytes: 64 * 1024 * 1024,
             organization_identifier: parsed.host_str().unwrap_or("localhost").to_owned(),
+            users: Vec::new(),
         })
     }
 

@@ -20,19 +20,23 @@ use rustls::server::danger::ClientCertVerifier;
 use crate::allow_list::AllowList;
 use crate::authz::Caller;
 use crate::error::ApiError;
+use crate::practitioners::Practitioner;
 use crate::state::AppState;
 use crate::tls::{PeerCertificate, remote_address, verify_client_certificate};
 
-/// The authenticated caller of a request: an organization of the allow list.
+/// The authenticated caller of a request: an organization of the allow list, or a local user
+/// of the site's role configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    /// Whether the caller is this site's own organization (its process engine, local tools).
+    /// Whether the caller belongs to this site (its own organization or one of its users).
     pub local: bool,
     /// The caller's organization identifier value (`http://dsf.dev/sid/organization-identifier`).
     pub organization: String,
     /// Thumbprint of the caller's certificate; `None` for the server's own start-up work and for
     /// development mode.
     pub thumbprint: Option<String>,
+    /// For a local user: who they are and what they may do.
+    pub practitioner: Option<Arc<Practitioner>>,
 }
 
 impl Identity {
@@ -42,16 +46,14 @@ impl Identity {
             local: true,
             organization: organization.to_owned(),
             thumbprint: None,
+            practitioner: None,
         }
     }
 
-    /// A remote organization (for tests and tools that act on a site's behalf).
-    pub fn remote(organization: &str) -> Identity {
-        Identity {
-            local: false,
-            organization: organization.to_owned(),
-            thumbprint: None,
-        }
+    /// Whether the caller is an organization or a DSF administrator (who may do what the local
+    /// organization may in the Task and QuestionnaireResponse rules).
+    pub fn is_organization_or_admin(&self) -> bool {
+        self.practitioner.as_ref().is_none_or(|p| p.is_admin())
     }
 }
 
@@ -161,6 +163,21 @@ async fn identify(
     let Some(certificate) = certificate else {
         return Ok((Identity::local(local), allow_list));
     };
+    if let Some(user) = state
+        .config
+        .users
+        .iter()
+        .find(|u| u.thumbprints.contains(&certificate.thumbprint))
+        && allow_list.by_thumbprint(&certificate.thumbprint).is_none()
+    {
+        let identity = Identity {
+            local: true,
+            organization: local.to_owned(),
+            practitioner: Some(user.practitioner_for(&certificate.thumbprint)),
+            thumbprint: Some(certificate.thumbprint),
+        };
+        return Ok((identity, allow_list));
+    }
     let organization = allow_list
         .by_thumbprint(&certificate.thumbprint)
         .ok_or_else(|| {
@@ -187,6 +204,7 @@ async fn identify(
         local: identifier == local,
         organization: identifier,
         thumbprint: Some(certificate.thumbprint),
+        practitioner: None,
     };
     Ok((identity, allow_list))
 }

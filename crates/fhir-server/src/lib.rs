@@ -20,6 +20,7 @@ pub mod init_bundle;
 pub mod interactions;
 pub mod negotiate;
 pub mod outcome;
+pub mod practitioners;
 pub mod prefer;
 pub mod reply;
 pub mod routes;

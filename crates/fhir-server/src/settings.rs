@@ -242,6 +242,15 @@ impl FhirSettings {
         if let Some(identifier) = s.organization_identifier.or(file.organization_identifier) {
             server.organization_identifier = identifier;
         }
+        server.users = crate::practitioners::users(&file.users).map_err(|e| {
+            invalid(format!(
+                "site configuration {}: {e}",
+                self.config
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            ))
+        })?;
         let listen = s
             .listen
             .or(file.listen)
@@ -448,7 +457,10 @@ mod tests {
         let file = dir.path().join("site.toml");
         std::fs::write(
             &file,
-            "[fhir]\nbase_url = \"https://localhost:8001/fhir\"\nlisten = \"127.0.0.1:8001\"\norganization_identifier = \"dic1.dsf.test\"\ndata_dir = \"data\"\nserver_certificate = \"server.crt\"\nserver_certificate_key = \"server.key\"\ntrusted_client_cas = \"../ca/ca.crt\"\n",
+            format!(
+                "[fhir]\nbase_url = \"https://localhost:8001/fhir\"\nlisten = \"127.0.0.1:8001\"\norganization_identifier = \"dic1.dsf.test\"\ndata_dir = \"data\"\nserver_certificate = \"server.crt\"\nserver_certificate_key = \"server.key\"\ntrusted_client_cas = \"../ca/ca.crt\"\n[[fhir.users]]\nname = \"admin\"\nthumbprints = [\"{}\"]\ndsf_roles = [\"READ\", \"CREATE:Task\"]\npractitioner_roles = [\"DSF_ADMIN\"]\n",
+                "ab".repeat(64)
+            ),
         )
         .expect("write");
         let config = Some(file.clone());
@@ -458,6 +470,8 @@ mod tests {
         };
         let resolved = settings.resolve().expect("resolved");
         assert_eq!(resolved.server.organization_identifier, "dic1.dsf.test");
+        assert_eq!(resolved.server.users.len(), 1, "[[fhir.users]]");
+        assert!(resolved.server.users[0].practitioner.is_admin());
         assert_eq!(resolved.listen, "127.0.0.1:8001".parse().expect("addr"));
         assert_eq!(
             resolved.transport,

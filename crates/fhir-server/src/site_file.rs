@@ -69,6 +69,9 @@ pub struct FhirTable {
     pub client_certificate_header: Option<String>,
     /// Addresses of reverse proxies trusted to forward client certificates.
     pub trusted_proxies: Option<Vec<IpAddr>>,
+    /// Local users (`[[fhir.users]]`), see [`crate::practitioners`].
+    #[serde(default)]
+    pub users: Vec<crate::practitioners::UserRule>,
 }
 
 #[derive(Debug, Deserialize)]

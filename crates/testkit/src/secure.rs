@@ -106,6 +106,19 @@ impl SecureServer {
         members: &[Member],
         crl: Option<&str>,
     ) -> SecureServer {
+        SecureServer::start_with(backend, pki, local, members, crl, |_| {}).await
+    }
+
+    /// [`SecureServer::start`], with `configure` changing the server's settings (local users,
+    /// page size, ...).
+    pub async fn start_with(
+        backend: Backend,
+        pki: &TestPki,
+        local: &str,
+        members: &[Member],
+        crl: Option<&str>,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> SecureServer {
         let db = TestDb::new(backend).await;
         let store = Store::open(&db.config).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -115,6 +128,7 @@ impl SecureServer {
         let base_url = format!("https://localhost:{port}/fhir");
         let mut config = ServerConfig::new(&base_url).expect("server config");
         config.organization_identifier = local.to_owned();
+        configure(&mut config);
         let crls = crl
             .map(|pem| {
                 CertificateRevocationListDer::pem_slice_iter(pem.as_bytes())

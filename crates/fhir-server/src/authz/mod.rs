@@ -116,8 +116,12 @@ impl Caller {
 }
 
 /// The roles of the reference: the local organization may do everything; a remote organization
-/// may create Tasks and read, search and read histories.
+/// may create Tasks and read, search and read histories; a local user what the role
+/// configuration grants.
 pub fn permits(identity: &Identity, operation: Operation, resource_type: &str) -> bool {
+    if let Some(practitioner) = &identity.practitioner {
+        return practitioner.may(operation, resource_type);
+    }
     identity.local
         || match operation {
             Operation::Create => resource_type == "Task",

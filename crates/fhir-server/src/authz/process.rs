@@ -11,6 +11,8 @@ use serde_json::Value;
 use super::tags::is_organization_role;
 use super::{array_at, extensions, str_at};
 use crate::allow_list::AllowList;
+use crate::identity::Identity;
+use crate::practitioners::Practitioner;
 use dsf_fhir_store::search::access::ORGANIZATION_IDENTIFIER;
 
 /// The extension on ActivityDefinition.
@@ -27,13 +29,35 @@ const PRACTITIONER_EXTENSION: &str =
 const ORGANIZATION_PRACTITIONER_EXTENSION: &str = "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization-organization-practitioner";
 const ROLE_PRACTITIONER_EXTENSION: &str = "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization-parent-organization-role-practitioner";
 
-/// Who asks to be authorized: an organization, local or remote.
+/// Who asks to be authorized: an organization, local or remote, or a local user.
 #[derive(Debug, Clone, Copy)]
 pub struct Party<'a> {
-    /// Whether it is this site's organization.
+    /// Whether it belongs to this site.
     pub local: bool,
     /// Its organization identifier value.
     pub organization: &'a str,
+    /// For a local user: their practitioner roles.
+    pub practitioner: Option<&'a Practitioner>,
+}
+
+impl<'a> Party<'a> {
+    /// The caller of a request.
+    pub fn caller(identity: &'a Identity) -> Party<'a> {
+        Party {
+            local: identity.local,
+            organization: &identity.organization,
+            practitioner: identity.practitioner.as_deref(),
+        }
+    }
+
+    /// The local organization itself.
+    pub fn local_organization(organization: &'a str) -> Party<'a> {
+        Party {
+            local: true,
+            organization,
+            practitioner: None,
+        }
+    }
 }
 
 /// The codes, whether each may be a recipient, and the extension its coding needs.
@@ -167,6 +191,9 @@ fn admits(coding: &Value, party: Party<'_>, allow_list: &AllowList) -> bool {
     if !active || local != party.local {
         return false;
     }
+    if let Some(practitioner) = party.practitioner {
+        return practitioner_admitted(coding, rest, party.organization, practitioner, allow_list);
+    }
     match rest {
         "ALL" => true,
         "ORGANIZATION" => extensions(coding, ORGANIZATION_EXTENSION)
@@ -180,6 +207,51 @@ fn admits(coding: &Value, party: Party<'_>, allow_list: &AllowList) -> bool {
             })
         }),
         // Practitioner codes admit people with a practitioner role, never an organization.
+        _ => false,
+    }
+}
+
+/// Whether the practitioner code `rest` (without `LOCAL_`) of `coding` admits `practitioner` of
+/// `organization`; a DSF administrator passes every local code.
+fn practitioner_admitted(
+    coding: &Value,
+    rest: &str,
+    organization: &str,
+    practitioner: &Practitioner,
+    allow_list: &AllowList,
+) -> bool {
+    if practitioner.is_admin() {
+        return true;
+    }
+    let has_role = |ext: &Value| {
+        extensions(ext, "practitioner-role")
+            .filter_map(|e| e.get("valueCoding"))
+            .chain(ext.get("valueCoding"))
+            .any(|c| {
+                str_at(c, "system")
+                    .zip(str_at(c, "code"))
+                    .is_some_and(|(s, code)| practitioner.has_role(s, code))
+            })
+    };
+    match rest {
+        "ALL_PRACTITIONER" => extensions(coding, PRACTITIONER_EXTENSION).any(has_role),
+        "ORGANIZATION_PRACTITIONER" => {
+            extensions(coding, ORGANIZATION_PRACTITIONER_EXTENSION).any(|ext| {
+                extensions(ext, "organization").any(|e| {
+                    organization_identifier(e.get("valueIdentifier")) == Some(organization)
+                }) && has_role(ext)
+            })
+        }
+        "ROLE_PRACTITIONER" => extensions(coding, ROLE_PRACTITIONER_EXTENSION).any(|ext| {
+            parent_and_role(ext).is_some_and(|(parent, role)| {
+                str_at(role, "system")
+                    .zip(str_at(role, "code"))
+                    .is_some_and(|(system, code)| {
+                        allow_list.has_role(organization, parent, system, code)
+                    })
+            }) && has_role(ext)
+        }),
+        // Codes for organizations do not admit people.
         _ => false,
     }
 }

@@ -5,8 +5,11 @@ use dsf_fhir::Resource;
 use dsf_fhir_store::Stored;
 use serde_json::Value;
 
-use super::{Caller, Operation, array_at, str_at};
+use dsf_fhir_store::search::access::ORGANIZATION_IDENTIFIER;
+
+use super::{Caller, Operation, array_at, extensions, str_at};
 use crate::error::ApiError;
+use crate::practitioners::PRACTITIONER_IDENTIFIER;
 
 /// Whether an item with `link_id` has a string answer.
 fn has_string_answer(response: &Value, link_id: &str) -> bool {
@@ -34,11 +37,45 @@ fn check_new(response: &Value) -> Result<(), String> {
 
 /// Checks that `caller` may create `resource`, a QuestionnaireResponse.
 pub fn check_create(caller: &Caller, resource: &Resource) -> Result<(), ApiError> {
-    if !caller.identity.local {
-        return Err(caller.forbidden(Operation::Create, "remote organization"));
+    if !caller.identity.local || !caller.identity.is_organization_or_admin() {
+        return Err(caller.forbidden(
+            Operation::Create,
+            "only the local organization and DSF administrators create QuestionnaireResponses",
+        ));
     }
     check_new(&Value::Object(resource.as_json().clone()))
         .map_err(|reason| caller.forbidden(Operation::Create, reason))
+}
+
+/// The extension naming who may answer a QuestionnaireResponse besides the local organization and
+/// DSF administrators.
+const AUTHORIZATION: &str =
+    "http://dsf.dev/fhir/StructureDefinition/extension-questionnaire-authorization";
+
+/// Whether the caller may complete `response`: the local organization, a DSF administrator, or a
+/// user the response's authorization extension names (by practitioner identifier or role).
+fn may_answer(caller: &Caller, response: &Value) -> bool {
+    if !caller.identity.local {
+        return false;
+    }
+    let Some(practitioner) = caller.identity.practitioner.as_deref() else {
+        return true;
+    };
+    practitioner.is_admin()
+        || extensions(response, AUTHORIZATION).any(|ext| {
+            extensions(ext, "practitioner").any(|e| {
+                e.get("valueIdentifier").is_some_and(|i| {
+                    str_at(i, "system") == Some(PRACTITIONER_IDENTIFIER)
+                        && str_at(i, "value") == Some(practitioner.email.as_str())
+                })
+            }) || extensions(ext, "practitioner-role").any(|e| {
+                e.get("valueCoding").is_some_and(|c| {
+                    str_at(c, "system")
+                        .zip(str_at(c, "code"))
+                        .is_some_and(|(s, code)| practitioner.has_role(s, code))
+                })
+            })
+        })
 }
 
 /// The item structure without answers: what may not change when a response is completed.
@@ -55,6 +92,11 @@ pub fn check_update(caller: &Caller, old: &Stored, new: &Resource) -> Result<(),
     let old = Value::Object(old.resource.as_json().clone());
     let new = Value::Object(new.as_json().clone());
     let refuse = |reason: &str| caller.forbidden(Operation::Update, reason);
+    if !may_answer(caller, &old) {
+        return Err(refuse(
+            "not authorized to answer this QuestionnaireResponse",
+        ));
+    }
     if str_at(&old, "status") != Some("in-progress") || str_at(&new, "status") != Some("completed")
     {
         return Err(refuse(
@@ -76,8 +118,15 @@ pub fn check_update(caller: &Caller, old: &Stored, new: &Resource) -> Result<(),
     let author = new
         .get("author")
         .and_then(|a| a.get("identifier"))
-        .and_then(|i| str_at(i, "value"));
-    if author != Some(caller.identity.organization.as_str()) {
+        .and_then(|i| str_at(i, "system").zip(str_at(i, "value")));
+    let me = match &caller.identity.practitioner {
+        Some(p) => (PRACTITIONER_IDENTIFIER, p.email.as_str()),
+        None => (
+            ORGANIZATION_IDENTIFIER,
+            caller.identity.organization.as_str(),
+        ),
+    };
+    if author != Some(me) {
         return Err(refuse(
             "a completed QuestionnaireResponse needs the completing identity as author",
         ));

@@ -11,6 +11,7 @@ use super::unique::exists_other;
 use super::{Caller, Operation, array_at, str_at};
 use crate::allow_list::identifier_values;
 use crate::error::ApiError;
+use crate::practitioners::PRACTITIONER_IDENTIFIER;
 
 /// Identifier system of draft Tasks (templates for starting processes).
 pub const TASK_IDENTIFIER: &str = "http://dsf.dev/sid/task-identifier";
@@ -102,6 +103,21 @@ fn recipient(task: &Value) -> Result<&str, String> {
     }
 }
 
+/// Whether the Task's requester is the caller: its organization, or for a local user their
+/// practitioner identifier.
+fn is_requester(task: &Value, caller: &Caller) -> bool {
+    let Some(requester) = task.get("requester") else {
+        return false;
+    };
+    match &caller.identity.practitioner {
+        Some(practitioner) => requester.get("identifier").is_some_and(|identifier| {
+            str_at(identifier, "system") == Some(PRACTITIONER_IDENTIFIER)
+                && str_at(identifier, "value") == Some(practitioner.email.as_str())
+        }),
+        None => organization_of(requester) == Some(caller.identity.organization.as_str()),
+    }
+}
+
 /// The requester's organization identifier.
 fn requester(task: &Value) -> Result<&str, String> {
     task.get("requester")
@@ -154,9 +170,9 @@ async fn check_draft(
     task: &Value,
     id: Option<&str>,
 ) -> Result<Result<(), String>, ApiError> {
-    if !caller.identity.local {
+    if !caller.identity.local || !caller.identity.is_organization_or_admin() {
         return Ok(Err(
-            "only the local organization may write draft Tasks".into()
+            "only the local organization and DSF administrators may write draft Tasks".into(),
         ));
     }
     if let Err(reason) = check_common(task) {
@@ -204,8 +220,8 @@ pub async fn check_create(
                     "a requested Task must not have a task-identifier".into(),
                 ));
             }
-            if requester(&task).map_err(refuse)? != caller.identity.organization {
-                return Err(refuse("requester is not the calling organization".into()));
+            if !is_requester(&task, caller) {
+                return Err(refuse("requester is not the caller".into()));
             }
             if recipient(&task).map_err(refuse)? != caller.local_organization() {
                 return Err(refuse("recipient is not the local organization".into()));
@@ -216,14 +232,8 @@ pub async fn check_create(
                     process.url, process.version
                 ))
             })?;
-            let requester = Party {
-                local: caller.identity.local,
-                organization: &caller.identity.organization,
-            };
-            let recipient = Party {
-                local: true,
-                organization: caller.local_organization(),
-            };
+            let requester = Party::caller(&caller.identity);
+            let recipient = Party::local_organization(caller.local_organization());
             let profiles = process::profiles_of(&task);
             if process::is_authorized(
                 &definition,
@@ -339,10 +349,7 @@ pub async fn check_update(
             }
         };
         let definition = find_definition(tx, &process).await?;
-        let recipient = Party {
-            local: true,
-            organization: caller.local_organization(),
-        };
+        let recipient = Party::local_organization(caller.local_organization());
         let profiles = process::profiles_of(&new);
         let authorized = definition.is_some_and(|d| {
             process::admits_recipient(&d, message, &profiles, recipient, &caller.allow_list)
