@@ -280,7 +280,8 @@ pub fn run(command: FederationCommand) -> anyhow::Result<()> {
     }
 }
 
-fn init(args: &InitArgs) -> anyhow::Result<()> {
+/// Writes the federation `args` describes and prints its sites.
+pub fn init(args: &InitArgs) -> anyhow::Result<()> {
     let sites = plan(&args.sites, &args.roles, args.base_port)?;
     let dir = &std::path::absolute(&args.dir)
         .with_context(|| format!("resolving {}", args.dir.display()))?;

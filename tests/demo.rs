@@ -1,11 +1,13 @@
-//! `dsf demo` walks through a site's FHIR API and stops with `--no-wait`.
+//! `dsf demo` runs a three-site federation over mutual TLS and stops with `--no-wait`.
 
 use std::process::Command;
 
 #[test]
-fn demo_walks_through_the_api() {
+fn demo_runs_a_federation() {
+    // Ports away from common services and from other test runs on the machine.
+    let base_port = 30_000 + (std::process::id() % 1000) * 30;
     let output = Command::new(env!("CARGO_BIN_EXE_dsf"))
-        .args(["demo", "--no-wait", "--listen", "127.0.0.1:0"])
+        .args(["demo", "--no-wait", "--base-port", &base_port.to_string()])
         .output()
         .expect("run dsf");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -14,20 +16,19 @@ fn demo_walks_through_the_api() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("10 entries (201 Created"), "{stdout}");
     assert!(
-        stdout.contains("Task?status=requested finds 1 Task(s)"),
+        stdout.contains("for its Organizations with its client certificate: 4 found"),
         "{stdout}"
     );
-    assert!(stdout.contains("holds 2 versions"), "{stdout}");
-}
-
-#[test]
-fn demo_refuses_to_serve_plain_http_beyond_loopback() {
-    let output = Command::new(env!("CARGO_BIN_EXE_dsf"))
-        .args(["demo", "--no-wait", "--listen", "0.0.0.0:0"])
-        .output()
-        .expect("run dsf");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("loopback"));
+    assert!(
+        stdout.contains("dic1 sends ping to dic2: accepted"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ttp (role TTP) sends ping to dic2: 403 Forbidden"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ttp may not: 403 Forbidden"), "{stdout}");
+    assert!(stdout.contains("\"completed\", version \"3\""), "{stdout}");
+    assert!(stdout.contains("holds 3 versions"), "{stdout}");
 }

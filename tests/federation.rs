@@ -273,6 +273,7 @@ async fn allow_list_loads_idempotently() {
             let _ = stopped.await;
         },
     ));
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let mut counts = Vec::new();
     for _ in 0..2 {
