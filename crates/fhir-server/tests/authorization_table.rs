@@ -1,32 +1,13 @@
 //! Every resource type the server serves against every interaction, as the local organization
 //! and as a remote one, over mutual TLS: the reference's roles as a table.
 
-use dsf_testkit::secure::{SecureServer, TestPki, member};
+use dsf_fhir_store::search::params::RESOURCE_TYPES;
+use dsf_testkit::secure::{SecureServer, TestPki, call, member, post};
 use dsf_testkit::{Backend, both_backends};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
-const JSON: &str = "application/fhir+json";
 const ORG: &str = "http://dsf.dev/sid/organization-identifier";
-
-async fn call(
-    client: &Client,
-    method: Method,
-    url: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, url).header("accept", JSON);
-    if let Some(body) = body {
-        request = request.header("content-type", JSON).body(body.to_string());
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let bytes = response.bytes().await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 /// A minimal resource of `resource_type` that the DSF write rules accept, readable by all.
 fn minimal(resource_type: &str) -> Value {
@@ -96,32 +77,11 @@ fn minimal(resource_type: &str) -> Value {
 }
 
 /// The types whose rules are generic (Task and QuestionnaireResponse have their own tests).
-const TYPES: [&str; 24] = [
-    "ActivityDefinition",
-    "Binary",
-    "Bundle",
-    "CodeSystem",
-    "DocumentReference",
-    "Endpoint",
-    "Group",
-    "HealthcareService",
-    "Library",
-    "Location",
-    "Measure",
-    "MeasureReport",
-    "NamingSystem",
-    "Organization",
-    "OrganizationAffiliation",
-    "Patient",
-    "Practitioner",
-    "PractitionerRole",
-    "Provenance",
-    "Questionnaire",
-    "ResearchStudy",
-    "StructureDefinition",
-    "Subscription",
-    "ValueSet",
-];
+fn generic_types() -> impl Iterator<Item = &'static str> {
+    RESOURCE_TYPES
+        .into_iter()
+        .filter(|t| !matches!(*t, "Task" | "QuestionnaireResponse"))
+}
 
 async fn every_type_and_interaction(backend: Backend) {
     let pki = TestPki::new();
@@ -137,12 +97,12 @@ async fn every_type_and_interaction(backend: Backend) {
     let (local, remote) = (pki.client(Some(&dic1)), pki.client(Some(&dic2)));
     let forbidden = StatusCode::FORBIDDEN;
 
-    for resource_type in TYPES {
+    for resource_type in generic_types() {
         let resource = minimal(resource_type);
         let type_url = server.url(resource_type);
-        let (status, _) = call(&remote, Method::POST, &type_url, Some(&resource)).await;
+        let (status, _) = post(&remote, &type_url, &resource).await;
         assert_eq!(status, forbidden, "remote create {resource_type}");
-        let (status, created) = call(&local, Method::POST, &type_url, Some(&resource)).await;
+        let (status, created) = post(&local, &type_url, &resource).await;
         assert_eq!(
             status,
             StatusCode::CREATED,

@@ -3,36 +3,16 @@
 
 use dsf_fhir_server::practitioners::{UserRule, users};
 use dsf_pki::IssuedCertificate;
-use dsf_testkit::secure::{PARENT, SecureServer, TestPki, member};
+use dsf_testkit::secure::{PARENT, SecureServer, TestPki, call, member, post};
 use dsf_testkit::{Backend, both_backends};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const JSON: &str = "application/fhir+json";
 const ORG: &str = "http://dsf.dev/sid/organization-identifier";
 const PRACTITIONER: &str = "http://dsf.dev/sid/practitioner-identifier";
 const PRACTITIONER_ROLE: &str = "http://dsf.dev/fhir/CodeSystem/practitioner-role";
 const CODES: &str = "http://dsf.dev/fhir/CodeSystem/process-authorization";
 const EXT: &str = "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization";
-
-async fn call(
-    client: &Client,
-    method: Method,
-    url: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, url).header("accept", JSON);
-    if let Some(body) = body {
-        request = request.header("content-type", JSON).body(body.to_string());
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let bytes = response.bytes().await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
 
 fn rule(
     name: &str,
@@ -165,13 +145,7 @@ async fn practitioners_and_their_codes(backend: Backend) {
         ),
     ];
     for d in &definitions {
-        let (status, body) = call(
-            &local,
-            Method::POST,
-            &server.url("ActivityDefinition"),
-            Some(d),
-        )
-        .await;
+        let (status, body) = post(&local, &server.url("ActivityDefinition"), d).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
@@ -243,7 +217,7 @@ async fn practitioners_and_their_codes(backend: Backend) {
         ),
     ];
     for (why, client, body, want) in &cases {
-        let (status, answer) = call(client, Method::POST, &server.url("Task"), Some(body)).await;
+        let (status, answer) = post(client, &server.url("Task"), body).await;
         assert_eq!(status, *want, "{why}: {answer}");
     }
 
@@ -251,9 +225,9 @@ async fn practitioners_and_their_codes(backend: Backend) {
     let library = json!({"resourceType": "Library", "status": "active",
         "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/library-type", "code": "logic-library"}]}});
-    let (status, _) = call(&alice, Method::POST, &server.url("Library"), Some(&library)).await;
+    let (status, _) = post(&alice, &server.url("Library"), &library).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "alice may create Tasks only");
-    let (status, _) = call(&admin, Method::POST, &server.url("Library"), Some(&library)).await;
+    let (status, _) = post(&admin, &server.url("Library"), &library).await;
     assert_eq!(
         status,
         StatusCode::CREATED,
@@ -269,25 +243,13 @@ async fn practitioners_and_their_codes(backend: Backend) {
                        "extension": [{"url": "practitioner-role", "valueCoding": role("DIC_USER")}]}],
         "item": [{"linkId": "user-task-id", "text": "User task", "answer": [{"valueString": "7"}]},
                  {"linkId": "release", "text": "Release?"}]});
-    let (status, _) = call(
-        &alice,
-        Method::POST,
-        &server.url("QuestionnaireResponse"),
-        Some(&response),
-    )
-    .await;
+    let (status, _) = post(&alice, &server.url("QuestionnaireResponse"), &response).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
         "users do not create QuestionnaireResponses"
     );
-    let (status, created) = call(
-        &local,
-        Method::POST,
-        &server.url("QuestionnaireResponse"),
-        Some(&response),
-    )
-    .await;
+    let (status, created) = post(&local, &server.url("QuestionnaireResponse"), &response).await;
     assert_eq!(status, StatusCode::CREATED);
     let url = server.url(&format!(
         "QuestionnaireResponse/{}",

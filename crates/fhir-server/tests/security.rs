@@ -3,12 +3,11 @@
 //! authorization and status transitions, QuestionnaireResponse and Subscription rules.
 
 use dsf_pki::Validity;
-use dsf_testkit::secure::{PARENT, SecureServer, TestPki, member};
+use dsf_testkit::secure::{PARENT, SecureServer, TestPki, call, member, post};
 use dsf_testkit::{Backend, both_backends};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
-const JSON: &str = "application/fhir+json";
 const ORG: &str = "http://dsf.dev/sid/organization-identifier";
 const TAG: &str = "http://dsf.dev/fhir/CodeSystem/read-access-tag";
 const ROLE: &str = "http://dsf.dev/fhir/CodeSystem/organization-role";
@@ -44,25 +43,6 @@ async fn federation(backend: Backend) -> Federation {
         server,
         pki,
     }
-}
-
-async fn call(
-    client: &Client,
-    method: Method,
-    url: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, url).header("accept", JSON);
-    if let Some(body) = body {
-        request = request.header("content-type", JSON).body(body.to_string());
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let bytes = response.bytes().await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 fn all_tag() -> Value {
@@ -275,7 +255,7 @@ async fn roles_and_read_access(backend: Backend) {
             "ORGANIZATION without LOCAL",
         ),
     ] {
-        let (status, _) = call(&f.dic1, Method::POST, &lib, Some(&library(tags))).await;
+        let (status, _) = post(&f.dic1, &lib, &library(tags)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{why}");
     }
 
@@ -287,7 +267,7 @@ async fn roles_and_read_access(backend: Backend) {
         json!([{"system": TAG, "code": "LOCAL"}, organization_tag("dic2.dsf.test")]),
         json!([{"system": TAG, "code": "LOCAL"}, role_tag("TTP")]),
     ] {
-        let (status, created) = call(&f.dic1, Method::POST, &lib, Some(&library(tags))).await;
+        let (status, created) = post(&f.dic1, &lib, &library(tags)).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         ids.push(created["id"].as_str().expect("id").to_owned());
     }
@@ -373,13 +353,7 @@ async fn uniqueness(backend: Backend) {
     .await;
     let mut copy = found["entry"][0]["resource"].clone();
     copy.as_object_mut().expect("object").remove("id");
-    let (status, body) = call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("Organization"),
-        Some(&copy),
-    )
-    .await;
+    let (status, body) = post(&f.dic1, &f.server.url("Organization"), &copy).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["issue"][0]["code"], "duplicate", "{body}");
 
@@ -388,21 +362,9 @@ async fn uniqueness(backend: Backend) {
         coding("REMOTE_ALL", None),
         coding("LOCAL_ALL", None),
     );
-    let (status, _) = call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("ActivityDefinition"),
-        Some(&ad),
-    )
-    .await;
+    let (status, _) = post(&f.dic1, &f.server.url("ActivityDefinition"), &ad).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("ActivityDefinition"),
-        Some(&ad),
-    )
-    .await;
+    let (status, body) = post(&f.dic1, &f.server.url("ActivityDefinition"), &ad).await;
     assert_eq!(
         (status, body["issue"][0]["code"].clone()),
         (StatusCode::FORBIDDEN, json!("duplicate"))
@@ -410,13 +372,7 @@ async fn uniqueness(backend: Backend) {
 
     let bad_sub = json!({"resourceType": "Subscription", "meta": {"tag": all_tag()}, "status": "active",
         "reason": "x", "criteria": "Task?status=requested", "channel": {"type": "rest-hook"}});
-    let (status, _) = call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("Subscription"),
-        Some(&bad_sub),
-    )
-    .await;
+    let (status, _) = post(&f.dic1, &f.server.url("Subscription"), &bad_sub).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
@@ -424,21 +380,9 @@ async fn uniqueness(backend: Backend) {
     );
     let mut sub = bad_sub.clone();
     sub["channel"] = json!({"type": "websocket", "payload": "application/fhir+json"});
-    let (status, _) = call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("Subscription"),
-        Some(&sub),
-    )
-    .await;
+    let (status, _) = post(&f.dic1, &f.server.url("Subscription"), &sub).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, _) = call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("Subscription"),
-        Some(&sub),
-    )
-    .await;
+    let (status, _) = post(&f.dic1, &f.server.url("Subscription"), &sub).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
@@ -508,13 +452,7 @@ async fn task_authorization(backend: Backend) {
         ),
     ];
     for ad in &ads {
-        let (status, body) = call(
-            &f.dic1,
-            Method::POST,
-            &f.server.url("ActivityDefinition"),
-            Some(ad),
-        )
-        .await;
+        let (status, body) = post(&f.dic1, &f.server.url("ActivityDefinition"), ad).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let mut retired = activity_definition(
@@ -523,26 +461,14 @@ async fn task_authorization(backend: Backend) {
         coding("LOCAL_ALL", None),
     );
     retired["status"] = json!("retired");
-    call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("ActivityDefinition"),
-        Some(&retired),
-    )
-    .await;
+    post(&f.dic1, &f.server.url("ActivityDefinition"), &retired).await;
 
     let invalid_ad = activity_definition(
         "broken",
         coding("REMOTE_ALL", None),
         coding("REMOTE_ALL", None),
     );
-    let (status, _) = call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("ActivityDefinition"),
-        Some(&invalid_ad),
-    )
-    .await;
+    let (status, _) = post(&f.dic1, &f.server.url("ActivityDefinition"), &invalid_ad).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
@@ -662,7 +588,7 @@ async fn task_authorization(backend: Backend) {
         ),
     ];
     for (why, client, body, want) in &cases {
-        let (status, answer) = call(client, Method::POST, &f.server.url("Task"), Some(body)).await;
+        let (status, answer) = post(client, &f.server.url("Task"), body).await;
         assert_eq!(status, *want, "{why}: {answer}");
     }
     let mut wrong_profile = task("remoteAll", dic2, dic1, "start");
@@ -680,7 +606,7 @@ async fn task_authorization(backend: Backend) {
         ("instantiatesCanonical without version", bad_canonical),
         ("outputs on a new Task", with_output),
     ] {
-        let (status, _) = call(&f.dic2, Method::POST, &f.server.url("Task"), Some(&body)).await;
+        let (status, _) = post(&f.dic2, &f.server.url("Task"), &body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{why}");
     }
 
@@ -722,18 +648,11 @@ async fn task_transitions(backend: Backend) {
         coding("REMOTE_ALL", None),
         coding("LOCAL_ALL", None),
     );
-    call(
-        &f.dic1,
-        Method::POST,
-        &f.server.url("ActivityDefinition"),
-        Some(&ad),
-    )
-    .await;
-    let (status, created) = call(
+    post(&f.dic1, &f.server.url("ActivityDefinition"), &ad).await;
+    let (status, created) = post(
         &f.dic2,
-        Method::POST,
         &f.server.url("Task"),
-        Some(&task("ping", "dic2.dsf.test", "dic1.dsf.test", "start")),
+        &task("ping", "dic2.dsf.test", "dic1.dsf.test", "start"),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -817,13 +736,13 @@ async fn questionnaire_responses(backend: Backend) {
         "item": [{"linkId": "user-task-id", "text": "The user task", "answer": [{"valueString": "42"}]},
                  {"linkId": "approve", "text": "Approve?"}]});
     let url = f.server.url("QuestionnaireResponse");
-    let (status, _) = call(&f.dic2, Method::POST, &url, Some(&response)).await;
+    let (status, _) = post(&f.dic2, &url, &response).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "remote create");
     let mut completed_new = response.clone();
     completed_new["status"] = json!("completed");
-    let (status, _) = call(&f.dic1, Method::POST, &url, Some(&completed_new)).await;
+    let (status, _) = post(&f.dic1, &url, &completed_new).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "created completed");
-    let (status, created) = call(&f.dic1, Method::POST, &url, Some(&response)).await;
+    let (status, created) = post(&f.dic1, &url, &response).await;
     assert_eq!(status, StatusCode::CREATED);
     let item = f.server.url(&format!(
         "QuestionnaireResponse/{}",

@@ -119,12 +119,7 @@ impl SecureServer {
         crl: Option<&str>,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> SecureServer {
-        let db = TestDb::new(backend).await;
-        let store = Store::open(&db.config).await.expect("open store");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let port = listener.local_addr().expect("local address").port();
+        let (db, store, listener, port) = crate::database_and_listener(backend).await;
         let base_url = format!("https://localhost:{port}/fhir");
         let mut config = ServerConfig::new(&base_url).expect("server config");
         config.organization_identifier = local.to_owned();
@@ -181,4 +176,35 @@ impl Drop for SecureServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// Sends a FHIR request with an optional JSON body, asking for JSON; returns the status and the
+/// body (`null` when empty or not JSON).
+pub async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    const JSON: &str = "application/fhir+json";
+    let mut request = client.request(method, url).header("accept", JSON);
+    if let Some(body) = body {
+        request = request.header("content-type", JSON).body(body.to_string());
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// `POST`s `body` with [`call`].
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    call(client, reqwest::Method::POST, url, Some(body)).await
 }

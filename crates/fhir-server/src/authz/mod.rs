@@ -133,6 +133,11 @@ pub fn permits(identity: &Identity, operation: Operation, resource_type: &str) -
         }
 }
 
+/// A resource's JSON as a value, for the rules that walk it.
+pub(crate) fn json_of(resource: &dsf_fhir::Resource) -> Value {
+    Value::Object(resource.as_json().clone())
+}
+
 /// The string at `key` of a JSON object.
 pub(crate) fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
     value.get(key).and_then(Value::as_str)

@@ -7,7 +7,9 @@ use dsf_fhir_store::{SearchQuery, Stored, Transaction};
 use serde_json::Value;
 
 use super::unique::{all_current, duplicate, exists_other};
-use super::{Caller, Operation, array_at, process, questionnaire_response, str_at, tags, task};
+use super::{
+    Caller, Operation, array_at, json_of, process, questionnaire_response, str_at, tags, task,
+};
 use crate::allow_list::{ENDPOINT_IDENTIFIER, identifier_values, thumbprints};
 use crate::error::ApiError;
 
@@ -78,10 +80,6 @@ pub fn check_delete(caller: &Caller, old: &Stored) -> Result<(), ApiError> {
         return Err(caller.forbidden(Operation::Delete, "only draft Tasks may be deleted"));
     }
     Ok(())
-}
-
-fn json_of(resource: &Resource) -> Value {
-    Value::Object(resource.as_json().clone())
 }
 
 /// The rules on a resource's content (everything but uniqueness); `Err` names the broken rule.

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::process::{self, Party};
 use super::unique::exists_other;
-use super::{Caller, Operation, array_at, str_at};
+use super::{Caller, Operation, array_at, json_of, str_at};
 use crate::allow_list::identifier_values;
 use crate::error::ApiError;
 use crate::practitioners::PRACTITIONER_IDENTIFIER;
@@ -123,10 +123,6 @@ fn requester(task: &Value) -> Result<&str, String> {
     task.get("requester")
         .and_then(organization_of)
         .ok_or_else(|| "requester must be a logical organization reference".to_owned())
-}
-
-fn json_of(resource: &Resource) -> Value {
-    Value::Object(resource.as_json().clone())
 }
 
 /// The active or draft ActivityDefinition a Task instantiates.
