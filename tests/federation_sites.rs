@@ -160,3 +160,39 @@ async fn sites_of_a_federation_authorize_each_other() {
     assert_eq!(status, StatusCode::FORBIDDEN, "ttp is not authorized");
     drop(sites);
 }
+
+#[test]
+fn unusable_certificates_stop_start_up_with_one_line() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("federation");
+    let init = Command::new(env!("CARGO_BIN_EXE_dsf"))
+        .args(["federation", "init"])
+        .arg(&dir)
+        .args(["--sites", "dic1,dic2"])
+        .output()
+        .expect("run dsf federation init");
+    assert!(init.status.success());
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_dsf"))
+            .args(["fhir", "--config"])
+            .arg(dir.join("dic1/site.toml"))
+            .env("RUST_BACKTRACE", "0")
+            .output()
+            .expect("run dsf fhir")
+    };
+    // A key that belongs to another certificate.
+    std::fs::copy(dir.join("dic2/server.key"), dir.join("dic1/server.key")).expect("copy key");
+    let output = start();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("does not match") && stderr.contains("dic1/server.key"),
+        "{stderr}"
+    );
+    // A missing certificate.
+    std::fs::remove_file(dir.join("dic1/server.crt")).expect("remove certificate");
+    let output = start();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("dic1/server.crt"), "{stderr}");
+}
