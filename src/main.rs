@@ -40,8 +40,18 @@ enum Command {
     Bench(dsf_bench::BenchCommand),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: the context and every cause, separated by colons.
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     // Every TLS connection of the process, client or server, uses ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
