@@ -76,30 +76,31 @@ fn external(
     Some((it.next()?, it.next()?))
 }
 
-#[test]
+#[tokio::test]
 #[ignore = "benchmark; run explicitly with --ignored --nocapture"]
-fn bench_throughput() -> Result<(), Box<dyn std::error::Error>> {
+async fn bench_throughput() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = std::env::var("DSF_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     let store = MemoryStore::new();
-    let mut rt = Runtime::new(Engine::new(store.clone())?, registry());
-    rt.deploy(&model("bench"), &HashMap::new())?;
-    rt.deploy(&model("bench_wait"), &HashMap::new())?;
+    let mut rt = Runtime::new(Engine::new(store.clone()).await?, registry());
+    rt.deploy(&model("bench"), &HashMap::new()).await?;
+    rt.deploy(&model("bench_wait"), &HashMap::new()).await?;
 
     let started = Instant::now();
     let mut last = None;
     for _ in 0..n {
         last = Some(
             rt.engine_mut()
-                .start("bench", None, None, Variables::new())?,
+                .start("bench", None, None, Variables::new())
+                .await?,
         );
-        rt.run()?;
+        rt.run().await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let last = last.ok_or("no instance")?;
-    let info = rt.engine().instance(last)?.ok_or("lost")?;
+    let info = rt.engine().instance(last).await?.ok_or("lost")?;
     assert_eq!(info.state, InstanceState::Completed);
     let instances_per_s = n as f64 / elapsed;
     println!(
@@ -111,7 +112,8 @@ fn bench_throughput() -> Result<(), Box<dyn std::error::Error>> {
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         rt.engine_mut()
-            .start("benchWait", None, Some(format!("bk-{i}")), Variables::new())?;
+            .start("benchWait", None, Some(format!("bk-{i}")), Variables::new())
+            .await?;
         ids.push(format!("bk-{i}"));
     }
     let rss_after = resident_kib();
@@ -123,12 +125,14 @@ fn bench_throughput() -> Result<(), Box<dyn std::error::Error>> {
     }
     let started = Instant::now();
     for bk in ids {
-        rt.engine_mut().correlate(Correlation {
-            message: "continue".into(),
-            business_key: Some(bk),
-            correlation_key: None,
-            variables: Variables::new(),
-        })?;
+        rt.engine_mut()
+            .correlate(Correlation {
+                message: "continue".into(),
+                business_key: Some(bk),
+                correlation_key: None,
+                variables: Variables::new(),
+            })
+            .await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let correlations_per_s = n as f64 / elapsed;
