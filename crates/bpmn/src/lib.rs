@@ -6,8 +6,11 @@
 //! [`exec::Effect`]s: class calls to make ([`exec::WorkItem`]), user tasks created, instances ended,
 //! incidents. The host reports results back ([`engine::Engine::complete_work`]), correlates
 //! messages, completes user tasks and fires due timers and jobs ([`engine::Engine::run_due`]).
-//! [`runtime::Runtime`] is a small synchronous host that runs registered Rust implementations of
+//! [`runtime::Runtime`] is a small host that runs registered Rust implementations of
 //! `camunda:class` names in-process.
+//!
+//! The engine's methods are `async` only because they await the store: executing a model
+//! ([`exec`]) never waits, and with [`store::MemoryStore`] every future is ready at once.
 //!
 //! Modules, along the data path:
 //! - [`parse`] reads BPMN XML (filling `#{...}` deployment placeholders first) into [`model`]

@@ -218,7 +218,10 @@ impl<S: Store> Runtime<S> {
             outcome,
         };
         match self.engine.complete_work(work.id, result).await {
-            Err(EngineError::WorkNotFound(_)) | Err(EngineError::Suspended(_)) => Ok(()),
+            // cancelled, suspended or ended (by another engine sharing the store) meanwhile
+            Err(EngineError::WorkNotFound(_))
+            | Err(EngineError::Suspended(_))
+            | Err(EngineError::InstanceNotFound(_)) => Ok(()),
             other => other,
         }
     }

@@ -133,7 +133,7 @@ impl<S: Store> Engine<S> {
         if self.lease.is_some() {
             // signals reach instances other engines hold too
             for record in self.store.load_unfinished().await.map_err(store_error)? {
-                self.load_record(record)?;
+                self.load_record(record).await?;
             }
         }
         let mut touched = Vec::new();
@@ -223,7 +223,7 @@ impl<S: Store> Engine<S> {
                 .map_err(store_error)?;
             let cached: Vec<Uuid> = self.instances_by_business_key(bk);
             for record in records {
-                self.load_record(record)?;
+                self.load_record(record).await?;
             }
             // copies of instances another engine ended meanwhile
             for id in cached {
@@ -422,7 +422,7 @@ impl<S: Store> Engine<S> {
                     let mut ids = Vec::with_capacity(records.len());
                     for record in records {
                         ids.push(record.id);
-                        self.load_record(record)?;
+                        self.load_record(record).await?;
                     }
                     ids
                 }
@@ -457,13 +457,19 @@ impl<S: Store> Engine<S> {
                 if due.is_empty() && !expired_work {
                     continue;
                 }
-                self.command(id, move |exec| {
-                    exec.reissue_expired_work();
-                    for (_, wait) in due {
-                        exec.fire(wait, Variables::new());
-                    }
-                })
-                .await?;
+                let fired_here = self
+                    .command(id, move |exec| {
+                        exec.reissue_expired_work();
+                        for (_, wait) in due {
+                            exec.fire(wait, Variables::new());
+                        }
+                    })
+                    .await;
+                match fired_here {
+                    // another engine sharing the store ended the instance since it was leased
+                    Err(EngineError::InstanceNotFound(_)) if self.lease.is_some() => {}
+                    other => other?,
+                }
             }
         }
         Ok(fired)

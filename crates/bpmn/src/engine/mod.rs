@@ -491,8 +491,13 @@ impl<S: Store> Engine<S> {
         self.reindex_alternative_key(id);
     }
 
-    /// Takes a stored instance into memory unless the copy there is as recent.
-    pub(super) fn load_record(&mut self, record: InstanceRecord) -> Result<(), EngineError> {
+    /// Takes a stored instance into memory unless the copy there is as recent. An instance of a
+    /// definition this engine does not know yet (deployed by another engine) reads the stored
+    /// definitions first.
+    pub(super) async fn load_record(&mut self, record: InstanceRecord) -> Result<(), EngineError> {
+        if self.process(&record.definition).is_none() {
+            self.sync_definitions().await?;
+        }
         let current = self
             .active
             .get(&record.id)
@@ -520,7 +525,7 @@ impl<S: Store> Engine<S> {
             return Ok(());
         }
         match self.store.load_instance(id).await.map_err(store_error)? {
-            Some(record) => self.load_record(record),
+            Some(record) => self.load_record(record).await,
             None => {
                 self.forget(id);
                 Ok(())
