@@ -16,6 +16,8 @@
 //! engines sharing the database never block each other; on SQLite inside `BEGIN IMMEDIATE`, the
 //! database's single writer.
 
+#![warn(missing_docs)]
+
 mod columns;
 mod db;
 mod error;
