@@ -6,8 +6,11 @@
 //! [`exec::Effect`]s: class calls to make ([`exec::WorkItem`]), user tasks created, instances ended,
 //! incidents. The host reports results back ([`engine::Engine::complete_work`]), correlates
 //! messages, completes user tasks and fires due timers and jobs ([`engine::Engine::run_due`]).
-//! [`runtime::Runtime`] is a small synchronous host that runs registered Rust implementations of
+//! [`runtime::Runtime`] is a small host that runs registered Rust implementations of
 //! `camunda:class` names in-process.
+//!
+//! The engine's methods are `async` only because they await the store: executing a model
+//! ([`exec`]) never waits, and with [`store::MemoryStore`] every future is ready at once.
 //!
 //! Modules, along the data path:
 //! - [`parse`] reads BPMN XML (filling `#{...}` deployment placeholders first) into [`model`]
@@ -62,6 +65,8 @@
 //! use dsf_bpmn::store::MemoryStore;
 //! use dsf_bpmn::value::{Value, Variables};
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let xml = r##"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
 //!     xmlns:camunda="http://camunda.org/schema/1.0/bpmn">
 //!   <bpmn:process id="hello" isExecutable="true" camunda:versionTag="#{version}">
@@ -79,16 +84,17 @@
 //!     ctx.set_variable("greeting", format!("hello {name}"));
 //!     Ok(())
 //! });
-//! let mut runtime = Runtime::new(Engine::new(MemoryStore::new())?, registry);
+//! let mut runtime = Runtime::new(Engine::new(MemoryStore::new()).await?, registry);
 //! let properties = [("version".to_owned(), "1.0".to_owned())].into();
-//! runtime.deploy(xml, &properties)?;
+//! runtime.deploy(xml, &properties).await?;
 //! let variables = Variables::from([("name".to_owned(), Value::from("DSF"))]);
-//! let id = runtime.engine_mut().start("hello", Some("1.0"), None, variables)?;
-//! runtime.run()?;
-//! let instance = runtime.engine().instance(id)?.ok_or("instance not found")?;
+//! let id = runtime.engine_mut().start("hello", Some("1.0"), None, variables).await?;
+//! runtime.run().await?;
+//! let instance = runtime.engine().instance(id).await?.ok_or("instance not found")?;
 //! assert_eq!(instance.state, InstanceState::Completed);
 //! assert_eq!(instance.variables.get("greeting"), Some(&Value::from("hello DSF")));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok(())
+//! # }
 //! ```
 
 #![warn(missing_docs)]

@@ -1,4 +1,4 @@
-//! A synchronous host for the engine: classes registered by name run in-process.
+//! A simple host for the engine: classes registered by name run in-process.
 //!
 //! The engine itself only hands out [`WorkItem`]s. [`Runtime`] pairs it with a [`Registry`] of
 //! [`Delegate`]s, the Rust implementations of `camunda:class` names, and runs work items, due timers
@@ -159,7 +159,7 @@ impl<S: Store> Runtime<S> {
     }
 
     /// Deploys a model, checking its class names against the registry.
-    pub fn deploy(
+    pub async fn deploy(
         &mut self,
         xml: &str,
         properties: &HashMap<String, String>,
@@ -169,14 +169,14 @@ impl<S: Store> Runtime<S> {
             known_classes: self.registry.names(),
             allow_unknown_classes: false,
         };
-        self.engine.deploy(xml, &options)
+        self.engine.deploy(xml, &options).await
     }
 
     /// Runs work items, due timers and jobs until none is left; returns how many work items ran.
-    pub fn run(&mut self) -> Result<usize, EngineError> {
+    pub async fn run(&mut self) -> Result<usize, EngineError> {
         let mut ran = 0;
         loop {
-            self.engine.run_due()?;
+            self.engine.run_due().await?;
             let effects = self.engine.take_effects();
             if effects.is_empty() {
                 return Ok(ran);
@@ -185,7 +185,7 @@ impl<S: Store> Runtime<S> {
                 match effect {
                     Effect::Work(work) => {
                         ran += 1;
-                        self.execute(&work)?;
+                        self.execute(&work).await?;
                     }
                     other => self.events.push(other),
                 }
@@ -193,7 +193,7 @@ impl<S: Store> Runtime<S> {
         }
     }
 
-    fn execute(&mut self, work: &WorkItem) -> Result<(), EngineError> {
+    async fn execute(&mut self, work: &WorkItem) -> Result<(), EngineError> {
         let Ok(variables) = self.engine.work_variables(work.id) else {
             // cancelled meanwhile (boundary event, deletion)
             return Ok(());
@@ -217,8 +217,11 @@ impl<S: Store> Runtime<S> {
             variables: ctx.changes,
             outcome,
         };
-        match self.engine.complete_work(work.id, result) {
-            Err(EngineError::WorkNotFound(_)) | Err(EngineError::Suspended(_)) => Ok(()),
+        match self.engine.complete_work(work.id, result).await {
+            // cancelled, suspended or ended (by another engine sharing the store) meanwhile
+            Err(EngineError::WorkNotFound(_))
+            | Err(EngineError::Suspended(_))
+            | Err(EngineError::InstanceNotFound(_)) => Ok(()),
             other => other,
         }
     }

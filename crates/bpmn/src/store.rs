@@ -65,46 +65,68 @@ pub enum CommitError<E: std::error::Error + 'static> {
     Store(E),
 }
 
-/// Persistence for the engine.
-pub trait Store {
+/// Persistence for the engine. Methods are asynchronous so that a database store does its I/O
+/// without blocking; the engine awaits them only between its in-memory steps.
+pub trait Store: Send + Sync {
     /// The store's error.
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// All deployed definitions.
-    fn load_definitions(&self) -> Result<Vec<StoredDefinition>, Self::Error>;
+    fn load_definitions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<StoredDefinition>, Self::Error>> + Send;
 
     /// Saves a deployed definition.
-    fn save_definition(&mut self, definition: &StoredDefinition) -> Result<(), Self::Error>;
+    fn save_definition(
+        &self,
+        definition: &StoredDefinition,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Removes a definition.
-    fn delete_definition(&mut self, id: &DefinitionId) -> Result<(), Self::Error>;
+    fn delete_definition(
+        &self,
+        id: &DefinitionId,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Saves the changed instances atomically, or none of them when one record's revision is not
     /// the stored revision + 1 (1 for a new instance). A commit ends the record's lease.
-    fn commit(&mut self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<Self::Error>>;
+    fn commit(
+        &self,
+        instances: Vec<InstanceRecord>,
+    ) -> impl Future<Output = Result<(), CommitError<Self::Error>>> + Send;
 
     /// Leases up to `limit` active instances whose next due time has come and that no other
     /// engine holds (or whose lease has expired), until `lease_until`. A SQL store does this with
     /// `SELECT ... FOR UPDATE SKIP LOCKED`.
     fn acquire_due(
-        &mut self,
+        &self,
         owner: Uuid,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
         limit: usize,
-    ) -> Result<Vec<InstanceRecord>, Self::Error>;
+    ) -> impl Future<Output = Result<Vec<InstanceRecord>, Self::Error>> + Send;
 
     /// Unfinished instances with a business key.
-    fn find_by_business_key(&self, business_key: &str) -> Result<Vec<InstanceRecord>, Self::Error>;
+    fn find_by_business_key(
+        &self,
+        business_key: &str,
+    ) -> impl Future<Output = Result<Vec<InstanceRecord>, Self::Error>> + Send;
 
     /// One instance.
-    fn load_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, Self::Error>;
+    fn load_instance(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<InstanceRecord>, Self::Error>> + Send;
 
     /// Instances that have not ended (to resume after a restart).
-    fn load_unfinished(&self) -> Result<Vec<InstanceRecord>, Self::Error>;
+    fn load_unfinished(
+        &self,
+    ) -> impl Future<Output = Result<Vec<InstanceRecord>, Self::Error>> + Send;
 
-    /// Ids and states of all instances, ended ones included.
-    fn list_instances(&self) -> Result<Vec<(Uuid, DefinitionId, InstanceState)>, Self::Error>;
+    /// Ids, definitions and states of all instances, ended ones included.
+    fn list_instances(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(Uuid, DefinitionId, InstanceState)>, Self::Error>> + Send;
 }
 
 #[derive(Debug, Default)]
@@ -144,23 +166,23 @@ impl MemoryStore {
 impl Store for MemoryStore {
     type Error = Infallible;
 
-    fn load_definitions(&self) -> Result<Vec<StoredDefinition>, Infallible> {
+    async fn load_definitions(&self) -> Result<Vec<StoredDefinition>, Infallible> {
         Ok(self.lock().definitions.values().cloned().collect())
     }
 
-    fn save_definition(&mut self, definition: &StoredDefinition) -> Result<(), Infallible> {
+    async fn save_definition(&self, definition: &StoredDefinition) -> Result<(), Infallible> {
         self.lock()
             .definitions
             .insert(definition.id.clone(), definition.clone());
         Ok(())
     }
 
-    fn delete_definition(&mut self, id: &DefinitionId) -> Result<(), Infallible> {
+    async fn delete_definition(&self, id: &DefinitionId) -> Result<(), Infallible> {
         self.lock().definitions.remove(id);
         Ok(())
     }
 
-    fn commit(&mut self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<Infallible>> {
+    async fn commit(&self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<Infallible>> {
         let mut state = self.lock();
         for record in &instances {
             let stored = state.instances.get(&record.id).map_or(0, |r| r.revision);
@@ -176,8 +198,8 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn acquire_due(
-        &mut self,
+    async fn acquire_due(
+        &self,
         owner: Uuid,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
@@ -205,7 +227,10 @@ impl Store for MemoryStore {
         Ok(acquired)
     }
 
-    fn find_by_business_key(&self, business_key: &str) -> Result<Vec<InstanceRecord>, Infallible> {
+    async fn find_by_business_key(
+        &self,
+        business_key: &str,
+    ) -> Result<Vec<InstanceRecord>, Infallible> {
         Ok(self
             .lock()
             .instances
@@ -215,11 +240,11 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn load_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, Infallible> {
+    async fn load_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, Infallible> {
         Ok(self.lock().instances.get(&id).cloned())
     }
 
-    fn load_unfinished(&self) -> Result<Vec<InstanceRecord>, Infallible> {
+    async fn load_unfinished(&self) -> Result<Vec<InstanceRecord>, Infallible> {
         Ok(self
             .lock()
             .instances
@@ -229,7 +254,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn list_instances(&self) -> Result<Vec<(Uuid, DefinitionId, InstanceState)>, Infallible> {
+    async fn list_instances(&self) -> Result<Vec<(Uuid, DefinitionId, InstanceState)>, Infallible> {
         Ok(self
             .lock()
             .instances
@@ -259,48 +284,55 @@ mod tests {
         }
     }
 
-    #[test]
-    fn commits_need_the_next_revision_and_are_all_or_nothing() {
-        let mut store = MemoryStore::new();
+    #[tokio::test]
+    async fn commits_need_the_next_revision_and_are_all_or_nothing() {
+        let store = MemoryStore::new();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        assert!(store.commit(vec![record(a, 1, None)]).is_ok());
+        assert!(store.commit(vec![record(a, 1, None)]).await.is_ok());
         assert!(matches!(
-            store.commit(vec![record(b, 1, None), record(a, 1, None)]),
+            store.commit(vec![record(b, 1, None), record(a, 1, None)]).await,
             Err(CommitError::Conflict(id)) if id == a
         ));
-        assert_eq!(store.load_instance(b).ok().flatten(), None);
+        assert_eq!(store.load_instance(b).await.ok().flatten(), None);
         assert!(
             store
                 .commit(vec![record(a, 2, None), record(b, 1, None)])
+                .await
                 .is_ok()
         );
         assert_eq!(store.commits(), 2);
     }
 
-    #[test]
-    fn due_instances_are_leased_to_one_engine_until_the_lease_ends() {
-        let mut store = MemoryStore::new();
+    #[tokio::test]
+    async fn due_instances_are_leased_to_one_engine_until_the_lease_ends() {
+        let store = MemoryStore::new();
         let now = datetime!(2026-11-30 08:00 UTC);
         let (id, later) = (Uuid::new_v4(), Uuid::new_v4());
-        let _ = store.commit(vec![
-            record(id, 1, Some(now)),
-            record(later, 1, Some(now + time::Duration::hours(1))),
-        ]);
+        let _ = store
+            .commit(vec![
+                record(id, 1, Some(now)),
+                record(later, 1, Some(now + time::Duration::hours(1))),
+            ])
+            .await;
         let (one, two) = (Uuid::new_v4(), Uuid::new_v4());
         let until = now + time::Duration::seconds(30);
         let ids = |r: Result<Vec<InstanceRecord>, Infallible>| -> Vec<Uuid> {
             r.map(|v| v.into_iter().map(|r| r.id).collect())
                 .unwrap_or_default()
         };
-        assert_eq!(ids(store.acquire_due(one, now, until, 10)), vec![id]);
-        assert!(ids(store.acquire_due(two, now, until, 10)).is_empty());
-        assert_eq!(ids(store.acquire_due(two, until, until, 10)), vec![id]);
+        assert_eq!(ids(store.acquire_due(one, now, until, 10).await), vec![id]);
+        assert!(ids(store.acquire_due(two, now, until, 10).await).is_empty());
+        assert_eq!(
+            ids(store.acquire_due(two, until, until, 10).await),
+            vec![id]
+        );
         // a commit ends the lease
-        let _ = store.commit(vec![record(id, 2, Some(now))]);
-        assert_eq!(ids(store.acquire_due(one, now, until, 10)), vec![id]);
+        let _ = store.commit(vec![record(id, 2, Some(now))]).await;
+        assert_eq!(ids(store.acquire_due(one, now, until, 10).await), vec![id]);
         assert_eq!(
             store
                 .find_by_business_key("bk")
+                .await
                 .map(|v| v.len())
                 .unwrap_or(0),
             2

@@ -50,9 +50,10 @@ use dsf_bpmn::store::MemoryStore;
 use time::macros::datetime;
 
 /// A runtime over a fresh in-memory store, with a manual clock at 2026-11-30T08:00Z.
-pub fn runtime(registry: Registry) -> (Runtime<MemoryStore>, ManualClock) {
+pub async fn runtime(registry: Registry) -> (Runtime<MemoryStore>, ManualClock) {
     let clock = ManualClock::new(datetime!(2026-11-30 08:00 UTC));
     let engine = Engine::with_clock(MemoryStore::new(), Arc::new(clock.clone()))
+        .await
         .unwrap_or_else(|e| panic!("engine: {e}"));
     (Runtime::new(engine, registry), clock)
 }

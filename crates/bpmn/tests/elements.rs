@@ -36,9 +36,10 @@ fn vars(pairs: &[(&str, Value)]) -> Variables {
         .collect()
 }
 
-fn info(rt: &Runtime<MemoryStore>, id: Uuid) -> dsf_bpmn::engine::InstanceInfo {
+async fn info(rt: &Runtime<MemoryStore>, id: Uuid) -> dsf_bpmn::engine::InstanceInfo {
     rt.engine()
         .instance(id)
+        .await
         .ok()
         .flatten()
         .unwrap_or_else(|| panic!("instance {id} not found"))
@@ -53,36 +54,40 @@ fn message(name: &str, business_key: &str, variables: Variables) -> Correlation 
     }
 }
 
-#[test]
-fn exclusive_parallel_and_inclusive_gateways() -> R {
+#[tokio::test]
+async fn exclusive_parallel_and_inclusive_gateways() -> R {
     let log = Log::default();
-    let (mut rt, _) = runtime(recording(&log));
-    rt.deploy(&model("gateways"), &HashMap::new())?;
-    let start = |rt: &mut Runtime<MemoryStore>, bk: &str, amount: i64, x: bool, y: bool| {
-        rt.engine_mut().start(
-            "gateways",
-            Some("1"),
-            Some(bk.into()),
-            vars(&[
-                ("amount", Value::Integer(amount)),
-                ("wantX", Value::Bool(x)),
-                ("wantY", Value::Bool(y)),
-            ]),
-        )
+    let (mut rt, _) = runtime(recording(&log)).await;
+    rt.deploy(&model("gateways"), &HashMap::new()).await?;
+    let start = async |rt: &mut Runtime<MemoryStore>, bk: &str, amount: i64, x: bool, y: bool| {
+        rt.engine_mut()
+            .start(
+                "gateways",
+                Some("1"),
+                Some(bk.into()),
+                vars(&[
+                    ("amount", Value::Integer(amount)),
+                    ("wantX", Value::Bool(x)),
+                    ("wantY", Value::Bool(y)),
+                ]),
+            )
+            .await
     };
-    let first = start(&mut rt, "one", 500, true, true)?;
-    rt.run()?;
+    let first = start(&mut rt, "one", 500, true, true).await?;
+    rt.run().await?;
     // the parallel join waits for the receive task
     assert_eq!(log.entries(), vec!["high", "a"]);
-    assert_eq!(info(&rt, first).active_elements, vec!["b", "join"]);
+    assert_eq!(info(&rt, first).await.active_elements, vec!["b", "join"]);
     rt.engine_mut()
-        .correlate(message("go", "one", Variables::new()))?;
-    rt.run()?;
+        .correlate(message("go", "one", Variables::new()))
+        .await?;
+    rt.run().await?;
     let mut tail = log.entries().split_off(2);
     tail.sort();
     assert_eq!(tail, vec!["x", "y"]);
-    assert_eq!(info(&rt, first).state, InstanceState::Completed);
+    assert_eq!(info(&rt, first).await.state, InstanceState::Completed);
     let joined = info(&rt, first)
+        .await
         .history
         .iter()
         .filter(|h| h.element == "orJoin" && h.event == HistoryEvent::Completed)
@@ -90,46 +95,52 @@ fn exclusive_parallel_and_inclusive_gateways() -> R {
     assert_eq!(joined, 1, "the inclusive join fires once for both branches");
 
     let log_len = log.entries().len();
-    let second = start(&mut rt, "two", 5, false, false)?;
-    rt.run()?;
+    let second = start(&mut rt, "two", 5, false, false).await?;
+    rt.run().await?;
     rt.engine_mut()
-        .correlate(message("go", "two", Variables::new()))?;
-    rt.run()?;
+        .correlate(message("go", "two", Variables::new()))
+        .await?;
+    rt.run().await?;
     assert_eq!(log.entries().split_off(log_len), vec!["low", "a", "z"]);
-    assert_eq!(info(&rt, second).state, InstanceState::Completed);
+    assert_eq!(info(&rt, second).await.state, InstanceState::Completed);
     Ok(())
 }
 
-#[test]
-fn boundary_events_interrupting_and_not() -> R {
+#[tokio::test]
+async fn boundary_events_interrupting_and_not() -> R {
     let log = Log::default();
-    let (mut rt, clock) = runtime(recording(&log));
-    rt.deploy(&model("boundary_events"), &HashMap::new())?;
-    let start = |rt: &mut Runtime<MemoryStore>, bk: &str| {
-        rt.engine_mut().start(
-            "boundaries",
-            None,
-            Some(bk.into()),
-            vars(&[("deadline", "PT3H".into())]),
-        )
+    let (mut rt, clock) = runtime(recording(&log)).await;
+    rt.deploy(&model("boundary_events"), &HashMap::new())
+        .await?;
+    let start = async |rt: &mut Runtime<MemoryStore>, bk: &str| {
+        rt.engine_mut()
+            .start(
+                "boundaries",
+                None,
+                Some(bk.into()),
+                vars(&[("deadline", "PT3H".into())]),
+            )
+            .await
     };
-    let timed_out = start(&mut rt, "a")?;
-    rt.run()?;
+    let timed_out = start(&mut rt, "a").await?;
+    rt.run().await?;
     rt.engine_mut()
-        .correlate(message("note", "a", Variables::new()))?;
+        .correlate(message("note", "a", Variables::new()))
+        .await?;
     rt.engine_mut()
-        .correlate(message("note", "a", Variables::new()))?;
-    rt.run()?;
+        .correlate(message("note", "a", Variables::new()))
+        .await?;
+    rt.run().await?;
     for _ in 0..3 {
         clock.advance(Duration::hours(1));
-        rt.run()?;
+        rt.run().await?;
     }
     // two reminders (R2), two notes (the message boundary stays), then the deadline interrupts
     assert_eq!(
         log.entries(),
         vec!["logNote", "logNote", "remind", "remind", "escalate"]
     );
-    let i = info(&rt, timed_out);
+    let i = info(&rt, timed_out).await;
     assert_eq!(i.state, InstanceState::Completed);
     assert!(
         i.history
@@ -138,9 +149,9 @@ fn boundary_events_interrupting_and_not() -> R {
     );
     assert!(rt.engine().user_tasks().is_empty());
 
-    let signalled = start(&mut rt, "b")?;
-    let approved = start(&mut rt, "c")?;
-    rt.run()?;
+    let signalled = start(&mut rt, "b").await?;
+    let approved = start(&mut rt, "c").await?;
+    rt.run().await?;
     let task = rt
         .engine()
         .user_tasks()
@@ -149,22 +160,30 @@ fn boundary_events_interrupting_and_not() -> R {
         .ok_or("no user task")?;
     assert_eq!(task.form_key.as_deref(), Some("form:approve"));
     rt.engine_mut()
-        .complete_user_task(task.id, Variables::new())?;
-    assert_eq!(rt.engine_mut().signal("cancel-all", Variables::new())?, 1);
-    rt.run()?;
+        .complete_user_task(task.id, Variables::new())
+        .await?;
+    assert_eq!(
+        rt.engine_mut()
+            .signal("cancel-all", Variables::new())
+            .await?,
+        1
+    );
+    rt.run().await?;
     assert!(
         info(&rt, signalled)
+            .await
             .history
             .iter()
             .any(|h| h.element == "cancelEnd")
     );
     assert!(
         info(&rt, approved)
+            .await
             .history
             .iter()
             .any(|h| h.element == "done")
     );
-    assert_eq!(info(&rt, signalled).state, InstanceState::Completed);
+    assert_eq!(info(&rt, signalled).await.state, InstanceState::Completed);
     Ok(())
 }
 
@@ -187,38 +206,40 @@ fn error_registry(log: &Log) -> Registry {
     r
 }
 
-#[test]
-fn bpmn_errors_reach_the_nearest_catching_boundary_or_event_sub_process() -> R {
+#[tokio::test]
+async fn bpmn_errors_reach_the_nearest_catching_boundary_or_event_sub_process() -> R {
     let log = Log::default();
-    let (mut rt, _) = runtime(error_registry(&log));
-    rt.deploy(&model("errors"), &HashMap::new())?;
-    let mut run = |mode: &str| -> Result<Uuid, EngineError> {
+    let (mut rt, _) = runtime(error_registry(&log)).await;
+    rt.deploy(&model("errors"), &HashMap::new()).await?;
+    let mut run = async |mode: &str| -> Result<Uuid, EngineError> {
         let id = rt
             .engine_mut()
-            .start("errors", None, None, vars(&[("mode", mode.into())]))?;
-        rt.run()?;
+            .start("errors", None, None, vars(&[("mode", mode.into())]))
+            .await?;
+        rt.run().await?;
         Ok(id)
     };
-    let refused = run("not-allowed")?;
-    let sub = run("sub-error")?;
-    let other = run("other-error")?;
-    let fine = run("fine")?;
+    let refused = run("not-allowed").await?;
+    let sub = run("sub-error").await?;
+    let other = run("other-error").await?;
+    let fine = run("fine").await?;
     assert_eq!(log.entries(), vec!["handled", "cleanup"]);
-    let v = info(&rt, refused).variables;
+    let v = info(&rt, refused).await.variables;
     assert_eq!(v.get("code"), Some(&Value::from("not-allowed")));
     assert_eq!(v.get("reason"), Some(&Value::from("target refused")));
-    let s = info(&rt, sub);
+    let s = info(&rt, sub).await;
     assert_eq!(s.variables.get("subCode"), Some(&Value::from("sub-failed")));
     assert!(s.history.iter().any(|h| h.element == "subCaught"));
     assert!(!s.history.iter().any(|h| h.element == "subEnd"));
-    let o = info(&rt, other);
+    let o = info(&rt, other).await;
     assert_eq!(o.variables.get("anyCode"), Some(&Value::from("other")));
     assert!(o.history.iter().any(|h| h.element == "errorEnd"));
     for id in [refused, sub, other, fine] {
-        assert_eq!(info(&rt, id).state, InstanceState::Completed);
+        assert_eq!(info(&rt, id).await.state, InstanceState::Completed);
     }
     assert!(
         info(&rt, fine)
+            .await
             .history
             .iter()
             .any(|h| h.element == "subEnd")
@@ -226,24 +247,27 @@ fn bpmn_errors_reach_the_nearest_catching_boundary_or_event_sub_process() -> R {
     Ok(())
 }
 
-#[test]
-fn event_sub_processes_interrupting_and_not() -> R {
+#[tokio::test]
+async fn event_sub_processes_interrupting_and_not() -> R {
     let log = Log::default();
-    let (mut rt, clock) = runtime(recording(&log));
-    rt.deploy(&model("event_subprocesses"), &HashMap::new())?;
+    let (mut rt, clock) = runtime(recording(&log)).await;
+    rt.deploy(&model("event_subprocesses"), &HashMap::new())
+        .await?;
     let id = rt
         .engine_mut()
-        .start("eventSubs", None, Some("bk".into()), Variables::new())?;
-    rt.run()?;
+        .start("eventSubs", None, Some("bk".into()), Variables::new())
+        .await?;
+    rt.run().await?;
     clock.advance(Duration::minutes(10));
-    rt.run()?;
+    rt.run().await?;
     assert_eq!(log.entries(), vec!["report"]);
-    assert_eq!(info(&rt, id).active_elements, vec!["wait"]);
+    assert_eq!(info(&rt, id).await.active_elements, vec!["wait"]);
     rt.engine_mut()
-        .correlate(message("abort", "bk", vars(&[("why", "operator".into())])))?;
-    rt.run()?;
+        .correlate(message("abort", "bk", vars(&[("why", "operator".into())])))
+        .await?;
+    rt.run().await?;
     assert_eq!(log.entries(), vec!["report", "cleanup"]);
-    let i = info(&rt, id);
+    let i = info(&rt, id).await;
     assert_eq!(i.state, InstanceState::Completed);
     assert_eq!(i.variables.get("why"), Some(&Value::from("operator")));
     assert!(
@@ -254,7 +278,8 @@ fn event_sub_processes_interrupting_and_not() -> R {
     // the receive task is gone with the interrupted scope
     let late = rt
         .engine_mut()
-        .correlate(message("finish", "bk", Variables::new()));
+        .correlate(message("finish", "bk", Variables::new()))
+        .await;
     assert!(matches!(
         late,
         Err(EngineError::Correlation { matches: 0, .. })
@@ -262,8 +287,8 @@ fn event_sub_processes_interrupting_and_not() -> R {
     Ok(())
 }
 
-#[test]
-fn multi_instance_sequential_with_completion_condition_and_parallel_by_cardinality() -> R {
+#[tokio::test]
+async fn multi_instance_sequential_with_completion_condition_and_parallel_by_cardinality() -> R {
     let log = Log::default();
     let mut registry = Registry::new();
     let l = log.clone();
@@ -282,18 +307,21 @@ fn multi_instance_sequential_with_completion_condition_and_parallel_by_cardinali
         }
         Ok(())
     });
-    let (mut rt, _) = runtime(registry);
-    rt.deploy(&model("multi_instance"), &HashMap::new())?;
-    let id = rt.engine_mut().start(
-        "multiInstance",
-        None,
-        None,
-        vars(&[
-            ("items", Value::Json(json!(["a", "b", "c", "d"]))),
-            ("found", false.into()),
-            ("count", Value::Integer(3)),
-        ]),
-    )?;
+    let (mut rt, _) = runtime(registry).await;
+    rt.deploy(&model("multi_instance"), &HashMap::new()).await?;
+    let id = rt
+        .engine_mut()
+        .start(
+            "multiInstance",
+            None,
+            None,
+            vars(&[
+                ("items", Value::Json(json!(["a", "b", "c", "d"]))),
+                ("found", false.into()),
+                ("count", Value::Integer(3)),
+            ]),
+        )
+        .await?;
     // sequential: one instance at a time
     let pending: Vec<String> = rt
         .engine()
@@ -302,7 +330,7 @@ fn multi_instance_sequential_with_completion_condition_and_parallel_by_cardinali
         .map(|w| w.element)
         .collect();
     assert_eq!(pending, vec!["each"]);
-    rt.run()?;
+    rt.run().await?;
     // the completion condition stops after "c"; the parallel instances ran as async jobs
     assert_eq!(
         log.entries(),
@@ -310,12 +338,12 @@ fn multi_instance_sequential_with_completion_condition_and_parallel_by_cardinali
             "each a 0", "each b 1", "each c 2", "times  0", "times  1", "times  2"
         ]
     );
-    assert_eq!(info(&rt, id).state, InstanceState::Completed);
+    assert_eq!(info(&rt, id).await.state, InstanceState::Completed);
     Ok(())
 }
 
-#[test]
-fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
+#[tokio::test]
+async fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
     let log = Log::default();
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(3));
     let mut registry = Registry::new();
@@ -344,39 +372,43 @@ fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
         ));
         Ok(())
     });
-    let (mut rt, clock) = runtime(registry);
+    let (mut rt, clock) = runtime(registry).await;
     let props = HashMap::from([("version".to_owned(), "2.1".to_owned())]);
-    let deployed = rt.deploy(&model("camunda_extensions"), &props)?;
+    let deployed = rt.deploy(&model("camunda_extensions"), &props).await?;
     assert_eq!(deployed[0].version_tag.as_deref(), Some("2.1"));
-    let id = rt.engine_mut().start(
-        "extensions",
-        Some("2.1"),
-        None,
-        vars(&[("name", "dsf".into()), ("base", Value::Integer(21))]),
-    )?;
+    let id = rt
+        .engine_mut()
+        .start(
+            "extensions",
+            Some("2.1"),
+            None,
+            vars(&[("name", "dsf".into()), ("base", Value::Integer(21))]),
+        )
+        .await?;
     // the start event's end listener is handed out first
     let work = rt.engine().pending_work();
     assert_eq!(work.len(), 1);
     assert_eq!(work[0].kind, WorkKind::ExecutionListener("end".into()));
     rt.engine_mut()
-        .complete_work(work[0].id, WorkResult::completed())?;
+        .complete_work(work[0].id, WorkResult::completed())
+        .await?;
     // asyncBefore: the service task waits as a job, due now, with nothing handed out yet
-    assert_eq!(info(&rt, id).active_elements, vec!["call"]);
+    assert_eq!(info(&rt, id).await.active_elements, vec!["call"]);
     assert!(rt.engine().pending_work().is_empty());
     assert_eq!(rt.engine().next_due(), Some(rt.engine().now()));
-    rt.run()?;
+    rt.run().await?;
     // three attempts (R3), the last failure is an incident
     clock.advance(Duration::seconds(5));
-    rt.run()?;
+    rt.run().await?;
     clock.advance(Duration::seconds(5));
-    rt.run()?;
-    let i = info(&rt, id);
+    rt.run().await?;
+    let i = info(&rt, id).await;
     assert_eq!(i.incidents.len(), 1);
     assert_eq!(i.incidents[0].message, "endpoint unreachable");
     assert_eq!(i.failed_work.len(), 1);
     assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert_eq!(rt.engine_mut().retry_incident(id, "call")?, 1);
-    rt.run()?;
+    assert_eq!(rt.engine_mut().retry_incident(id, "call").await?, 1);
+    rt.run().await?;
     assert_eq!(
         log.entries(),
         vec![
@@ -384,7 +416,7 @@ fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
             "call url=http://example.org/2.1 computed=42 greeting=hello dsf",
         ]
     );
-    let i = info(&rt, id);
+    let i = info(&rt, id).await;
     assert_eq!(i.state, InstanceState::Completed);
     assert_eq!(i.variables.get("result"), Some(&Value::from("hello dsf!")));
     assert!(
@@ -395,47 +427,56 @@ fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
     Ok(())
 }
 
-#[test]
-fn intermediate_events_send_task_signal_and_terminate() -> R {
+#[tokio::test]
+async fn intermediate_events_send_task_signal_and_terminate() -> R {
     let log = Log::default();
-    let (mut rt, clock) = runtime(recording(&log));
-    rt.deploy(&model("events"), &HashMap::new())?;
+    let (mut rt, clock) = runtime(recording(&log)).await;
+    rt.deploy(&model("events"), &HashMap::new()).await?;
     let listener = rt
         .engine_mut()
-        .start("listener", None, None, Variables::new())?;
-    let id = rt.engine_mut().start_by_message(
-        "start",
-        "events",
-        None,
-        Some("bk".into()),
-        vars(&[
-            ("when", "2026-11-30T09:30:00Z".into()),
-            ("ready", false.into()),
-        ]),
-    )?;
-    rt.run()?;
+        .start("listener", None, None, Variables::new())
+        .await?;
+    let id = rt
+        .engine_mut()
+        .start_by_message(
+            "start",
+            "events",
+            None,
+            Some("bk".into()),
+            vars(&[
+                ("when", "2026-11-30T09:30:00Z".into()),
+                ("ready", false.into()),
+            ]),
+        )
+        .await?;
+    rt.run().await?;
     assert_eq!(log.entries(), vec!["throwMsg"]);
     clock.set(datetime!(2026-11-30 09:29:59 UTC));
-    rt.run()?;
-    assert_eq!(info(&rt, id).active_elements, vec!["at"]);
+    rt.run().await?;
+    assert_eq!(info(&rt, id).await.active_elements, vec!["at"]);
     clock.set(datetime!(2026-11-30 09:30 UTC));
-    rt.run()?;
-    assert_eq!(info(&rt, id).active_elements, vec!["setReady", "whenReady"]);
+    rt.run().await?;
+    assert_eq!(
+        info(&rt, id).await.active_elements,
+        vec!["setReady", "whenReady"]
+    );
     rt.engine_mut()
-        .correlate(message("ready", "bk", vars(&[("ready", true.into())])))?;
-    rt.run()?;
+        .correlate(message("ready", "bk", vars(&[("ready", true.into())])))
+        .await?;
+    rt.run().await?;
     assert_eq!(log.entries(), vec!["throwMsg", "send"]);
-    let i = info(&rt, id);
+    let i = info(&rt, id).await;
     assert_eq!(i.state, InstanceState::Completed);
     assert!(
         i.history
             .iter()
             .any(|h| h.element == "never" && h.event == HistoryEvent::Cancelled)
     );
-    assert_eq!(info(&rt, listener).state, InstanceState::Completed);
+    assert_eq!(info(&rt, listener).await.state, InstanceState::Completed);
     let started: Vec<_> = rt
         .engine()
-        .instances()?
+        .instances()
+        .await?
         .into_iter()
         .filter(|(_, d, s)| d.key == "signalStarted" && *s == InstanceState::Completed)
         .collect();
@@ -447,8 +488,8 @@ fn intermediate_events_send_task_signal_and_terminate() -> R {
     Ok(())
 }
 
-#[test]
-fn deployment_reports_every_problem_with_element_ids() {
+#[tokio::test]
+async fn deployment_reports_every_problem_with_element_ids() {
     let options = DeployOptions {
         known_classes: ["test.Record".to_owned()].into(),
         ..DeployOptions::default()
@@ -521,69 +562,84 @@ fn deployment_reports_every_problem_with_element_ids() {
     );
 }
 
-#[test]
-fn versions_live_side_by_side() -> R {
+#[tokio::test]
+async fn versions_live_side_by_side() -> R {
     let log = Log::default();
     let mut registry = recording(&log);
     registry.register("test.Listener", |_: &mut DelegateContext<'_>| Ok(()));
     registry.register("test.Fields", |_: &mut DelegateContext<'_>| Ok(()));
-    let (mut rt, _) = runtime(registry);
+    let (mut rt, _) = runtime(registry).await;
     let xml = model("camunda_extensions");
-    let v1 = rt.deploy(
-        &xml,
-        &HashMap::from([("version".to_owned(), "1.0".to_owned())]),
-    )?;
-    let again = rt.deploy(
-        &xml,
-        &HashMap::from([("version".to_owned(), "1.0".to_owned())]),
-    )?;
-    let v2 = rt.deploy(
-        &xml,
-        &HashMap::from([("version".to_owned(), "2.0".to_owned())]),
-    )?;
+    let v1 = rt
+        .deploy(
+            &xml,
+            &HashMap::from([("version".to_owned(), "1.0".to_owned())]),
+        )
+        .await?;
+    let again = rt
+        .deploy(
+            &xml,
+            &HashMap::from([("version".to_owned(), "1.0".to_owned())]),
+        )
+        .await?;
+    let v2 = rt
+        .deploy(
+            &xml,
+            &HashMap::from([("version".to_owned(), "2.0".to_owned())]),
+        )
+        .await?;
     assert_eq!(v1, again, "redeploying the same content keeps the version");
     assert_eq!((v1[0].id.version, v2[0].id.version), (1, 2));
-    let old = rt.engine_mut().start(
-        "extensions",
-        Some("1.0"),
-        None,
-        vars(&[("name", "x".into()), ("base", Value::Integer(1))]),
-    )?;
-    let new = rt.engine_mut().start(
-        "extensions",
-        None,
-        None,
-        vars(&[("name", "x".into()), ("base", Value::Integer(1))]),
-    )?;
-    assert_eq!(info(&rt, old).definition.version, 1);
-    assert_eq!(info(&rt, new).definition.version, 2);
+    let old = rt
+        .engine_mut()
+        .start(
+            "extensions",
+            Some("1.0"),
+            None,
+            vars(&[("name", "x".into()), ("base", Value::Integer(1))]),
+        )
+        .await?;
+    let new = rt
+        .engine_mut()
+        .start(
+            "extensions",
+            None,
+            None,
+            vars(&[("name", "x".into()), ("base", Value::Integer(1))]),
+        )
+        .await?;
+    assert_eq!(info(&rt, old).await.definition.version, 1);
+    assert_eq!(info(&rt, new).await.definition.version, 2);
     assert!(matches!(
-        rt.engine_mut().undeploy(&v1[0].id),
+        rt.engine_mut().undeploy(&v1[0].id).await,
         Err(EngineError::DefinitionInUse { running: 1, .. })
     ));
-    rt.run()?;
-    rt.engine_mut().undeploy(&v1[0].id)?;
+    rt.run().await?;
+    rt.engine_mut().undeploy(&v1[0].id).await?;
     assert_eq!(rt.engine().definitions().len(), 1);
     Ok(())
 }
 
-#[test]
-fn suspend_activate_and_delete() -> R {
+#[tokio::test]
+async fn suspend_activate_and_delete() -> R {
     let log = Log::default();
-    let (mut rt, _) = runtime(recording(&log));
-    rt.deploy(&model("event_subprocesses"), &HashMap::new())?;
+    let (mut rt, _) = runtime(recording(&log)).await;
+    rt.deploy(&model("event_subprocesses"), &HashMap::new())
+        .await?;
     let id = rt
         .engine_mut()
-        .start("eventSubs", None, Some("bk".into()), Variables::new())?;
-    rt.engine_mut().suspend(id)?;
+        .start("eventSubs", None, Some("bk".into()), Variables::new())
+        .await?;
+    rt.engine_mut().suspend(id).await?;
     assert!(matches!(
         rt.engine_mut()
-            .correlate(message("finish", "bk", Variables::new())),
+            .correlate(message("finish", "bk", Variables::new()))
+            .await,
         Err(EngineError::Correlation { matches: 0, .. })
     ));
-    rt.engine_mut().activate(id)?;
+    rt.engine_mut().activate(id).await?;
     assert!(matches!(
-        rt.engine_mut().activate(id),
+        rt.engine_mut().activate(id).await,
         Err(EngineError::InvalidState {
             state: InstanceState::Active,
             ..
@@ -591,26 +647,28 @@ fn suspend_activate_and_delete() -> R {
     ));
     let other = rt
         .engine_mut()
-        .start("eventSubs", None, Some("bk2".into()), Variables::new())?;
-    rt.engine_mut().delete(other, "no longer needed")?;
+        .start("eventSubs", None, Some("bk2".into()), Variables::new())
+        .await?;
+    rt.engine_mut().delete(other, "no longer needed").await?;
     assert_eq!(
-        info(&rt, other).state,
+        info(&rt, other).await.state,
         InstanceState::Deleted("no longer needed".into())
     );
     rt.engine_mut()
-        .correlate(message("finish", "bk", Variables::new()))?;
-    assert_eq!(info(&rt, id).state, InstanceState::Completed);
-    assert_eq!(rt.engine().instances()?.len(), 2);
+        .correlate(message("finish", "bk", Variables::new()))
+        .await?;
+    assert_eq!(info(&rt, id).await.state, InstanceState::Completed);
+    assert_eq!(rt.engine().instances().await?.len(), 2);
     Ok(())
 }
 
-#[test]
-fn process_timer_start_events_start_instances_on_their_cycle() -> R {
+#[tokio::test]
+async fn process_timer_start_events_start_instances_on_their_cycle() -> R {
     let log = Log::default();
-    let (mut rt, clock) = runtime(recording(&log));
+    let (mut rt, clock) = runtime(recording(&log)).await;
     let xml = model("timer_start");
     // a process timer cannot read variables: that process is rejected, so is the file
-    let rejected = rt.deploy(&xml, &HashMap::new());
+    let rejected = rt.deploy(&xml, &HashMap::new()).await;
     assert!(matches!(
         rejected,
         Err(EngineError::Deploy(ref e)) if e.problems.len() == 1
@@ -621,19 +679,20 @@ fn process_timer_start_events_start_instances_on_their_cycle() -> R {
         xml.find("<bpmn:process id=\"timerStartFromVariable\"")
             .ok_or("model")?,
     );
-    rt.deploy(&format!("{valid}</bpmn:definitions>"), &HashMap::new())?;
+    rt.deploy(&format!("{valid}</bpmn:definitions>"), &HashMap::new())
+        .await?;
     assert_eq!(
         rt.engine().next_due(),
         Some(rt.engine().now() + Duration::hours(1))
     );
-    rt.run()?;
+    rt.run().await?;
     assert!(log.entries().is_empty());
     for _ in 0..3 {
         clock.advance(Duration::hours(1));
-        rt.run()?;
+        rt.run().await?;
     }
     assert_eq!(log.entries(), vec!["tick", "tick"]);
-    assert_eq!(rt.engine().instances()?.len(), 2);
+    assert_eq!(rt.engine().instances().await?.len(), 2);
     assert_eq!(rt.engine().next_due(), None);
     Ok(())
 }
@@ -658,37 +717,43 @@ fn more_events_registry(log: &Log) -> Registry {
     r
 }
 
-#[test]
-fn event_gateway_receive_task_event_sub_process_and_multi_instance_error() -> R {
+#[tokio::test]
+async fn event_gateway_receive_task_event_sub_process_and_multi_instance_error() -> R {
     let log = Log::default();
-    let (mut rt, clock) = runtime(more_events_registry(&log));
-    rt.deploy(&model("more_events"), &HashMap::new())?;
-    let start = |rt: &mut Runtime<MemoryStore>, bk: &str, sites: serde_json::Value| {
-        rt.engine_mut().start(
-            "moreEvents",
-            None,
-            Some(bk.into()),
-            vars(&[("sites", Value::Json(sites)), ("priority", "low".into())]),
-        )
+    let (mut rt, clock) = runtime(more_events_registry(&log)).await;
+    rt.deploy(&model("more_events"), &HashMap::new()).await?;
+    let start = async |rt: &mut Runtime<MemoryStore>, bk: &str, sites: serde_json::Value| {
+        rt.engine_mut()
+            .start(
+                "moreEvents",
+                None,
+                Some(bk.into()),
+                vars(&[("sites", Value::Json(sites)), ("priority", "low".into())]),
+            )
+            .await
     };
     // answered: the receive task wins the race
-    let answered = start(&mut rt, "a", json!(["up1", "up2"]))?;
-    rt.run()?;
+    let answered = start(&mut rt, "a", json!(["up1", "up2"])).await?;
+    rt.run().await?;
     rt.engine_mut()
-        .correlate(message("answer", "a", Variables::new()))?;
-    rt.run()?;
-    assert_eq!(info(&rt, answered).active_elements, vec!["review"]);
+        .correlate(message("answer", "a", Variables::new()))
+        .await?;
+    rt.run().await?;
+    assert_eq!(info(&rt, answered).await.active_elements, vec!["review"]);
     // a status request runs beside the main flow without interrupting it
     rt.engine_mut()
-        .correlate(message("status", "a", Variables::new()))?;
+        .correlate(message("status", "a", Variables::new()))
+        .await?;
     rt.engine_mut()
-        .correlate(message("status", "a", Variables::new()))?;
-    rt.run()?;
+        .correlate(message("status", "a", Variables::new()))
+        .await?;
+    rt.run().await?;
     assert_eq!(log.entries(), vec!["report", "report"]);
     // the race is over: the receive task no longer waits
     assert!(matches!(
         rt.engine_mut()
-            .correlate(message("answer", "a", Variables::new())),
+            .correlate(message("answer", "a", Variables::new()))
+            .await,
         Err(EngineError::Correlation { matches: 0, .. })
     ));
     // variables set on completion do not trigger the task's conditional boundary event
@@ -699,24 +764,26 @@ fn event_gateway_receive_task_event_sub_process_and_multi_instance_error() -> R 
         .map(|t| t.id)
         .ok_or("no task")?;
     rt.engine_mut()
-        .complete_user_task(task, vars(&[("priority", "high".into())]))?;
-    rt.run()?;
+        .complete_user_task(task, vars(&[("priority", "high".into())]))
+        .await?;
+    rt.run().await?;
     let mut contacted = log.matching("contact");
     contacted.sort();
     assert_eq!(contacted, vec!["contact up1", "contact up2"]);
-    assert_eq!(info(&rt, answered).state, InstanceState::Completed);
+    assert_eq!(info(&rt, answered).await.state, InstanceState::Completed);
     assert!(
         log.matching("alert").is_empty(),
         "the task completed before the condition"
     );
 
     // timed out: the timer wins; a failing site ends the multi-instance through its boundary
-    let timed_out = start(&mut rt, "b", json!(["down", "up3"]))?;
-    rt.run()?;
+    let timed_out = start(&mut rt, "b", json!(["down", "up3"])).await?;
+    rt.run().await?;
     clock.advance(Duration::minutes(5));
-    rt.run()?;
+    rt.run().await?;
     assert!(
         info(&rt, timed_out)
+            .await
             .history
             .iter()
             .any(|h| h.element == "timeout" && h.event == HistoryEvent::Completed)
@@ -724,6 +791,7 @@ fn event_gateway_receive_task_event_sub_process_and_multi_instance_error() -> R 
     assert!(
         rt.engine_mut()
             .correlate(message("answer", "b", Variables::new()))
+            .await
             .is_err(),
         "the receive task's subscription went with the race"
     );
@@ -734,9 +802,10 @@ fn event_gateway_receive_task_event_sub_process_and_multi_instance_error() -> R 
         .find(|t| t.id.instance == timed_out)
         .ok_or("no task")?;
     rt.engine_mut()
-        .complete_user_task(task.id, Variables::new())?;
-    rt.run()?;
-    let i = info(&rt, timed_out);
+        .complete_user_task(task.id, Variables::new())
+        .await?;
+    rt.run().await?;
+    let i = info(&rt, timed_out).await;
     assert_eq!(
         i.variables.get("failure"),
         Some(&Value::from("unreachable"))
@@ -746,41 +815,46 @@ fn event_gateway_receive_task_event_sub_process_and_multi_instance_error() -> R 
     Ok(())
 }
 
-#[test]
-fn conditional_boundary_event_fires_when_variables_make_it_true() -> R {
+#[tokio::test]
+async fn conditional_boundary_event_fires_when_variables_make_it_true() -> R {
     let log = Log::default();
-    let (mut rt, _) = runtime(more_events_registry(&log));
-    rt.deploy(&model("more_events"), &HashMap::new())?;
-    let id = rt.engine_mut().start(
-        "moreEvents",
-        None,
-        Some("c".into()),
-        vars(&[
-            ("sites", Value::Json(json!([]))),
-            ("priority", "low".into()),
-        ]),
-    )?;
-    rt.run()?;
+    let (mut rt, _) = runtime(more_events_registry(&log)).await;
+    rt.deploy(&model("more_events"), &HashMap::new()).await?;
+    let id = rt
+        .engine_mut()
+        .start(
+            "moreEvents",
+            None,
+            Some("c".into()),
+            vars(&[
+                ("sites", Value::Json(json!([]))),
+                ("priority", "low".into()),
+            ]),
+        )
+        .await?;
+    rt.run().await?;
     rt.engine_mut()
-        .correlate(message("answer", "c", vars(&[("priority", "high".into())])))?;
-    rt.run()?;
+        .correlate(message("answer", "c", vars(&[("priority", "high".into())])))
+        .await?;
+    rt.run().await?;
     // the condition already holds when the user task starts waiting
     assert_eq!(log.entries(), vec!["alert"]);
-    assert_eq!(info(&rt, id).active_elements, vec!["review"]);
+    assert_eq!(info(&rt, id).await.active_elements, vec!["review"]);
     Ok(())
 }
 
-#[test]
-fn an_incident_at_a_gateway_is_resolved_by_setting_variables_and_retrying() -> R {
+#[tokio::test]
+async fn an_incident_at_a_gateway_is_resolved_by_setting_variables_and_retrying() -> R {
     let log = Log::default();
-    let (mut rt, _) = runtime(recording(&log));
-    rt.deploy(&model("gateways"), &HashMap::new())?;
+    let (mut rt, _) = runtime(recording(&log)).await;
+    rt.deploy(&model("gateways"), &HashMap::new()).await?;
     // "amount" is missing: the exclusive gateway's condition cannot be evaluated
     let id = rt
         .engine_mut()
-        .start("gateways", None, None, Variables::new())?;
-    rt.run()?;
-    let i = info(&rt, id);
+        .start("gateways", None, None, Variables::new())
+        .await?;
+    rt.run().await?;
+    let i = info(&rt, id).await;
     assert_eq!(i.state, InstanceState::Active);
     assert_eq!(i.incidents.len(), 1);
     assert_eq!(i.incidents[0].element, "xor");
@@ -790,26 +864,28 @@ fn an_incident_at_a_gateway_is_resolved_by_setting_variables_and_retrying() -> R
         i.incidents[0].message
     );
     assert!(matches!(
-        rt.engine_mut().retry_incident(id, "nope"),
+        rt.engine_mut().retry_incident(id, "nope").await,
         Err(EngineError::ElementNotFound(_))
     ));
     rt.engine_mut()
-        .set_variables(id, vars(&[("amount", Value::Integer(1))]))?;
-    assert_eq!(rt.engine_mut().retry_incident(id, "xor")?, 1);
-    rt.run()?;
+        .set_variables(id, vars(&[("amount", Value::Integer(1))]))
+        .await?;
+    assert_eq!(rt.engine_mut().retry_incident(id, "xor").await?, 1);
+    rt.run().await?;
     assert_eq!(log.entries(), vec!["low", "a"]);
-    assert!(info(&rt, id).incidents.is_empty());
+    assert!(info(&rt, id).await.incidents.is_empty());
     Ok(())
 }
 
-#[test]
-fn a_loop_without_wait_states_stops_at_an_incident() -> R {
-    let (mut rt, _) = runtime(Registry::new());
-    rt.deploy(&model("endless_loop"), &HashMap::new())?;
+#[tokio::test]
+async fn a_loop_without_wait_states_stops_at_an_incident() -> R {
+    let (mut rt, _) = runtime(Registry::new()).await;
+    rt.deploy(&model("endless_loop"), &HashMap::new()).await?;
     let id = rt
         .engine_mut()
-        .start("endlessLoop", None, None, Variables::new())?;
-    let i = info(&rt, id);
+        .start("endlessLoop", None, None, Variables::new())
+        .await?;
+    let i = info(&rt, id).await;
     assert_eq!(i.state, InstanceState::Active);
     assert_eq!(i.incidents.len(), 1);
     assert!(i.incidents[0].message.contains("endless loop"));
@@ -818,22 +894,28 @@ fn a_loop_without_wait_states_stops_at_an_incident() -> R {
 
 /// The reference correlates a message to instances whose business key or whose variable
 /// `alternativeBusinessKey` equals the message's business key (dsf-bpe §1.4).
-#[test]
-fn messages_correlate_by_alternative_business_key() -> R {
-    let (mut rt, _) = runtime(recording(&Log::default()));
-    rt.deploy(&model("event_subprocesses"), &HashMap::new())?;
-    let id = rt.engine_mut().start(
-        "eventSubs",
-        None,
-        Some("bk".into()),
-        vars(&[("alternativeBusinessKey", "alt".into())]),
-    )?;
+#[tokio::test]
+async fn messages_correlate_by_alternative_business_key() -> R {
+    let (mut rt, _) = runtime(recording(&Log::default())).await;
+    rt.deploy(&model("event_subprocesses"), &HashMap::new())
+        .await?;
+    let id = rt
+        .engine_mut()
+        .start(
+            "eventSubs",
+            None,
+            Some("bk".into()),
+            vars(&[("alternativeBusinessKey", "alt".into())]),
+        )
+        .await?;
     rt.engine_mut()
-        .correlate(message("finish", "alt", Variables::new()))?;
-    assert_eq!(info(&rt, id).state, InstanceState::Completed);
+        .correlate(message("finish", "alt", Variables::new()))
+        .await?;
+    assert_eq!(info(&rt, id).await.state, InstanceState::Completed);
     assert!(matches!(
         rt.engine_mut()
-            .correlate(message("finish", "alt", Variables::new())),
+            .correlate(message("finish", "alt", Variables::new()))
+            .await,
         Err(EngineError::Correlation { matches: 0, .. })
     ));
     Ok(())

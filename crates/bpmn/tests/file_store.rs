@@ -93,7 +93,7 @@ impl FileStore {
 impl Store for FileStore {
     type Error = io::Error;
 
-    fn load_definitions(&self) -> io::Result<Vec<StoredDefinition>> {
+    async fn load_definitions(&self) -> io::Result<Vec<StoredDefinition>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(self.dir.join("definitions"))? {
             let path = entry?.path();
@@ -118,7 +118,7 @@ impl Store for FileStore {
         Ok(out)
     }
 
-    fn save_definition(&mut self, d: &StoredDefinition) -> io::Result<()> {
+    async fn save_definition(&self, d: &StoredDefinition) -> io::Result<()> {
         let doc = json!({"key": d.id.key, "version": d.id.version, "versionTag": d.version_tag, "xml": d.xml});
         let path = self
             .dir
@@ -127,7 +127,7 @@ impl Store for FileStore {
         self.write_atomically(path, doc.to_string().as_bytes())
     }
 
-    fn delete_definition(&mut self, id: &DefinitionId) -> io::Result<()> {
+    async fn delete_definition(&self, id: &DefinitionId) -> io::Result<()> {
         std::fs::remove_file(
             self.dir
                 .join("definitions")
@@ -135,10 +135,11 @@ impl Store for FileStore {
         )
     }
 
-    fn commit(&mut self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<io::Error>> {
+    async fn commit(&self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<io::Error>> {
         for r in &instances {
             let stored = self
                 .load_instance(r.id)
+                .await
                 .map_err(CommitError::Store)?
                 .map_or(0, |s| s.revision);
             if r.revision != stored + 1 {
@@ -163,8 +164,8 @@ impl Store for FileStore {
         Ok(())
     }
 
-    fn acquire_due(
-        &mut self,
+    async fn acquire_due(
+        &self,
         _owner: Uuid,
         now: OffsetDateTime,
         _lease_until: OffsetDateTime,
@@ -179,15 +180,16 @@ impl Store for FileStore {
         Ok(due)
     }
 
-    fn find_by_business_key(&self, business_key: &str) -> io::Result<Vec<InstanceRecord>> {
+    async fn find_by_business_key(&self, business_key: &str) -> io::Result<Vec<InstanceRecord>> {
         Ok(self
-            .load_unfinished()?
+            .load_unfinished()
+            .await?
             .into_iter()
             .filter(|r| r.business_key.as_deref() == Some(business_key))
             .collect())
     }
 
-    fn load_instance(&self, id: Uuid) -> io::Result<Option<InstanceRecord>> {
+    async fn load_instance(&self, id: Uuid) -> io::Result<Option<InstanceRecord>> {
         let path = self.dir.join("instances").join(format!("{id}.json"));
         match std::fs::read(path) {
             Ok(bytes) => Self::record_from(&bytes).map(Some),
@@ -196,7 +198,7 @@ impl Store for FileStore {
         }
     }
 
-    fn load_unfinished(&self) -> io::Result<Vec<InstanceRecord>> {
+    async fn load_unfinished(&self) -> io::Result<Vec<InstanceRecord>> {
         Ok(self
             .read_records()?
             .into_iter()
@@ -204,7 +206,7 @@ impl Store for FileStore {
             .collect())
     }
 
-    fn list_instances(&self) -> io::Result<Vec<(Uuid, DefinitionId, InstanceState)>> {
+    async fn list_instances(&self) -> io::Result<Vec<(Uuid, DefinitionId, InstanceState)>> {
         Ok(self
             .read_records()?
             .into_iter()

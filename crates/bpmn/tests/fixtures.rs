@@ -10,8 +10,8 @@ use dsf_bpmn::store::MemoryStore;
 
 use crate::common::{bpmn_files, deployment_properties};
 
-#[test]
-fn all_community_and_plugin_models_parse() {
+#[tokio::test]
+async fn all_community_and_plugin_models_parse() {
     let mut files = bpmn_files("bpmn-community");
     assert_eq!(files.len(), 51, "expected the 51 community models");
     files.extend(bpmn_files("plugins"));
@@ -64,8 +64,8 @@ fn all_community_and_plugin_models_parse() {
     assert_eq!(totals, expected);
 }
 
-#[test]
-fn all_fixture_models_pass_the_deployment_check_and_deploy()
+#[tokio::test]
+async fn all_fixture_models_pass_the_deployment_check_and_deploy()
 -> Result<(), Box<dyn std::error::Error>> {
     let options = DeployOptions {
         properties: deployment_properties(),
@@ -74,7 +74,7 @@ fn all_fixture_models_pass_the_deployment_check_and_deploy()
     };
     let mut files = bpmn_files("bpmn-community");
     files.extend(bpmn_files("plugins"));
-    let mut engine = Engine::new(MemoryStore::new())?;
+    let mut engine = Engine::new(MemoryStore::new()).await?;
     let mut unknown_classes = 0;
     for file in &files {
         let xml = std::fs::read_to_string(file)?;
@@ -90,7 +90,7 @@ fn all_fixture_models_pass_the_deployment_check_and_deploy()
             .iter()
             .filter(|w| matches!(w.kind, ProblemKind::UnknownClass(_)))
             .count();
-        engine.deploy(&xml, &options)?;
+        engine.deploy(&xml, &options).await?;
     }
     // every camunda:class reference is listed, as none is registered here
     assert_eq!(unknown_classes, 382 + 6 + 8);
@@ -104,8 +104,8 @@ fn all_fixture_models_pass_the_deployment_check_and_deploy()
 /// read variables the real classes would set, so a run may stop at an incident naming the missing
 /// variable (or, for `${execution.getVariable('x') == false}`, at a gateway with no flow to take,
 /// as the reference engine does); anything else is a defect.
-#[test]
-fn every_community_process_runs_until_it_waits_with_no_op_classes()
+#[tokio::test]
+async fn every_community_process_runs_until_it_waits_with_no_op_classes()
 -> Result<(), Box<dyn std::error::Error>> {
     use dsf_bpmn::exec::{Effect, InstanceState, WorkResult};
     use dsf_bpmn::value::Variables;
@@ -115,10 +115,13 @@ fn every_community_process_runs_until_it_waits_with_no_op_classes()
         allow_unknown_classes: true,
         ..DeployOptions::default()
     };
-    let mut engine = Engine::new(MemoryStore::new())?;
+    let mut engine = Engine::new(MemoryStore::new()).await?;
     let mut starts = Vec::new();
     for file in bpmn_files("bpmn-community") {
-        for info in engine.deploy(&std::fs::read_to_string(&file)?, &options)? {
+        for info in engine
+            .deploy(&std::fs::read_to_string(&file)?, &options)
+            .await?
+        {
             for message in &info.start_messages {
                 starts.push((info.id.clone(), message.clone()));
             }
@@ -128,14 +131,16 @@ fn every_community_process_runs_until_it_waits_with_no_op_classes()
     let (mut completed, mut waiting, mut incidents) = (0, 0, 0);
     for (definition, message) in starts {
         let key = format!("{}:{}", definition.key, definition.version);
-        let id = engine.start_definition(
-            &definition,
-            &message,
-            Some(format!("{key}-{message}")),
-            Variables::new(),
-        )?;
+        let id = engine
+            .start_definition(
+                &definition,
+                &message,
+                Some(format!("{key}-{message}")),
+                Variables::new(),
+            )
+            .await?;
         for _ in 0..100 {
-            engine.run_due()?;
+            engine.run_due().await?;
             let work: Vec<_> = engine
                 .take_effects()
                 .into_iter()
@@ -149,10 +154,10 @@ fn every_community_process_runs_until_it_waits_with_no_op_classes()
             }
             for w in work {
                 // a sibling's error may have cancelled this work item meanwhile
-                let _ = engine.complete_work(w, WorkResult::completed());
+                let _ = engine.complete_work(w, WorkResult::completed()).await;
             }
         }
-        let info = engine.instance(id)?.ok_or("instance lost")?;
+        let info = engine.instance(id).await?.ok_or("instance lost")?;
         match info.state {
             InstanceState::Completed => completed += 1,
             InstanceState::Active if info.incidents.is_empty() => {

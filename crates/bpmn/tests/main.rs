@@ -6,9 +6,7 @@
 //! - `elements`: one focused model per element kind or extension, from `tests/models/`.
 //! - `recovery`: instances resume from the store after the engine stops between commits.
 //! - `shared`: two engines on one store (leases, work locks, revisions).
-//! - `bench`: throughput figures (ignored by default).
 
-mod bench;
 mod common;
 mod elements;
 mod file_store;

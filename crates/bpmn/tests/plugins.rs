@@ -25,13 +25,14 @@ fn logging(
     }
 }
 
-fn completed_elements(
+async fn completed_elements(
     rt: &dsf_bpmn::runtime::Runtime<dsf_bpmn::store::MemoryStore>,
     id: Uuid,
     element: &str,
 ) -> usize {
     rt.engine()
         .instance(id)
+        .await
         .ok()
         .flatten()
         .map(|i| {
@@ -43,11 +44,16 @@ fn completed_elements(
         .unwrap_or(0)
 }
 
-fn state(
+async fn state(
     rt: &dsf_bpmn::runtime::Runtime<dsf_bpmn::store::MemoryStore>,
     id: Uuid,
 ) -> Option<InstanceState> {
-    rt.engine().instance(id).ok().flatten().map(|i| i.state)
+    rt.engine()
+        .instance(id)
+        .await
+        .ok()
+        .flatten()
+        .map(|i| i.state)
 }
 
 fn ping_registry(log: &Log) -> Registry {
@@ -123,22 +129,27 @@ fn ping_registry(log: &Log) -> Registry {
     r
 }
 
-#[test]
-fn ping_gets_one_pong_and_times_out_on_the_other_target() -> R {
+#[tokio::test]
+async fn ping_gets_one_pong_and_times_out_on_the_other_target() -> R {
     let log = Log::default();
-    let (mut rt, clock) = runtime(ping_registry(&log));
+    let (mut rt, clock) = runtime(ping_registry(&log)).await;
     let props = deployment_properties();
-    rt.deploy(&plugin_model("ping-pong/bpe/ping.bpmn"), &props)?;
-    rt.deploy(&plugin_model("ping-pong/bpe/pong.bpmn"), &props)?;
+    rt.deploy(&plugin_model("ping-pong/bpe/ping.bpmn"), &props)
+        .await?;
+    rt.deploy(&plugin_model("ping-pong/bpe/pong.bpmn"), &props)
+        .await?;
 
-    let ping = rt.engine_mut().start_by_message(
-        "startPing",
-        "dsfdev_ping",
-        Some("1.0"),
-        Some("bk-ping".into()),
-        Variables::new(),
-    )?;
-    rt.run()?;
+    let ping = rt
+        .engine_mut()
+        .start_by_message(
+            "startPing",
+            "dsfdev_ping",
+            Some("1.0"),
+            Some("bk-ping".into()),
+            Variables::new(),
+        )
+        .await?;
+    rt.run().await?;
     let mut sent = log.matching("SendPing");
     sent.sort();
     assert_eq!(
@@ -150,80 +161,90 @@ fn ping_gets_one_pong_and_times_out_on_the_other_target() -> R {
     );
 
     // The pong site answers for target b only.
-    let pong = rt.engine_mut().start_by_message(
-        "ping",
-        "dsfdev_pong",
-        Some("1.0"),
-        Some("bk-ping".into()),
-        Variables::new(),
-    )?;
-    rt.run()?;
-    assert_eq!(state(&rt, pong), Some(InstanceState::Completed));
+    let pong = rt
+        .engine_mut()
+        .start_by_message(
+            "ping",
+            "dsfdev_pong",
+            Some("1.0"),
+            Some("bk-ping".into()),
+            Variables::new(),
+        )
+        .await?;
+    rt.run().await?;
+    assert_eq!(state(&rt, pong).await, Some(InstanceState::Completed));
     assert_eq!(log.matching("SendPong"), vec!["SendPong bk-ping"]);
 
     // A pong for an unknown branch matches nothing and is the caller's error.
-    let unknown = rt.engine_mut().correlate(Correlation {
-        message: "pong".into(),
-        business_key: Some("bk-ping".into()),
-        correlation_key: Some("ck-x".into()),
-        variables: Variables::new(),
-    });
+    let unknown = rt
+        .engine_mut()
+        .correlate(Correlation {
+            message: "pong".into(),
+            business_key: Some("bk-ping".into()),
+            correlation_key: Some("ck-x".into()),
+            variables: Variables::new(),
+        })
+        .await;
     assert!(matches!(
         unknown,
         Err(EngineError::Correlation { matches: 0, .. })
     ));
 
-    rt.engine_mut().correlate(Correlation {
-        message: "pong".into(),
-        business_key: Some("bk-ping".into()),
-        correlation_key: Some("ck-b".into()),
-        variables: Variables::new(),
-    })?;
-    rt.run()?;
+    rt.engine_mut()
+        .correlate(Correlation {
+            message: "pong".into(),
+            business_key: Some("bk-ping".into()),
+            correlation_key: Some("ck-b".into()),
+            variables: Variables::new(),
+        })
+        .await?;
+    rt.run().await?;
     assert_eq!(log.matching("LogPong"), vec!["LogPong bk-ping"]);
-    assert_eq!(state(&rt, ping), Some(InstanceState::Active));
+    assert_eq!(state(&rt, ping).await, Some(InstanceState::Active));
 
     // Target c never answers: the PT20S timer of its branch fires.
     clock.advance(Duration::seconds(19));
-    rt.run()?;
+    rt.run().await?;
     assert!(log.matching("LogNoResponse").is_empty());
     clock.advance(Duration::seconds(1));
-    rt.run()?;
+    rt.run().await?;
     assert_eq!(log.matching("LogNoResponse"), vec!["LogNoResponse bk-ping"]);
     assert_eq!(log.matching("SaveResults"), vec!["SaveResults bk-ping"]);
-    assert_eq!(state(&rt, ping), Some(InstanceState::Completed));
+    assert_eq!(state(&rt, ping).await, Some(InstanceState::Completed));
     // two sub-process instances and the multi-instance body
-    assert_eq!(completed_elements(&rt, ping, "SubProcess"), 3);
-    assert_eq!(completed_elements(&rt, ping, "SubProcessEndEvent"), 2);
+    assert_eq!(completed_elements(&rt, ping, "SubProcess").await, 3);
+    assert_eq!(completed_elements(&rt, ping, "SubProcessEndEvent").await, 2);
     assert!(log.matching("LogSendError").is_empty());
     Ok(())
 }
 
-#[test]
-fn pong_target_not_allowed_ends_through_the_error_boundary() -> R {
+#[tokio::test]
+async fn pong_target_not_allowed_ends_through_the_error_boundary() -> R {
     let log = Log::default();
-    let (mut rt, _) = runtime(ping_registry(&log));
+    let (mut rt, _) = runtime(ping_registry(&log)).await;
     rt.deploy(
         &plugin_model("ping-pong/bpe/pong.bpmn"),
         &deployment_properties(),
-    )?;
+    )
+    .await?;
     let vars = Variables::from([("allowed".to_owned(), Value::Bool(false))]);
-    let pong =
-        rt.engine_mut()
-            .start_by_message("ping", "dsfdev_pong", None, Some("bk".into()), vars)?;
-    rt.run()?;
-    assert_eq!(state(&rt, pong), Some(InstanceState::Completed));
+    let pong = rt
+        .engine_mut()
+        .start_by_message("ping", "dsfdev_pong", None, Some("bk".into()), vars)
+        .await?;
+    rt.run().await?;
+    assert_eq!(state(&rt, pong).await, Some(InstanceState::Completed));
     assert!(log.matching("SendPong").is_empty());
     assert_eq!(
-        completed_elements(&rt, pong, "SelectPongTargetErrorBoundaryEvent"),
+        completed_elements(&rt, pong, "SelectPongTargetErrorBoundaryEvent").await,
         1
     );
-    assert_eq!(completed_elements(&rt, pong, "EndEvent"), 1);
+    assert_eq!(completed_elements(&rt, pong, "EndEvent").await, 1);
     Ok(())
 }
 
-#[test]
-fn ping_autostart_loops_on_its_timer_until_stopped_by_signal() -> R {
+#[tokio::test]
+async fn ping_autostart_loops_on_its_timer_until_stopped_by_signal() -> R {
     let log = Log::default();
     let mut registry = Registry::new();
     registry.register(
@@ -237,79 +258,87 @@ fn ping_autostart_loops_on_its_timer_until_stopped_by_signal() -> R {
         "dev.dsf.bpe.message.SendStartPing",
         logging(&log, "SendStartPing"),
     );
-    let (mut rt, clock) = runtime(registry);
+    let (mut rt, clock) = runtime(registry).await;
     rt.deploy(
         &plugin_model("ping-pong/bpe/ping-autostart.bpmn"),
         &deployment_properties(),
-    )?;
-    let start = |rt: &mut dsf_bpmn::runtime::Runtime<_>, message: &str, bk: &str| {
-        rt.engine_mut().start_by_message(
-            message,
-            "dsfdev_pingAutostart",
-            Some("1.0"),
-            Some(bk.to_owned()),
-            Variables::new(),
-        )
+    )
+    .await?;
+    let start = async |rt: &mut dsf_bpmn::runtime::Runtime<_>, message: &str, bk: &str| {
+        rt.engine_mut()
+            .start_by_message(
+                message,
+                "dsfdev_pingAutostart",
+                Some("1.0"),
+                Some(bk.to_owned()),
+                Variables::new(),
+            )
+            .await
     };
-    let first = start(&mut rt, "startPingAutostart", "a")?;
-    rt.run()?;
+    let first = start(&mut rt, "startPingAutostart", "a").await?;
+    rt.run().await?;
     assert_eq!(log.matching("SendStartPing").len(), 1);
     clock.advance(Duration::hours(1));
-    rt.run()?;
+    rt.run().await?;
     assert_eq!(log.matching("SendStartPing").len(), 2);
 
     // A second autostart stops the first with its start signal.
-    let second = start(&mut rt, "startPingAutostart", "b")?;
-    rt.run()?;
-    assert_eq!(state(&rt, first), Some(InstanceState::Completed));
-    assert_eq!(state(&rt, second), Some(InstanceState::Active));
+    let second = start(&mut rt, "startPingAutostart", "b").await?;
+    rt.run().await?;
+    assert_eq!(state(&rt, first).await, Some(InstanceState::Completed));
+    assert_eq!(state(&rt, second).await, Some(InstanceState::Active));
     assert_eq!(log.matching("SendStartPing").len(), 3);
 
-    let stop = start(&mut rt, "stopPingAutostart", "c")?;
-    rt.run()?;
-    assert_eq!(state(&rt, stop), Some(InstanceState::Completed));
-    assert_eq!(state(&rt, second), Some(InstanceState::Completed));
+    let stop = start(&mut rt, "stopPingAutostart", "c").await?;
+    rt.run().await?;
+    assert_eq!(state(&rt, stop).await, Some(InstanceState::Completed));
+    assert_eq!(state(&rt, second).await, Some(InstanceState::Completed));
     assert_eq!(
-        completed_elements(&rt, second, "StopIntermediateSignalCatchEvent"),
+        completed_elements(&rt, second, "StopIntermediateSignalCatchEvent").await,
         1
     );
     assert_eq!(
         rt.engine()
-            .instance(second)?
+            .instance(second)
+            .await?
             .map(|i| i.variables.get("stop").cloned()),
         Some(Some(Value::String("yes".into())))
     );
     Ok(())
 }
 
-#[test]
-fn hello_world_runs_its_service_task() -> R {
+#[tokio::test]
+async fn hello_world_runs_its_service_task() -> R {
     let log = Log::default();
     let mut registry = Registry::new();
     registry.register(
         "dev.dsf.bpe.service.HelloWorld",
         logging(&log, "HelloWorld"),
     );
-    let (mut rt, _) = runtime(registry);
+    let (mut rt, _) = runtime(registry).await;
     rt.deploy(
         &plugin_model("hello-world/bpe/hello-world.bpmn"),
         &deployment_properties(),
-    )?;
-    let id = rt.engine_mut().start_by_message(
-        "helloWorld",
-        "dsfdev_helloWorld",
-        Some("1.0"),
-        Some("bk".into()),
-        Variables::new(),
-    )?;
-    rt.run()?;
+    )
+    .await?;
+    let id = rt
+        .engine_mut()
+        .start_by_message(
+            "helloWorld",
+            "dsfdev_helloWorld",
+            Some("1.0"),
+            Some("bk".into()),
+            Variables::new(),
+        )
+        .await?;
+    rt.run().await?;
     assert_eq!(log.entries(), vec!["HelloWorld bk"]);
-    assert_eq!(state(&rt, id), Some(InstanceState::Completed));
+    assert_eq!(state(&rt, id).await, Some(InstanceState::Completed));
     Ok(())
 }
 
-#[test]
-fn hello_user_waits_for_its_user_task() -> R {
+#[tokio::test]
+async fn hello_user_waits_for_its_user_task() -> R {
     let log = Log::default();
     let mut registry = Registry::new();
     let seen = log.clone();
@@ -325,19 +354,23 @@ fn hello_user_waits_for_its_user_task() -> R {
             Ok(())
         },
     );
-    let (mut rt, _) = runtime(registry);
+    let (mut rt, _) = runtime(registry).await;
     rt.deploy(
         &plugin_model("hello-world/bpe/hello-user.bpmn"),
         &deployment_properties(),
-    )?;
-    let id = rt.engine_mut().start_by_message(
-        "helloUser",
-        "dsfdev_helloUser",
-        None,
-        Some("bk".into()),
-        Variables::new(),
-    )?;
-    rt.run()?;
+    )
+    .await?;
+    let id = rt
+        .engine_mut()
+        .start_by_message(
+            "helloUser",
+            "dsfdev_helloUser",
+            None,
+            Some("bk".into()),
+            Variables::new(),
+        )
+        .await?;
+    rt.run().await?;
     let created: Vec<_> = rt
         .take_events()
         .into_iter()
@@ -353,19 +386,21 @@ fn hello_user_waits_for_its_user_task() -> R {
     );
     assert_eq!(rt.engine().user_tasks(), created);
     assert!(log.entries().is_empty());
-    rt.engine_mut().complete_user_task(
-        created[0].id,
-        Variables::from([("answer".to_owned(), Value::from("hi"))]),
-    )?;
-    rt.run()?;
+    rt.engine_mut()
+        .complete_user_task(
+            created[0].id,
+            Variables::from([("answer".to_owned(), Value::from("hi"))]),
+        )
+        .await?;
+    rt.run().await?;
     assert_eq!(log.entries(), vec!["response hi"]);
-    assert_eq!(state(&rt, id), Some(InstanceState::Completed));
+    assert_eq!(state(&rt, id).await, Some(InstanceState::Completed));
     assert!(rt.engine().user_tasks().is_empty());
     Ok(())
 }
 
-#[test]
-fn allow_list_processes_run_their_tasks_in_order() -> R {
+#[tokio::test]
+async fn allow_list_processes_run_their_tasks_in_order() -> R {
     let log = Log::default();
     let mut registry = Registry::new();
     for class in [
@@ -383,50 +418,58 @@ fn allow_list_processes_run_their_tasks_in_order() -> R {
             },
         );
     }
-    let (mut rt, _) = runtime(registry);
+    let (mut rt, _) = runtime(registry).await;
     let props = deployment_properties();
     rt.deploy(
         &plugin_model("allow-list/bpe/download-allow-list.bpmn"),
         &props,
-    )?;
+    )
+    .await?;
     rt.deploy(
         &plugin_model("allow-list/bpe/update-allow-list.bpmn"),
         &props,
-    )?;
-    let download = rt.engine_mut().start_by_message(
-        "downloadAllowListMessage",
-        "dsfdev_downloadAllowList",
-        Some("1.0"),
-        None,
-        Variables::new(),
-    )?;
-    rt.run()?;
+    )
+    .await?;
+    let download = rt
+        .engine_mut()
+        .start_by_message(
+            "downloadAllowListMessage",
+            "dsfdev_downloadAllowList",
+            Some("1.0"),
+            None,
+            Variables::new(),
+        )
+        .await?;
+    rt.run().await?;
     assert_eq!(
         log.entries(),
         vec!["DownloadAllowList", "CheckAllowList", "InsertAllowList"]
     );
-    let update = rt.engine_mut().start_by_message(
-        "updateAllowList",
-        "dsfdev_updateAllowList",
-        Some("1.0"),
-        None,
-        Variables::new(),
-    )?;
-    rt.run()?;
+    let update = rt
+        .engine_mut()
+        .start_by_message(
+            "updateAllowList",
+            "dsfdev_updateAllowList",
+            Some("1.0"),
+            None,
+            Variables::new(),
+        )
+        .await?;
+    rt.run().await?;
     assert_eq!(
         log.entries().last().map(String::as_str),
         Some("UpdateAllowList")
     );
-    assert_eq!(state(&rt, download), Some(InstanceState::Completed));
-    assert_eq!(state(&rt, update), Some(InstanceState::Completed));
+    assert_eq!(state(&rt, download).await, Some(InstanceState::Completed));
+    assert_eq!(state(&rt, update).await, Some(InstanceState::Completed));
     Ok(())
 }
 
 /// The reference engine adds a start listener to message start events, a continue listener to
 /// message catch events and receive tasks, and an end listener to end events of every plugin
 /// process (dsf-bpe §1.5); the engine adds them from its configuration.
-#[test]
-fn engine_listeners_run_at_message_start_continue_and_end_events() -> R {
+#[tokio::test]
+async fn engine_listeners_run_at_message_start_continue_and_end_events() -> R {
     use dsf_bpmn::clock::ManualClock;
     use dsf_bpmn::deploy::{AddedListener, ListenerTarget};
     use dsf_bpmn::engine::{Engine, EngineConfig};
@@ -488,27 +531,36 @@ fn engine_listeners_run_at_message_start_continue_and_end_events() -> R {
         lease: None,
     };
     let mut rt =
-        dsf_bpmn::runtime::Runtime::new(Engine::open(MemoryStore::new(), config)?, registry);
+        dsf_bpmn::runtime::Runtime::new(Engine::open(MemoryStore::new(), config).await?, registry);
     rt.deploy(
         &plugin_model("ping-pong/bpe/ping.bpmn"),
         &deployment_properties(),
-    )?;
-    let id = rt.engine_mut().start_by_message(
-        "startPing",
-        "dsfdev_ping",
-        None,
-        Some("bk".into()),
-        Variables::from([("task".to_owned(), Value::from("start-task"))]),
-    )?;
-    rt.run()?;
+    )
+    .await?;
+    let id = rt
+        .engine_mut()
+        .start_by_message(
+            "startPing",
+            "dsfdev_ping",
+            None,
+            Some("bk".into()),
+            Variables::from([("task".to_owned(), Value::from("start-task"))]),
+        )
+        .await?;
+    rt.run().await?;
     for ck in ["ck-b", "ck-c"] {
-        rt.engine_mut().correlate(Correlation {
-            message: "pong".into(),
-            business_key: Some("bk".into()),
-            correlation_key: Some(ck.into()),
-            variables: Variables::from([("task".to_owned(), Value::from(format!("pong-{ck}")))]),
-        })?;
-        rt.run()?;
+        rt.engine_mut()
+            .correlate(Correlation {
+                message: "pong".into(),
+                business_key: Some("bk".into()),
+                correlation_key: Some(ck.into()),
+                variables: Variables::from([(
+                    "task".to_owned(),
+                    Value::from(format!("pong-{ck}")),
+                )]),
+            })
+            .await?;
+        rt.run().await?;
     }
     let listened: Vec<String> = log
         .entries()
@@ -526,6 +578,6 @@ fn engine_listeners_run_at_message_start_continue_and_end_events() -> R {
             "end EndEvent",
         ]
     );
-    assert_eq!(state(&rt, id), Some(InstanceState::Completed));
+    assert_eq!(state(&rt, id).await, Some(InstanceState::Completed));
     Ok(())
 }

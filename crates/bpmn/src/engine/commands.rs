@@ -17,7 +17,7 @@ use crate::value::Variables;
 impl<S: Store> Engine<S> {
     /// Starts an instance at the message start event for `message` (an empty message name selects
     /// the none start event).
-    pub fn start_by_message(
+    pub async fn start_by_message(
         &mut self,
         message: &str,
         key: &str,
@@ -26,7 +26,7 @@ impl<S: Store> Engine<S> {
         variables: Variables,
     ) -> Result<Uuid, EngineError> {
         if self.lease.is_some() && self.find_definition(key, version_tag).is_none() {
-            self.sync_definitions()?;
+            self.sync_definitions().await?;
         }
         let info = self.find_definition(key, version_tag).ok_or_else(|| {
             EngineError::DefinitionNotFound {
@@ -35,11 +35,12 @@ impl<S: Store> Engine<S> {
             }
         })?;
         self.start_definition(&info.id, message, business_key, variables)
+            .await
     }
 
     /// Starts an instance of one definition version at the message start event for `message`
     /// (an empty message name selects the none start event).
-    pub fn start_definition(
+    pub async fn start_definition(
         &mut self,
         definition: &DefinitionId,
         message: &str,
@@ -78,12 +79,12 @@ impl<S: Store> Engine<S> {
             .with_lease(self.lease)
             .start(start, variables);
         self.active.insert(id, instance);
-        self.finish(vec![id], outbox)?;
+        self.finish(vec![id], outbox).await?;
         Ok(id)
     }
 
     /// Starts an instance at its none start event.
-    pub fn start(
+    pub async fn start(
         &mut self,
         key: &str,
         version_tag: Option<&str>,
@@ -91,15 +92,16 @@ impl<S: Store> Engine<S> {
         variables: Variables,
     ) -> Result<Uuid, EngineError> {
         self.start_by_message("", key, version_tag, business_key, variables)
+            .await
     }
 
     /// Runs `f` on an active instance, then commits.
-    pub(super) fn command(
+    pub(super) async fn command(
         &mut self,
         id: Uuid,
-        f: impl FnOnce(&mut Exec<'_>),
+        f: impl FnOnce(&mut Exec<'_>) + Send,
     ) -> Result<(), EngineError> {
-        self.refresh(id)?;
+        self.refresh(id).await?;
         let mut instance = self
             .active
             .remove(&id)
@@ -120,18 +122,18 @@ impl<S: Store> Engine<S> {
             exec.run();
         }
         self.active.insert(id, instance);
-        self.finish(vec![id], outbox)
+        self.finish(vec![id], outbox).await
     }
 
-    pub(super) fn deliver_signal(
+    pub(super) async fn deliver_signal(
         &mut self,
         name: &str,
         variables: &Variables,
     ) -> Result<(Vec<Uuid>, Outbox), EngineError> {
         if self.lease.is_some() {
             // signals reach instances other engines hold too
-            for record in self.store.load_unfinished().map_err(store_error)? {
-                self.load_record(record)?;
+            for record in self.store.load_unfinished().await.map_err(store_error)? {
+                self.load_record(record).await?;
             }
         }
         let mut touched = Vec::new();
@@ -201,27 +203,31 @@ impl<S: Store> Engine<S> {
 
     /// Throws a signal to every waiting execution and starts the definitions with a matching signal
     /// start event; returns how many instances received it.
-    pub fn signal(&mut self, name: &str, variables: Variables) -> Result<usize, EngineError> {
-        let (touched, outbox) = self.deliver_signal(name, &variables)?;
+    pub async fn signal(&mut self, name: &str, variables: Variables) -> Result<usize, EngineError> {
+        let (touched, outbox) = self.deliver_signal(name, &variables).await?;
         let count = touched.len();
-        self.finish(touched, outbox)?;
+        self.finish(touched, outbox).await?;
         Ok(count)
     }
 
     /// Correlates a message with exactly one waiting execution (intermediate catch event, receive
     /// task, boundary event or event sub-process start).
-    pub fn correlate(&mut self, correlation: Correlation) -> Result<Uuid, EngineError> {
+    pub async fn correlate(&mut self, correlation: Correlation) -> Result<Uuid, EngineError> {
         if self.lease.is_some()
             && let Some(bk) = &correlation.business_key
         {
-            let records = self.store.find_by_business_key(bk).map_err(store_error)?;
+            let records = self
+                .store
+                .find_by_business_key(bk)
+                .await
+                .map_err(store_error)?;
             let cached: Vec<Uuid> = self.instances_by_business_key(bk);
             for record in records {
-                self.load_record(record)?;
+                self.load_record(record).await?;
             }
             // copies of instances another engine ended meanwhile
             for id in cached {
-                self.refresh(id)?;
+                self.refresh(id).await?;
             }
         }
         let candidates: Vec<Uuid> = match &correlation.business_key {
@@ -271,12 +277,17 @@ impl<S: Store> Engine<S> {
         };
         let (id, wait) = (*id, *wait);
         let variables = correlation.variables;
-        self.command(id, move |exec| exec.fire(wait, variables))?;
+        self.command(id, move |exec| exec.fire(wait, variables))
+            .await?;
         Ok(id)
     }
 
     /// Reports the result of a work item.
-    pub fn complete_work(&mut self, id: ItemId, result: WorkResult) -> Result<(), EngineError> {
+    pub async fn complete_work(
+        &mut self,
+        id: ItemId,
+        result: WorkResult,
+    ) -> Result<(), EngineError> {
         let open = self
             .active
             .get(&id.instance)
@@ -286,12 +297,17 @@ impl<S: Store> Engine<S> {
             return Err(EngineError::WorkNotFound(id));
         }
         self.command(id.instance, move |exec| exec.finish_work(id.seq, result))
+            .await
     }
 
     /// Resolves the incidents at an element: failed work items are handed out again with fresh
     /// retries, other failed steps (an expression that could not be evaluated, no sequence flow to
     /// take) run again. Returns how many tokens resumed.
-    pub fn retry_incident(&mut self, instance: Uuid, element: &str) -> Result<usize, EngineError> {
+    pub async fn retry_incident(
+        &mut self,
+        instance: Uuid,
+        element: &str,
+    ) -> Result<usize, EngineError> {
         let definition = self
             .active
             .get(&instance)
@@ -302,12 +318,13 @@ impl<S: Store> Engine<S> {
             .and_then(|p| p.element_index(element))
             .ok_or_else(|| EngineError::ElementNotFound(element.to_owned()))?;
         let mut resumed = 0;
-        self.command(instance, |exec| resumed = exec.retry_failed(index))?;
+        self.command(instance, |exec| resumed = exec.retry_failed(index))
+            .await?;
         Ok(resumed)
     }
 
     /// Sets variables on the process instance scope, as an operator does to resolve an incident.
-    pub fn set_variables(
+    pub async fn set_variables(
         &mut self,
         instance: Uuid,
         variables: Variables,
@@ -323,10 +340,11 @@ impl<S: Store> Engine<S> {
                 root.variables.extend(variables);
             }
         })
+        .await
     }
 
     /// Completes a user task, setting the given variables.
-    pub fn complete_user_task(
+    pub async fn complete_user_task(
         &mut self,
         id: ItemId,
         variables: Variables,
@@ -341,10 +359,14 @@ impl<S: Store> Engine<S> {
         self.command(id.instance, move |exec| {
             exec.finish_user_task(id.seq, variables)
         })
+        .await
     }
 
     /// Starts instances for due timer start events; returns how many started.
-    pub(super) fn fire_start_timers(&mut self, now: OffsetDateTime) -> Result<usize, EngineError> {
+    pub(super) async fn fire_start_timers(
+        &mut self,
+        now: OffsetDateTime,
+    ) -> Result<usize, EngineError> {
         let mut started = 0;
         let mut i = 0;
         while i < self.start_timers.len() {
@@ -374,7 +396,7 @@ impl<S: Store> Engine<S> {
                 .with_lease(self.lease)
                 .start(element, Variables::new());
             self.active.insert(id, instance);
-            self.finish(vec![id], outbox)?;
+            self.finish(vec![id], outbox).await?;
             started += 1;
         }
         Ok(started)
@@ -382,24 +404,25 @@ impl<S: Store> Engine<S> {
 
     /// Fires every timer and job due at the clock's time (timer start events included); returns
     /// how many fired.
-    pub fn run_due(&mut self) -> Result<usize, EngineError> {
+    pub async fn run_due(&mut self) -> Result<usize, EngineError> {
         let mut fired = 0;
         // Each round fires what is due; jobs created due now (async continuations) come in the
         // next round. The bound only guards against a store that keeps reporting the same due
         // instances.
         for _ in 0..10_000 {
             let now = self.now();
-            fired += self.fire_start_timers(now)?;
+            fired += self.fire_start_timers(now).await?;
             let ids: Vec<Uuid> = match self.lease {
                 Some(lease) => {
                     let records = self
                         .store
                         .acquire_due(self.node, now, now + lease, 100)
+                        .await
                         .map_err(store_error)?;
                     let mut ids = Vec::with_capacity(records.len());
                     for record in records {
                         ids.push(record.id);
-                        self.load_record(record)?;
+                        self.load_record(record).await?;
                     }
                     ids
                 }
@@ -434,28 +457,37 @@ impl<S: Store> Engine<S> {
                 if due.is_empty() && !expired_work {
                     continue;
                 }
-                self.command(id, move |exec| {
-                    exec.reissue_expired_work();
-                    for (_, wait) in due {
-                        exec.fire(wait, Variables::new());
-                    }
-                })?;
+                let fired_here = self
+                    .command(id, move |exec| {
+                        exec.reissue_expired_work();
+                        for (_, wait) in due {
+                            exec.fire(wait, Variables::new());
+                        }
+                    })
+                    .await;
+                match fired_here {
+                    // another engine sharing the store ended the instance since it was leased
+                    Err(EngineError::InstanceNotFound(_)) if self.lease.is_some() => {}
+                    other => other?,
+                }
             }
         }
         Ok(fired)
     }
 
     /// Suspends an instance: no work is accepted and no event delivered until it is activated.
-    pub fn suspend(&mut self, id: Uuid) -> Result<(), EngineError> {
+    pub async fn suspend(&mut self, id: Uuid) -> Result<(), EngineError> {
         self.set_state(id, InstanceState::Active, InstanceState::Suspended)
+            .await
     }
 
     /// Activates a suspended instance.
-    pub fn activate(&mut self, id: Uuid) -> Result<(), EngineError> {
+    pub async fn activate(&mut self, id: Uuid) -> Result<(), EngineError> {
         self.set_state(id, InstanceState::Suspended, InstanceState::Active)
+            .await
     }
 
-    pub(super) fn set_state(
+    pub(super) async fn set_state(
         &mut self,
         id: Uuid,
         from: InstanceState,
@@ -472,11 +504,11 @@ impl<S: Store> Engine<S> {
             });
         }
         instance.state = to;
-        self.commit(&[id])
+        self.commit(&[id]).await
     }
 
     /// Deletes a running or suspended instance, recording the reason.
-    pub fn delete(&mut self, id: Uuid, reason: &str) -> Result<(), EngineError> {
+    pub async fn delete(&mut self, id: Uuid, reason: &str) -> Result<(), EngineError> {
         let now = self.now();
         let instance = self
             .active
@@ -492,6 +524,6 @@ impl<S: Store> Engine<S> {
             instance: id,
             state: InstanceState::Deleted(reason.to_owned()),
         });
-        self.commit(&[id])
+        self.commit(&[id]).await
     }
 }

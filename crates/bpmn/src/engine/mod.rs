@@ -138,12 +138,12 @@ fn store_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> EngineErro
 
 impl<S: Store> Engine<S> {
     /// Opens an engine on a store with the system clock, resuming what the store holds.
-    pub fn new(store: S) -> Result<Self, EngineError> {
-        Self::open(store, EngineConfig::default())
+    pub async fn new(store: S) -> Result<Self, EngineError> {
+        Self::open(store, EngineConfig::default()).await
     }
 
     /// Opens an engine with the given clock, resuming what the store holds.
-    pub fn with_clock(store: S, clock: Arc<dyn Clock>) -> Result<Self, EngineError> {
+    pub async fn with_clock(store: S, clock: Arc<dyn Clock>) -> Result<Self, EngineError> {
         Self::open(
             store,
             EngineConfig {
@@ -151,10 +151,11 @@ impl<S: Store> Engine<S> {
                 ..EngineConfig::default()
             },
         )
+        .await
     }
 
     /// Opens an engine with a configuration, resuming what the store holds.
-    pub fn open(store: S, config: EngineConfig) -> Result<Self, EngineError> {
+    pub async fn open(store: S, config: EngineConfig) -> Result<Self, EngineError> {
         let mut engine = Engine {
             store,
             clock: config.clock,
@@ -171,7 +172,7 @@ impl<S: Store> Engine<S> {
             start_timers: Vec::new(),
             effects: Vec::new(),
         };
-        engine.sync_definitions()?;
+        engine.sync_definitions().await?;
         let keys: HashSet<String> = engine
             .definitions
             .iter()
@@ -180,7 +181,7 @@ impl<S: Store> Engine<S> {
         for key in keys {
             engine.schedule_start_timers(&key);
         }
-        for record in engine.store.load_unfinished().map_err(store_error)? {
+        for record in engine.store.load_unfinished().await.map_err(store_error)? {
             let instance: Instance = serde_json::from_slice(&record.data)
                 .map_err(|e| EngineError::Store(Box::new(e)))?;
             engine.index(&instance);
@@ -286,7 +287,7 @@ impl<S: Store> Engine<S> {
 
     /// Deploys every process of a BPMN file. Nothing deploys unless all of it is valid. A process
     /// whose key and version tag are already deployed with the same content keeps its version.
-    pub fn deploy(
+    pub async fn deploy(
         &mut self,
         xml: &str,
         options: &DeployOptions,
@@ -321,6 +322,7 @@ impl<S: Store> Engine<S> {
                     version_tag: process.version_tag.clone(),
                     xml: filled.clone(),
                 })
+                .await
                 .map_err(store_error)?;
             let key = process.id.clone();
             out.push(self.add_definition(id, process, filled.clone()));
@@ -330,7 +332,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Removes a definition; refused while instances of it have not ended.
-    pub fn undeploy(&mut self, id: &DefinitionId) -> Result<(), EngineError> {
+    pub async fn undeploy(&mut self, id: &DefinitionId) -> Result<(), EngineError> {
         let running = self.active.values().filter(|i| &i.definition == id).count();
         if running > 0 {
             return Err(EngineError::DefinitionInUse {
@@ -339,7 +341,10 @@ impl<S: Store> Engine<S> {
                 running,
             });
         }
-        self.store.delete_definition(id).map_err(store_error)?;
+        self.store
+            .delete_definition(id)
+            .await
+            .map_err(store_error)?;
         self.definitions.retain(|d| &d.info.id != id);
         self.schedule_start_timers(&id.key);
         Ok(())
@@ -366,7 +371,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Delivers thrown signals, collects effects and commits the touched instances.
-    pub(super) fn finish(
+    pub(super) async fn finish(
         &mut self,
         mut touched: Vec<Uuid>,
         mut outbox: Outbox,
@@ -376,7 +381,7 @@ impl<S: Store> Engine<S> {
             rounds += 1;
             let signals = std::mem::take(&mut outbox.signals);
             for name in signals {
-                let (more, next) = self.deliver_signal(&name, &Variables::new())?;
+                let (more, next) = self.deliver_signal(&name, &Variables::new()).await?;
                 touched.extend(more);
                 outbox.signals.extend(next.signals);
                 outbox.effects.extend(next.effects);
@@ -385,12 +390,12 @@ impl<S: Store> Engine<S> {
         touched.sort_unstable();
         touched.dedup();
         // effects of a command that did not commit never reach the host
-        self.commit(&touched)?;
+        self.commit(&touched).await?;
         self.effects.append(&mut outbox.effects);
         Ok(())
     }
 
-    pub(super) fn commit(&mut self, ids: &[Uuid]) -> Result<(), EngineError> {
+    pub(super) async fn commit(&mut self, ids: &[Uuid]) -> Result<(), EngineError> {
         let mut records = Vec::with_capacity(ids.len());
         for id in ids {
             let Some(instance) = self.active.get_mut(id) else {
@@ -409,7 +414,7 @@ impl<S: Store> Engine<S> {
                 data,
             });
         }
-        match self.store.commit(records) {
+        match self.store.commit(records).await {
             Ok(()) => {}
             Err(CommitError::Conflict(id)) => {
                 // what this engine computed is void: forget it, the store's version is read again
@@ -444,8 +449,8 @@ impl<S: Store> Engine<S> {
 
     /// Takes in the stored definitions this engine does not know yet (at start, and when engines
     /// share the store, whenever another engine may have deployed). Returns how many were new.
-    pub(super) fn sync_definitions(&mut self) -> Result<usize, EngineError> {
-        let stored = self.store.load_definitions().map_err(store_error)?;
+    pub(super) async fn sync_definitions(&mut self) -> Result<usize, EngineError> {
+        let stored = self.store.load_definitions().await.map_err(store_error)?;
         let options = DeployOptions {
             allow_unknown_classes: true,
             ..DeployOptions::default()
@@ -486,8 +491,13 @@ impl<S: Store> Engine<S> {
         self.reindex_alternative_key(id);
     }
 
-    /// Takes a stored instance into memory unless the copy there is as recent.
-    pub(super) fn load_record(&mut self, record: InstanceRecord) -> Result<(), EngineError> {
+    /// Takes a stored instance into memory unless the copy there is as recent. An instance of a
+    /// definition this engine does not know yet (deployed by another engine) reads the stored
+    /// definitions first.
+    pub(super) async fn load_record(&mut self, record: InstanceRecord) -> Result<(), EngineError> {
+        if self.process(&record.definition).is_none() {
+            self.sync_definitions().await?;
+        }
         let current = self
             .active
             .get(&record.id)
@@ -510,12 +520,12 @@ impl<S: Store> Engine<S> {
     }
 
     /// When engines share the store, reads the instance again if another engine changed it.
-    pub(super) fn refresh(&mut self, id: Uuid) -> Result<(), EngineError> {
+    pub(super) async fn refresh(&mut self, id: Uuid) -> Result<(), EngineError> {
         if self.lease.is_none() {
             return Ok(());
         }
-        match self.store.load_instance(id).map_err(store_error)? {
-            Some(record) => self.load_record(record),
+        match self.store.load_instance(id).await.map_err(store_error)? {
+            Some(record) => self.load_record(record).await,
             None => {
                 self.forget(id);
                 Ok(())

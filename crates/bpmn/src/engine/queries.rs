@@ -84,11 +84,11 @@ impl<S: Store> Engine<S> {
     }
 
     /// An instance, running or ended.
-    pub fn instance(&self, id: Uuid) -> Result<Option<InstanceInfo>, EngineError> {
+    pub async fn instance(&self, id: Uuid) -> Result<Option<InstanceInfo>, EngineError> {
         let loaded;
         let instance = match self.active.get(&id) {
             Some(i) => i,
-            None => match self.store.load_instance(id).map_err(store_error)? {
+            None => match self.store.load_instance(id).await.map_err(store_error)? {
                 Some(record) => {
                     loaded = serde_json::from_slice::<Instance>(&record.data)
                         .map_err(|e| EngineError::Store(Box::new(e)))?;
@@ -134,8 +134,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// Ids, definitions and states of all instances in the store.
-    pub fn instances(&self) -> Result<Vec<(Uuid, DefinitionId, InstanceState)>, EngineError> {
-        self.store.list_instances().map_err(store_error)
+    pub async fn instances(&self) -> Result<Vec<(Uuid, DefinitionId, InstanceState)>, EngineError> {
+        self.store.list_instances().await.map_err(store_error)
     }
 
     /// Ids of running or suspended instances with the given business key.

@@ -1,4 +1,4 @@
-// Runs tests/models/bench.bpmn in bpmn-engine (npm), in memory, for the dsf-bpmn benchmark.
+// Runs tests/models/bench.bpmn in bpmn-engine (npm), in memory, for the dsf-bpmn-store benchmark.
 //
 // Usage: NODE_PATH=<node_modules> node bpmn_engine_bench.js MODEL WAIT_MODEL N; prints
 // "<instances/s> <correlations/s>". Service tasks set variables as the dsf-bpmn benchmark's

@@ -1,4 +1,4 @@
-"""Runs tests/models/bench.bpmn in SpiffWorkflow, in memory, for the dsf-bpmn benchmark.
+"""Runs tests/models/bench.bpmn in SpiffWorkflow, in memory, for the dsf-bpmn-store benchmark.
 
 Usage: python3 spiff_bench.py MODEL WAIT_MODEL N; prints "<instances/s> <correlations/s>".
 Service tasks set variables as the dsf-bpmn benchmark's delegate does; ${...} conditions are

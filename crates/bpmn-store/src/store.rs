@@ -1,0 +1,289 @@
+//! [`SqlStore`]: the engine's [`Store`] on SQLite or PostgreSQL.
+
+use std::path::Path;
+
+use dsf_bpmn::exec::{DefinitionId, InstanceState};
+use dsf_bpmn::store::{CommitError, InstanceRecord, Store, StoredDefinition};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::columns::{self, Row, record_columns};
+use crate::db::{Db, Dialect, Durability, on_pool};
+use crate::error::SqlStoreError;
+
+/// Leases the due instances no live engine holds: `$1` owner, `$2` now, `$3` lease end,
+/// `$4` limit; `$lock` locks the chosen rows where the database can.
+macro_rules! acquire_due {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE bpmn_instances SET lease_owner = $1, lease_until = $3 WHERE id IN (",
+            "SELECT id FROM bpmn_instances WHERE state = 'active' AND next_due <= $2 ",
+            "AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until <= $2) ",
+            "ORDER BY next_due LIMIT $4",
+            $lock,
+            ") RETURNING ",
+            record_columns!()
+        )
+    };
+}
+
+/// SQLite's single writer is taken by `BEGIN IMMEDIATE`; no row locks are needed.
+pub(crate) const SQLITE: Dialect = Dialect {
+    begin_write: "BEGIN IMMEDIATE",
+    acquire_due: acquire_due!(""),
+};
+
+/// Engines sharing a PostgreSQL database skip the rows another engine is leasing.
+pub(crate) const POSTGRES: Dialect = Dialect {
+    begin_write: "BEGIN",
+    acquire_due: acquire_due!(" FOR UPDATE SKIP LOCKED"),
+};
+
+const INSERT_INSTANCE: &str = "INSERT INTO bpmn_instances (id, definition_key, \
+    definition_version, business_key, state, delete_reason, next_due, revision, data) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
+
+/// Binds like [`INSERT_INSTANCE`]; writes only over the revision the engine read.
+const UPDATE_INSTANCE: &str = "UPDATE bpmn_instances SET business_key = $4, state = $5, \
+    delete_reason = $6, next_due = $7, revision = $8, data = $9, lease_owner = NULL, \
+    lease_until = NULL WHERE id = $1 AND revision = $8 - 1";
+
+/// The process engine's persistence in a SQL database. Clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: Db,
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database file at `path`, in WAL mode with a busy
+    /// timeout, and migrates it. The engine should have a file of its own, e.g. `bpe.db`.
+    pub async fn open_sqlite(path: &Path, durability: Durability) -> Result<Self, SqlStoreError> {
+        Ok(SqlStore {
+            db: Db::open_sqlite(path, durability).await?,
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` (`postgres://user@host/database`) and migrates it. The
+    /// database may be shared with the FHIR store and with other engines.
+    pub async fn open_postgres(url: &str) -> Result<Self, SqlStoreError> {
+        Ok(SqlStore {
+            db: Db::open_postgres(url).await?,
+        })
+    }
+}
+
+/// Binds a record to the parameters of [`INSERT_INSTANCE`] and [`UPDATE_INSTANCE`].
+struct Written {
+    id: String,
+    key: String,
+    version: i32,
+    business_key: Option<String>,
+    state: &'static str,
+    delete_reason: Option<String>,
+    next_due: Option<i64>,
+    revision: i64,
+    data: Vec<u8>,
+}
+
+impl Written {
+    fn new(r: InstanceRecord) -> Result<Self, SqlStoreError> {
+        let (state, reason) = columns::state_columns(&r.state);
+        Ok(Written {
+            id: r.id.to_string(),
+            version: columns::version(r.definition.version)?,
+            key: r.definition.key,
+            business_key: r.business_key,
+            state,
+            delete_reason: reason.map(str::to_owned),
+            next_due: r.next_due.map(columns::nanos).transpose()?,
+            revision: columns::revision(r.revision)?,
+            data: r.data,
+        })
+    }
+}
+
+impl Store for SqlStore {
+    type Error = SqlStoreError;
+
+    async fn load_definitions(&self) -> Result<Vec<StoredDefinition>, SqlStoreError> {
+        let rows: Vec<(String, i32, Option<String>, String)> = on_pool!(&self.db, pool, _d => {
+            sqlx::query_as(
+                "SELECT definition_key, definition_version, version_tag, xml \
+                 FROM bpmn_definitions ORDER BY definition_key, definition_version",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(key, version, version_tag, xml)| {
+                Ok(StoredDefinition {
+                    id: columns::definition(key, version)?,
+                    version_tag,
+                    xml,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_definition(&self, definition: &StoredDefinition) -> Result<(), SqlStoreError> {
+        let version = columns::version(definition.id.version)?;
+        on_pool!(&self.db, pool, _d => {
+            sqlx::query(
+                "INSERT INTO bpmn_definitions (definition_key, definition_version, version_tag, \
+                 xml) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&definition.id.key)
+            .bind(version)
+            .bind(&definition.version_tag)
+            .bind(&definition.xml)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn delete_definition(&self, id: &DefinitionId) -> Result<(), SqlStoreError> {
+        let version = columns::version(id.version)?;
+        on_pool!(&self.db, pool, _d => {
+            sqlx::query(
+                "DELETE FROM bpmn_definitions WHERE definition_key = $1 \
+                 AND definition_version = $2",
+            )
+            .bind(&id.key)
+            .bind(version)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    async fn commit(
+        &self,
+        instances: Vec<InstanceRecord>,
+    ) -> Result<(), CommitError<SqlStoreError>> {
+        let rows = instances
+            .into_iter()
+            .map(Written::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(CommitError::Store)?;
+        let store = |e: sqlx::Error| CommitError::Store(SqlStoreError::Database(e));
+        on_pool!(&self.db, pool, dialect => {
+            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(store)?;
+            for row in rows {
+                let sql = if row.revision == 1 { INSERT_INSTANCE } else { UPDATE_INSTANCE };
+                let written = sqlx::query(sql)
+                    .bind(&row.id)
+                    .bind(row.key)
+                    .bind(row.version)
+                    .bind(row.business_key)
+                    .bind(row.state)
+                    .bind(row.delete_reason)
+                    .bind(row.next_due)
+                    .bind(row.revision)
+                    .bind(row.data)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store)?
+                    .rows_affected();
+                if written == 0 {
+                    // undo what this commit wrote so far and release its row locks at once
+                    tx.rollback().await.map_err(store)?;
+                    return Err(CommitError::Conflict(columns::id(&row.id).map_err(CommitError::Store)?));
+                }
+            }
+            tx.commit().await.map_err(store)?;
+        });
+        Ok(())
+    }
+
+    async fn acquire_due(
+        &self,
+        owner: Uuid,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<InstanceRecord>, SqlStoreError> {
+        let (now, until) = (columns::nanos(now)?, columns::nanos(lease_until)?);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<Row> = on_pool!(&self.db, pool, dialect => {
+            let mut tx = pool.begin_with(dialect.begin_write).await?;
+            let rows = sqlx::query_as(dialect.acquire_due)
+                .bind(owner.to_string())
+                .bind(now)
+                .bind(until)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rows
+        });
+        let mut records = rows
+            .into_iter()
+            .map(columns::record)
+            .collect::<Result<Vec<_>, _>>()?;
+        records.sort_by_key(|r| r.next_due);
+        Ok(records)
+    }
+
+    async fn find_by_business_key(
+        &self,
+        business_key: &str,
+    ) -> Result<Vec<InstanceRecord>, SqlStoreError> {
+        let rows: Vec<Row> = on_pool!(&self.db, pool, _d => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                record_columns!(),
+                " FROM bpmn_instances WHERE business_key = $1 AND state IN ('active', 'suspended')"
+            ))
+            .bind(business_key)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(columns::record).collect()
+    }
+
+    async fn load_instance(&self, id: Uuid) -> Result<Option<InstanceRecord>, SqlStoreError> {
+        let row: Option<Row> = on_pool!(&self.db, pool, _d => {
+            sqlx::query_as(concat!("SELECT ", record_columns!(), " FROM bpmn_instances WHERE id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(columns::record).transpose()
+    }
+
+    async fn load_unfinished(&self) -> Result<Vec<InstanceRecord>, SqlStoreError> {
+        let rows: Vec<Row> = on_pool!(&self.db, pool, _d => {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                record_columns!(),
+                " FROM bpmn_instances WHERE state IN ('active', 'suspended')"
+            ))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(columns::record).collect()
+    }
+
+    async fn list_instances(
+        &self,
+    ) -> Result<Vec<(Uuid, DefinitionId, InstanceState)>, SqlStoreError> {
+        let rows: Vec<(String, String, i32, String, Option<String>)> = on_pool!(&self.db, pool, _d => {
+            sqlx::query_as(
+                "SELECT id, definition_key, definition_version, state, delete_reason \
+                 FROM bpmn_instances",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, key, version, state, reason)| {
+                Ok((
+                    columns::id(&id)?,
+                    columns::definition(key, version)?,
+                    columns::state(&state, reason)?,
+                ))
+            })
+            .collect()
+    }
+}
