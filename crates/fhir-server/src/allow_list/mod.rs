@@ -9,6 +9,7 @@
 pub mod bundle;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -229,6 +230,8 @@ impl AllowList {
 pub struct AllowListCache {
     store: Store,
     current: RwLock<Option<(Instant, Arc<AllowList>)>>,
+    /// Counts invalidations, so that a snapshot read before one is not kept after it.
+    generation: AtomicU64,
 }
 
 impl AllowListCache {
@@ -237,6 +240,7 @@ impl AllowListCache {
         AllowListCache {
             store,
             current: RwLock::new(None),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -248,9 +252,11 @@ impl AllowListCache {
         {
             return Ok(list.clone());
         }
-        let started = Instant::now();
+        let (started, generation) = (Instant::now(), self.generation.load(Ordering::SeqCst));
         let list = Arc::new(self.load().await?);
-        if let Ok(mut current) = self.current.write() {
+        if let Ok(mut current) = self.current.write()
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
             *current = Some((started, list.clone()));
         }
         Ok(list)
@@ -258,6 +264,7 @@ impl AllowListCache {
 
     /// Forgets the snapshot: the next request reads the store again.
     pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut current) = self.current.write() {
             *current = None;
         }
