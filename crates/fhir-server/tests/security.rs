@@ -729,6 +729,62 @@ async fn task_transitions(backend: Backend) {
     );
 }
 
+async fn binary_security_context(backend: Backend) {
+    let f = federation(backend).await;
+    let tags = json!([{"system": TAG, "code": "LOCAL"}, organization_tag("dic2.dsf.test")]);
+    let (status, context) = post(&f.dic1, &f.server.url("Library"), &library(tags)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let reference = format!("Library/{}", context["id"].as_str().expect("id"));
+    let binary = json!({"resourceType": "Binary", "contentType": "text/plain", "data": "aGVsbG8=",
+                        "securityContext": {"reference": reference}});
+    let (status, created) = post(&f.dic1, &f.server.url("Binary"), &binary).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let url = f
+        .server
+        .url(&format!("Binary/{}", created["id"].as_str().expect("id")));
+    for (client, want, who) in [
+        (&f.dic2, StatusCode::OK, "dic2"),
+        (&f.ttp, StatusCode::FORBIDDEN, "ttp"),
+    ] {
+        let (status, _) = call(client, Method::GET, &format!("{url}?_format=json"), None).await;
+        assert_eq!(status, want, "{who} reads the Binary as its context allows");
+    }
+    for (client, total, who) in [
+        (&f.dic1, 1, "dic1"),
+        (&f.dic2, 1, "dic2"),
+        (&f.ttp, 0, "ttp"),
+    ] {
+        let (_, found) = call(
+            client,
+            Method::GET,
+            &f.server.url("Binary?_summary=count"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            found["total"], total,
+            "{who} finds the Binary as its context allows"
+        );
+    }
+    let mut both = binary.clone();
+    both["meta"] = json!({"tag": all_tag()});
+    let (status, _) = post(&f.dic1, &f.server.url("Binary"), &both).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "tag and security context together"
+    );
+    let mut task_context = binary.clone();
+    task_context["securityContext"] =
+        json!({"reference": "Task/00000000-0000-4000-8000-000000000001"});
+    let (status, _) = post(&f.dic1, &f.server.url("Binary"), &task_context).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a Task is no security context"
+    );
+}
+
 async fn questionnaire_responses(backend: Backend) {
     let f = federation(backend).await;
     let response = json!({"resourceType": "QuestionnaireResponse", "status": "in-progress",
@@ -770,4 +826,5 @@ both_backends!(
     task_authorization,
     task_transitions,
     questionnaire_responses,
+    binary_security_context,
 );
