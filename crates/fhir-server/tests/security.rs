@@ -727,6 +727,50 @@ async fn task_transitions(backend: Backend) {
         StatusCode::FORBIDDEN,
         "only draft Tasks are deleted"
     );
+
+    // A Task may fail from requested, even when its process is gone.
+    let (_, second) = post(
+        &f.dic2,
+        &f.server.url("Task"),
+        &task("ping", "dic2.dsf.test", "dic1.dsf.test", "start"),
+    )
+    .await;
+    let second_url = f
+        .server
+        .url(&format!("Task/{}", second["id"].as_str().expect("id")));
+    let (_, definitions) = call(
+        &f.dic1,
+        Method::GET,
+        &f.server.url("ActivityDefinition"),
+        None,
+    )
+    .await;
+    let definition_id = definitions["entry"][0]["resource"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (status, _) = call(
+        &f.dic1,
+        Method::DELETE,
+        &f.server.url(&format!("ActivityDefinition/{definition_id}")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut failed = second.clone();
+    failed["status"] = json!("failed");
+    failed["output"] = json!([{"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "error"}]},
+                               "valueString": "process not deployed"}]);
+    let (status, body) = call(&f.dic1, Method::PUT, &second_url, Some(&failed)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "requested → failed without its process: {body}"
+    );
+    let mut restarted = second.clone();
+    restarted["status"] = json!("in-progress");
+    let (status, _) = call(&f.dic1, Method::PUT, &second_url, Some(&restarted)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "failed → in-progress");
 }
 
 async fn binary_security_context(backend: Backend) {
