@@ -27,6 +27,7 @@ pub mod settings;
 pub mod site_file;
 pub mod startup;
 pub mod state;
+pub mod subscriptions;
 pub mod tls;
 pub mod transaction;
 
@@ -66,9 +67,10 @@ pub async fn serve_state(
         AuthMode::MutualTls(tls) => Some(tls.clone()),
         AuthMode::DevInsecure | AuthMode::Proxy(_) => None,
     };
+    let subscriptions = subscriptions::start(&state);
     // Trailing slashes are trimmed before routing, so `{base}/` and `{base}` are the same.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    match tls {
+    let served = match tls {
         Some(tls) => tls::serve(listener, tls, app, shutdown).await,
         None => {
             axum::serve(
@@ -80,5 +82,7 @@ pub async fn serve_state(
             .with_graceful_shutdown(shutdown)
             .await
         }
-    }
+    };
+    subscriptions.abort();
+    served
 }

@@ -1,6 +1,8 @@
 //! Secured servers for tests: a test certificate authority, FHIR servers on loopback that
-//! require client certificates and know a federation's allow list, and HTTPS clients holding
-//! a site's certificate.
+//! require client certificates and know a federation's allow list, and HTTPS and websocket
+//! clients holding a site's certificate.
+
+use std::sync::Arc;
 
 use dsf_fhir_server::allow_list::bundle::{Federation, Member};
 use dsf_fhir_server::state::AppState;
@@ -9,6 +11,11 @@ use dsf_fhir_store::Store;
 use dsf_pki::{CertificateAuthority, IssuedCertificate, Validity};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateRevocationListDer, PrivateKeyDer};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+/// A websocket client connection.
+pub type WebSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 use crate::{Backend, TestDb};
 
@@ -48,6 +55,32 @@ impl TestPki {
         self.ca
             .issue_client(name, Validity::days(2), None)
             .expect("client certificate")
+    }
+
+    /// A websocket connection to `url` (`wss://...`) trusting this CA and presenting
+    /// `certificate`, over HTTP/1.1.
+    pub async fn websocket(
+        &self,
+        certificate: &IssuedCertificate,
+        url: &str,
+    ) -> Result<WebSocket, tokio_tungstenite::tungstenite::Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca.cert_der().clone())
+            .expect("CA certificate");
+        let key =
+            PrivateKeyDer::from_pem_slice(certificate.key_pem.as_bytes()).expect("client key");
+        let config = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![certificate.der.clone()], key)
+            .expect("client certificate");
+        let connector = Connector::Rustls(Arc::new(config));
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, true, Some(connector))
+                .await?;
+        Ok(socket)
     }
 
     /// An HTTPS client trusting this CA, presenting `certificate` if given.
@@ -93,7 +126,7 @@ pub struct SecureServer {
     /// The server's state (allow list cache and settings), as its handlers see it.
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _db: TestDb,
+    db: Arc<TestDb>,
 }
 
 impl SecureServer {
@@ -106,7 +139,28 @@ impl SecureServer {
         members: &[Member],
         crl: Option<&str>,
     ) -> SecureServer {
-        let db = TestDb::new(backend).await;
+        let db = Arc::new(TestDb::new(backend).await);
+        SecureServer::start_on(db, pki, local, members, crl).await
+    }
+
+    /// A second server process of the same site on this server's database (PostgreSQL: several
+    /// processes behind a load balancer).
+    pub async fn start_beside(
+        &self,
+        pki: &TestPki,
+        local: &str,
+        members: &[Member],
+    ) -> SecureServer {
+        SecureServer::start_on(self.db.clone(), pki, local, members, None).await
+    }
+
+    async fn start_on(
+        db: Arc<TestDb>,
+        pki: &TestPki,
+        local: &str,
+        members: &[Member],
+        crl: Option<&str>,
+    ) -> SecureServer {
         let store = Store::open(&db.config).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -151,8 +205,13 @@ impl SecureServer {
             store,
             state,
             shutdown: Some(tx),
-            _db: db,
+            db,
         }
+    }
+
+    /// `wss://localhost:<port>/fhir/ws`
+    pub fn websocket_url(&self) -> String {
+        format!("{}/ws", self.base_url.replacen("https://", "wss://", 1))
     }
 
     /// `{base}/{path}`
