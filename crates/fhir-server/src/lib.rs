@@ -40,6 +40,7 @@ pub use settings::FhirSettings;
 pub use state::AppState;
 
 use axum::ServiceExt;
+use axum::serve::ListenerExt;
 use dsf_fhir_store::Store;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -73,6 +74,12 @@ pub async fn serve_state(
     let served = match tls {
         Some(tls) => tls::serve(listener, tls, app, shutdown).await,
         None => {
+            // Small frames (websocket events) go out at once, not after the peer's delayed ACK.
+            let listener = listener.tap_io(|stream| {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY: {e}");
+                }
+            });
             axum::serve(
                 listener,
                 ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<

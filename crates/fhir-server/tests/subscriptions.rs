@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dsf_fhir_server::init_bundle;
 use dsf_pki::IssuedCertificate;
-use dsf_testkit::secure::{SecureServer, TestPki, WebSocket, member};
+use dsf_testkit::secure::{SecureServer, TestPki, WebSocket, call, member};
 use dsf_testkit::{Backend, both_backends};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Client, Method, StatusCode};
@@ -50,25 +50,6 @@ async fn site(backend: Backend) -> Site {
         local,
         remote,
     }
-}
-
-async fn call(
-    client: &Client,
-    method: Method,
-    url: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, url).header("accept", JSON);
-    if let Some(body) = body {
-        request = request.header("content-type", JSON).body(body.to_string());
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let bytes = response.bytes().await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 fn library(status: &str, description: &str) -> Value {

@@ -117,11 +117,18 @@ impl Feed {
     }
 }
 
-impl Drop for Feed {
-    fn drop(&mut self) {
+impl Feed {
+    /// Stops listening (PostgreSQL); followers get no more changes.
+    pub(crate) fn close(&self) {
         if let Some(listener) = &self.listener {
             listener.abort();
         }
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -227,6 +227,18 @@ impl Db {
         Ok(Db::Sqlite { writer, readers })
     }
 
+    /// In-memory SQLite connections for SQL that reads no table (matching one version).
+    pub(crate) async fn open_matcher() -> Result<sqlx::SqlitePool, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        Ok(SqlitePoolOptions::new()
+            .max_connections(2)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?)
+    }
+
     /// Connects to PostgreSQL at `url` and migrates the database.
     pub(crate) async fn open_postgres(url: &str, connections: u32) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)?;

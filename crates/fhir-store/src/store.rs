@@ -128,6 +128,8 @@ pub struct Store {
     db: Db,
     cache: Option<Arc<ReadCache>>,
     feed: Arc<Feed>,
+    /// In-memory SQLite connections that match single versions against searches.
+    matcher: sqlx::SqlitePool,
 }
 
 /// A write transaction: everything in it is committed together, or nothing is when it is dropped
@@ -244,6 +246,7 @@ impl Store {
             db,
             cache,
             feed: Arc::new(feed),
+            matcher: Db::open_matcher().await?,
         })
     }
 
@@ -325,11 +328,15 @@ impl Store {
     /// Whether `stored`, a version just written, meets the criteria of `query`: the search's own
     /// SQL, run over that version and its index rows alone (so a later version does not hide
     /// it). A deletion meets no criteria.
+    ///
+    /// The SQL reads no table, so it runs in this process on an in-memory SQLite connection
+    /// whatever the backend: no database round trip per match. (The search conditions compare
+    /// the index's normalized text and integer ranges, on which both backends agree.)
     pub async fn matches(&self, query: &SearchQuery, stored: &Stored) -> Result<bool, StoreError> {
         if stored.deleted || stored.resource_type() != query.resource_type {
             return Ok(false);
         }
-        let mut session = self.db.reader().await?;
+        let mut session = Session::SqliteRead(self.matcher.acquire().await?);
         let mut sql = session.sql();
         push_version_tables(&mut sql, stored);
         push_count(&mut sql, query);
@@ -349,9 +356,11 @@ impl Store {
         session.fetch_int(sql).await.map(|_| ())
     }
 
-    /// Closes all database connections.
+    /// Closes all database connections (the change feed's too).
     pub async fn close(&self) {
+        self.feed.close();
         self.db.close().await;
+        self.matcher.close().await;
     }
 }
 

@@ -104,6 +104,28 @@ pub fn https_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Cl
     builder.build().expect("HTTPS client")
 }
 
+/// Sends a request with an optional FHIR JSON body, asking for JSON; returns the status and the
+/// body (`Null` when it is not JSON).
+pub async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    const JSON: &str = "application/fhir+json";
+    let mut request = client.request(method, url).header("accept", JSON);
+    if let Some(body) = body {
+        request = request.header("content-type", JSON).body(body.to_string());
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 /// A member of the test federation: `<name>.dsf.test` with the certificate's thumbprint.
 pub fn member(name: &str, certificate: &IssuedCertificate, roles: &[&str]) -> Member {
     Member {
