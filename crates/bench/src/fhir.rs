@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::baseline;
 use crate::load::{self, Stats};
+use crate::stores::{self, StoreArgs};
 
 /// Settings of `dsf bench fhir`.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,16 +33,9 @@ pub struct FhirBenchArgs {
     /// 10-entry transaction Bundles measured.
     #[arg(long, default_value_t = 300)]
     pub transactions: usize,
-    /// PostgreSQL server to create a scratch database on.
-    #[arg(
-        long,
-        env = "DSF_BENCH_POSTGRES_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
-    )]
-    pub postgres_url: String,
-    /// Measure SQLite only.
-    #[arg(long)]
-    pub sqlite_only: bool,
+    /// The stores measured.
+    #[command(flatten)]
+    pub stores: StoreArgs,
 }
 
 /// The figures of one store.
@@ -79,7 +73,7 @@ fn organization_reference(identifier: &str) -> Value {
 
 /// A Task as DSF processes send them (about 1 KiB of JSON), from the local organization to
 /// itself, so that the server's authorization rules accept it.
-fn task(i: usize, status: &str) -> Value {
+pub(crate) fn task(i: usize, status: &str) -> Value {
     json!({
         "resourceType": "Task",
         "meta": {"profile": [TASK_PROFILE]},
@@ -126,7 +120,7 @@ fn process_setup() -> [(&'static str, Value); 2] {
 }
 
 /// Creates [`process_setup`] over HTTP.
-async fn install_process(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+pub(crate) async fn install_process(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
     for (resource_type, resource) in process_setup() {
         let response = client
             .post(format!("{base}/{resource_type}"))
@@ -141,7 +135,7 @@ async fn install_process(client: &reqwest::Client, base: &str) -> anyhow::Result
     Ok(())
 }
 
-fn check(response: &reqwest::Response, expected: u16) -> anyhow::Result<()> {
+pub(crate) fn check(response: &reqwest::Response, expected: u16) -> anyhow::Result<()> {
     if response.status().as_u16() != expected {
         bail!("expected {expected}, got {}", response.status());
     }
@@ -342,7 +336,7 @@ async fn measure(
     })
 }
 
-fn ms(d: std::time::Duration) -> String {
+pub(crate) fn ms(d: std::time::Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
@@ -401,23 +395,7 @@ pub async fn run(args: &FhirBenchArgs) -> anyhow::Result<Vec<Figures>> {
     // reqwest is built without a TLS crypto provider; the process's TLS uses ring. Installing
     // twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir()?;
-    let mut figures = vec![
-        measure(
-            args,
-            "sqlite",
-            StoreConfig::Sqlite {
-                path: dir.path().join("fhir.db"),
-            },
-        )
-        .await?,
-    ];
-    if !args.sqlite_only {
-        let (url, name) = baseline::fresh_postgres(&args.postgres_url).await?;
-        let result = measure(args, "postgres", StoreConfig::Postgres { url }).await;
-        baseline::drop_postgres(&args.postgres_url, &name).await?;
-        figures.push(result?);
-    }
+    let figures = stores::on_each(&args.stores, |name, config| measure(args, name, config)).await?;
     print(args, &figures);
     Ok(figures)
 }
@@ -435,9 +413,11 @@ mod tests {
             reads: 40,
             searches: 10,
             transactions: 4,
-            postgres_url: std::env::var("DSF_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-            sqlite_only: false,
+            stores: StoreArgs {
+                postgres_url: std::env::var("DSF_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+                sqlite_only: false,
+            },
         };
         let figures = run(&args).await.expect("benchmark runs");
         assert_eq!(figures.len(), 2);

@@ -6,23 +6,41 @@
 //! transactions/s. Beside them: a bare HTTP handler returning the same bytes (the ceiling for
 //! reads) and raw single-row inserts into the same database with the same durability (the ceiling
 //! for creates).
+//!
+//! `dsf bench subscriptions` measures websocket subscriptions: Task creates with and without 10
+//! bound clients, the events delivered per second, and the latency from a create's response to
+//! its event.
 
 mod baseline;
 mod fhir;
 mod load;
+mod stores;
+mod subscriptions;
 
 pub use fhir::FhirBenchArgs;
+pub use stores::StoreArgs;
+pub use subscriptions::SubscriptionBenchArgs;
 
 /// The benchmarks `dsf bench` runs.
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// The FHIR server on SQLite and PostgreSQL.
     Fhir(FhirBenchArgs),
+    /// Websocket subscriptions: create rate with and without subscribers, delivery latency.
+    Subscriptions(SubscriptionBenchArgs),
 }
 
 /// Runs a benchmark and prints its figures.
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    install_crypto_provider();
     match command {
         BenchCommand::Fhir(args) => fhir::run(&args).await.map(|_| ()),
+        BenchCommand::Subscriptions(args) => subscriptions::run(&args).await.map(|_| ()),
     }
+}
+
+/// Makes ring the process's TLS provider, as the HTTP client requires (installing twice is
+/// harmless).
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -47,15 +47,17 @@ where
     }
     let elapsed = started.elapsed().as_secs_f64().max(f64::EPSILON);
     latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
     Ok(Stats {
         per_second: total as f64 / elapsed,
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
     })
+}
+
+/// The `q` quantile (0 to 1) of `sorted` latencies; zero when there are none.
+pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
 }

@@ -7,6 +7,10 @@
 //! `${dev.dsf.fhir.server.organization.thumbprint}`, `${dev.dsf.fhir.server.endpoint.address}` and
 //! `${dev.dsf.fhir.server.endpoint.identifier.value}`. Without a configured bundle the server
 //! loads its own Organization and Endpoint as conditional updates.
+//!
+//! The reference's two Subscriptions, through which the process engine learns of requested Tasks
+//! and completed QuestionnaireResponses, are created at every start as conditional creates
+//! ([`load_default_subscriptions`]).
 
 use dsf_fhir::{Format, Resource};
 use serde_json::{Value, json};
@@ -125,6 +129,47 @@ pub fn default_bundle(placeholders: &Placeholders, thumbprint: &str) -> Value {
             }
         ]
     })
+}
+
+/// The criteria of the Subscriptions every server has (process engine: Tasks to run, answered
+/// user tasks).
+pub const DEFAULT_SUBSCRIPTIONS: [&str; 2] = [
+    "Task?status=requested",
+    "QuestionnaireResponse?status=completed",
+];
+
+/// The reference's default Subscriptions as a transaction of conditional creates: read access
+/// `LOCAL`, active, websocket, JSON payload.
+pub fn default_subscriptions() -> Value {
+    let entries: Vec<Value> = DEFAULT_SUBSCRIPTIONS
+        .iter()
+        .map(|criteria| {
+            let exists: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("criteria:exact", criteria)
+                .append_pair("type", "websocket")
+                .append_pair("payload", "application/fhir+json")
+                .finish();
+            json!({
+                "resource": {
+                    "resourceType": "Subscription",
+                    "meta": {"tag": [{"system": READ_ACCESS_TAG, "code": "LOCAL"}]},
+                    "status": "active",
+                    "reason": "Business Process Engine",
+                    "criteria": criteria,
+                    "channel": {"type": "websocket", "payload": "application/fhir+json"}
+                },
+                "request": {"method": "POST", "url": "Subscription", "ifNoneExist": exists}
+            })
+        })
+        .collect();
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+}
+
+/// Creates the default Subscriptions unless they exist.
+pub async fn load_default_subscriptions(state: &AppState) -> Result<(), ApiError> {
+    let bundle = Resource::from_json_value(default_subscriptions())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    load(state, bundle).await
 }
 
 /// Reads a start-up bundle file (JSON or XML) and fills its placeholders.

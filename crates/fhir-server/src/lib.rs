@@ -28,6 +28,7 @@ pub mod settings;
 pub mod site_file;
 pub mod startup;
 pub mod state;
+pub mod subscriptions;
 pub mod tls;
 pub mod transaction;
 
@@ -40,6 +41,7 @@ pub use settings::FhirSettings;
 pub use state::AppState;
 
 use axum::ServiceExt;
+use axum::serve::ListenerExt;
 use dsf_fhir_store::Store;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -67,11 +69,18 @@ pub async fn serve_state(
         AuthMode::MutualTls(tls) => Some(tls.clone()),
         AuthMode::DevInsecure | AuthMode::Proxy(_) => None,
     };
+    let subscriptions = subscriptions::start(&state);
     // Trailing slashes are trimmed before routing, so `{base}/` and `{base}` are the same.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    match tls {
+    let served = match tls {
         Some(tls) => tls::serve(listener, tls, app, shutdown).await,
         None => {
+            // Small frames (websocket events) go out at once, not after the peer's delayed ACK.
+            let listener = listener.tap_io(|stream| {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY: {e}");
+                }
+            });
             axum::serve(
                 listener,
                 ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
@@ -81,5 +90,7 @@ pub async fn serve_state(
             .with_graceful_shutdown(shutdown)
             .await
         }
-    }
+    };
+    subscriptions.abort();
+    served
 }

@@ -108,38 +108,48 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, SettingsError> {
     Ok(Store::open(&settings.store).await?)
 }
 
-/// Runs the start-up bundle: the configured file, or the local Organization and Endpoint when the
-/// local thumbprint is known.
+/// Runs the start-up bundle (the configured file, or the local Organization and Endpoint when the
+/// local thumbprint is known) and creates the default Subscriptions.
 pub async fn seed(
     state: &AppState,
     settings: &Resolved,
     thumbprint: Option<String>,
 ) -> Result<(), SettingsError> {
     let placeholders = Placeholders::new(&state.config, thumbprint.clone());
+    let source = settings.init_bundle.as_ref().map_or_else(
+        || "the default start-up bundle".to_owned(),
+        |p| p.display().to_string(),
+    );
     let bundle = match (&settings.init_bundle, &thumbprint) {
-        (Some(path), _) => init_bundle::read(path, &placeholders).map_err(invalid)?,
+        (Some(path), _) => Some(init_bundle::read(path, &placeholders).map_err(invalid)?),
         (None, Some(thumbprint)) => {
             let value = init_bundle::default_bundle(&placeholders, thumbprint);
-            dsf_fhir::Resource::from_json_value(value).map_err(invalid)?
+            Some(dsf_fhir::Resource::from_json_value(value).map_err(invalid)?)
         }
         (None, None) => {
             tracing::info!("no start-up bundle and no client certificate: nothing to seed");
-            return Ok(());
+            None
         }
     };
-    init_bundle::load(state, bundle).await.map_err(|e| {
-        let detail = e
-            .issues
-            .iter()
-            .map(|i| i.diagnostics.clone())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let source = settings.init_bundle.as_ref().map_or_else(
-            || "the default start-up bundle".to_owned(),
-            |p| p.display().to_string(),
-        );
-        invalid(format!("{source}: {} {detail}", e.status))
-    })
+    if let Some(bundle) = bundle {
+        init_bundle::load(state, bundle)
+            .await
+            .map_err(|e| failed(&source, e))?;
+    }
+    init_bundle::load_default_subscriptions(state)
+        .await
+        .map_err(|e| failed("the default Subscriptions", e))
+}
+
+/// A start-up bundle's failure as one line.
+fn failed(source: &str, error: crate::error::ApiError) -> SettingsError {
+    let detail = error
+        .issues
+        .iter()
+        .map(|i| i.diagnostics.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    invalid(format!("{source}: {} {detail}", error.status))
 }
 
 /// Starts the server described by `settings` and serves until `shutdown` completes.

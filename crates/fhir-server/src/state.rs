@@ -8,8 +8,9 @@ use crate::allow_list::{ALLOW_LIST_TYPES, AllowListCache};
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::identity::AuthMode;
+use crate::subscriptions::subscribers::Subscribers;
 
-/// The server's shared state: the store, the settings and the allow list.
+/// The server's shared state: the store, the settings, the allow list and the websocket clients.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The resource store.
@@ -20,6 +21,8 @@ pub struct AppState {
     pub auth: AuthMode,
     /// The federation's organizations, for authentication and authorization.
     pub allow_list: Arc<AllowListCache>,
+    /// The websocket clients bound to Subscriptions.
+    pub subscribers: Arc<Subscribers>,
 }
 
 impl AppState {
@@ -27,6 +30,7 @@ impl AppState {
     pub fn new(store: Store, config: ServerConfig, auth: AuthMode) -> AppState {
         AppState {
             allow_list: Arc::new(AllowListCache::new(store.clone())),
+            subscribers: Arc::default(),
             store,
             config: Arc::new(config),
             auth,

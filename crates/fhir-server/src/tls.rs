@@ -147,6 +147,10 @@ where
             },
             () = &mut shutdown => break,
         };
+        // Small frames (websocket events) go out at once, not after the peer's delayed ACK.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, "TCP_NODELAY: {e}");
+        }
         let acceptor = acceptor.clone();
         let app = app.clone();
         let builder = builder.clone();

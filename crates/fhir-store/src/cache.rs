@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
+use crate::changes::Written;
 use crate::store::Stored;
 
 type Key = (String, String);
@@ -25,9 +26,6 @@ struct Inner {
     /// read before the write committed.
     epoch: u64,
 }
-
-/// A resource a committed write changed.
-pub(crate) type Change = Key;
 
 impl ReadCache {
     pub(crate) fn new(capacity: usize) -> ReadCache {
@@ -61,14 +59,16 @@ impl ReadCache {
 
     /// Forgets the resources a committed transaction changed; the next read fills them again.
     /// (Committed writes may report back in any order, so they never put versions in.)
-    pub(crate) fn invalidate(&self, changes: Vec<Change>) {
+    pub(crate) fn invalidate(&self, changes: &[Written]) {
         if changes.is_empty() {
             return;
         }
         if let Ok(mut inner) = self.inner.lock() {
             inner.epoch += 1;
-            for key in changes {
-                inner.entries.pop(&key);
+            for change in changes {
+                inner
+                    .entries
+                    .pop(&(change.resource_type.clone(), change.id.clone()));
             }
         }
     }

@@ -19,6 +19,7 @@ use sqlx::{
     AssertSqlSafe, Connection, Postgres, Row, SqlSafeStr, Sqlite, SqliteConnection, Transaction,
 };
 
+use crate::changes::{self, Change, Written};
 use crate::group_commit::{WriteSession, Writer};
 
 use crate::StoreError;
@@ -201,10 +202,12 @@ fn migrator(dialect: Dialect) -> Migrator {
 }
 
 impl Db {
-    /// Opens (creating if needed) the SQLite database file at `path` and migrates it.
+    /// Opens (creating if needed) the SQLite database file at `path` and migrates it; commits are
+    /// announced on `feed`.
     pub(crate) async fn open_sqlite(
         path: &std::path::Path,
         readers: u32,
+        feed: tokio::sync::broadcast::Sender<Change>,
     ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -215,13 +218,25 @@ impl Db {
             .foreign_keys(true);
         let mut writer = SqliteConnection::connect_with(&options).await?;
         migrator(Dialect::Sqlite).run(&mut writer).await?;
-        let writer = Writer::new(writer);
+        let writer = Writer::new(writer, feed);
         let readers = SqlitePoolOptions::new()
             .max_connections(readers.max(1))
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.read_only(true))
             .await?;
         Ok(Db::Sqlite { writer, readers })
+    }
+
+    /// In-memory SQLite connections for SQL that reads no table (matching one version).
+    pub(crate) async fn open_matcher() -> Result<sqlx::SqlitePool, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        Ok(SqlitePoolOptions::new()
+            .max_connections(2)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?)
     }
 
     /// Connects to PostgreSQL at `url` and migrates the database.
@@ -384,10 +399,14 @@ impl Session {
             .unwrap_or(0))
     }
 
-    /// Commits a write transaction; a reader session is simply released.
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+    /// Commits a write transaction and announces `changes` on the change feed once committed; a
+    /// reader session is simply released.
+    pub(crate) async fn commit(mut self, changes: Vec<Written>) -> Result<(), StoreError> {
+        if matches!(self, Session::PostgresTx(_)) && !changes.is_empty() {
+            changes::notify(&mut self, &changes).await?;
+        }
         match self {
-            Session::SqliteWrite(w) => w.commit().await?,
+            Session::SqliteWrite(w) => w.commit(changes).await?,
             Session::PostgresTx(tx) => tx.commit().await?,
             Session::SqliteRead(_) | Session::PostgresRead(_) => {}
         }

@@ -6,15 +6,17 @@
 //! (released when it commits, rolled back when it is dropped), and the last writer of a run
 //! commits for everyone, after which all of them are told the outcome. A write is acknowledged
 //! only once the commit that holds it is on disk, so durability is unchanged; only the number of
-//! disk flushes goes down.
+//! disk flushes goes down. After each real commit the writes it holds are announced on the change
+//! feed, in the order they were made; a write that is rolled back is never announced.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::SqliteConnection;
-use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, broadcast, oneshot};
 
 use crate::StoreError;
+use crate::changes::{Change, Written, publish};
 
 /// Most writes one commit holds, so that a writer under constant load is not kept waiting.
 const MAX_BATCH: usize = 32;
@@ -26,13 +28,22 @@ pub(crate) struct Writer {
     waiting: AtomicUsize,
 }
 
+/// A write released into the open transaction: who waits for the commit, and what to announce.
+#[derive(Debug)]
+struct Pending {
+    done: oneshot::Sender<Result<(), String>>,
+    changes: Vec<Written>,
+}
+
 #[derive(Debug)]
 struct WriterState {
     conn: SqliteConnection,
     /// A database transaction is open.
     open: bool,
-    /// Writes released into the open transaction, waiting for its commit.
-    pending: Vec<oneshot::Sender<Result<(), String>>>,
+    /// Writes released into the open transaction, in order, waiting for its commit.
+    pending: Vec<Pending>,
+    /// The change feed.
+    feed: broadcast::Sender<Change>,
     /// A dropped write may not have been undone: the open transaction must not be committed.
     poisoned: bool,
 }
@@ -56,8 +67,10 @@ impl WriterState {
         }
         self.open = false;
         self.poisoned = false;
-        for waiter in self.pending.drain(..) {
-            let _ = waiter.send(Err("the transaction was rolled back".into()));
+        for write in self.pending.drain(..) {
+            let _ = write
+                .done
+                .send(Err("the transaction was rolled back".into()));
         }
     }
 
@@ -77,20 +90,25 @@ impl WriterState {
         }
         self.open = false;
         let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        for waiter in self.pending.drain(..) {
-            let _ = waiter.send(outcome.clone());
+        for write in self.pending.drain(..) {
+            if outcome.is_ok() {
+                publish(&self.feed, write.changes);
+            }
+            let _ = write.done.send(outcome.clone());
         }
         result
     }
 }
 
 impl Writer {
-    pub(crate) fn new(conn: SqliteConnection) -> Arc<Writer> {
+    /// The writer over `conn`, announcing committed writes on `feed`.
+    pub(crate) fn new(conn: SqliteConnection, feed: broadcast::Sender<Change>) -> Arc<Writer> {
         Arc::new(Writer {
             state: Arc::new(Mutex::new(WriterState {
                 conn,
                 open: false,
                 pending: Vec::new(),
+                feed,
                 poisoned: false,
             })),
             waiting: AtomicUsize::new(0),
@@ -149,8 +167,9 @@ impl WriteSession {
             .ok_or_else(|| StoreError::Invalid("write session already ended".into()))
     }
 
-    /// Releases the savepoint and waits until a commit holding it is on disk.
-    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+    /// Releases the savepoint and waits until a commit holding it is on disk; `changes` are
+    /// announced after that commit.
+    pub(crate) async fn commit(mut self, changes: Vec<Written>) -> Result<(), StoreError> {
         let Some(mut guard) = self.guard.take() else {
             return Err(StoreError::Invalid("write session already ended".into()));
         };
@@ -161,7 +180,7 @@ impl WriteSession {
             return Err(e.into());
         }
         let (done, outcome) = oneshot::channel();
-        guard.pending.push(done);
+        guard.pending.push(Pending { done, changes });
         self.writer.settle(&mut guard).await;
         drop(guard);
         match outcome.await {
@@ -225,11 +244,11 @@ mod tests {
             .execute(&mut conn)
             .await
             .expect("create table");
-        let writer = Writer::new(conn);
+        let writer = Writer::new(conn, broadcast::channel(1).0);
 
         let mut first = writer.begin().await.expect("begin");
         insert(&mut first, "committed").await;
-        first.commit().await.expect("commit");
+        first.commit(Vec::new()).await.expect("commit");
 
         let mut dropped = writer.begin().await.expect("begin");
         insert(&mut dropped, "dropped").await;
@@ -240,7 +259,7 @@ mod tests {
 
         let mut next = writer.begin().await.expect("begin");
         insert(&mut next, "next").await;
-        next.commit().await.expect("commit");
+        next.commit(Vec::new()).await.expect("commit");
         writer.close().await;
 
         let mut check = SqliteConnection::connect(&url).await.expect("connect");

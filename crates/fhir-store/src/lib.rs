@@ -11,12 +11,14 @@
 //! their schema files and SQL dialect details (placeholders, JSONB, row locks).
 
 mod cache;
+mod changes;
 mod db;
 mod error;
 mod group_commit;
 pub mod search;
 mod store;
 
+pub use changes::{Change, Written};
 pub use error::StoreError;
 pub use search::query::{SearchIssue, SearchQuery};
 pub use store::{

@@ -12,7 +12,8 @@ use time::format_description::well_known::Rfc3339;
 use std::sync::Arc;
 
 use crate::StoreError;
-use crate::cache::{Change, ReadCache};
+use crate::cache::ReadCache;
+use crate::changes::{Change, Feed, Written};
 use crate::db::{Arg, Col, Db, Dialect, Session, Sql, Val};
 use crate::search::index::{IndexRow, index_rows};
 use crate::search::query::SearchQuery;
@@ -126,6 +127,9 @@ pub struct HistoryResult {
 pub struct Store {
     db: Db,
     cache: Option<Arc<ReadCache>>,
+    feed: Arc<Feed>,
+    /// In-memory SQLite connections that match single versions against searches.
+    matcher: sqlx::SqlitePool,
 }
 
 /// A write transaction: everything in it is committed together, or nothing is when it is dropped
@@ -133,7 +137,7 @@ pub struct Store {
 pub struct Transaction {
     session: Session,
     cache: Option<Arc<ReadCache>>,
-    changes: Vec<Change>,
+    changes: Vec<Written>,
 }
 
 /// Current versions kept in memory for reads (embedded SQLite only).
@@ -223,15 +227,33 @@ fn stored_from_row(row: Vec<Val>) -> Result<Stored, StoreError> {
 impl Store {
     /// Opens the store described by `config`, creating and migrating the database as needed.
     pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
-        let (db, cache) = match config {
+        let (db, cache, feed) = match config {
             // This process is the only writer of its SQLite file, so its cache stays exact.
-            StoreConfig::Sqlite { path } => (
-                Db::open_sqlite(path, 4).await?,
-                Some(Arc::new(ReadCache::new(CACHED_VERSIONS))),
-            ),
-            StoreConfig::Postgres { url } => (Db::open_postgres(url, 16).await?, None),
+            StoreConfig::Sqlite { path } => {
+                let feed = Feed::local();
+                (
+                    Db::open_sqlite(path, 4, feed.sender()).await?,
+                    Some(Arc::new(ReadCache::new(CACHED_VERSIONS))),
+                    feed,
+                )
+            }
+            StoreConfig::Postgres { url } => {
+                let db = Db::open_postgres(url, 16).await?;
+                (db, None, Feed::postgres(url).await?)
+            }
         };
-        Ok(Store { db, cache })
+        Ok(Store {
+            db,
+            cache,
+            feed: Arc::new(feed),
+            matcher: Db::open_matcher().await?,
+        })
+    }
+
+    /// Follows the change feed: every write committed from now on (by this process, or with
+    /// PostgreSQL by any process on the database), in commit order. See [`Change`].
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.feed.subscribe()
     }
 
     /// Whether this store runs on PostgreSQL.
@@ -303,6 +325,24 @@ impl Store {
         search(&mut self.db.reader().await?, query, default_count).await
     }
 
+    /// Whether `stored`, a version just written, meets the criteria of `query`: the search's own
+    /// SQL, run over that version and its index rows alone (so a later version does not hide
+    /// it). A deletion meets no criteria.
+    ///
+    /// The SQL reads no table, so it runs in this process on an in-memory SQLite connection
+    /// whatever the backend: no database round trip per match. (The search conditions compare
+    /// the index's normalized text and integer ranges, on which both backends agree.)
+    pub async fn matches(&self, query: &SearchQuery, stored: &Stored) -> Result<bool, StoreError> {
+        if stored.deleted || stored.resource_type() != query.resource_type {
+            return Ok(false);
+        }
+        let mut session = Session::SqliteRead(self.matcher.acquire().await?);
+        let mut sql = session.sql();
+        push_version_tables(&mut sql, stored);
+        push_count(&mut sql, query);
+        Ok(session.fetch_int(sql).await? > 0)
+    }
+
     /// Reads a page of history.
     pub async fn history(&self, query: &HistoryQuery) -> Result<HistoryResult, StoreError> {
         history(&mut self.db.reader().await?, query).await
@@ -316,9 +356,11 @@ impl Store {
         session.fetch_int(sql).await.map(|_| ())
     }
 
-    /// Closes all database connections.
+    /// Closes all database connections (the change feed's too).
     pub async fn close(&self) {
+        self.feed.close();
         self.db.close().await;
+        self.matcher.close().await;
     }
 }
 
@@ -332,7 +374,7 @@ impl Transaction {
         let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let resource_type = resource.resource_type().to_owned();
         let stored = write_version(&mut self.session, &resource_type, &id, 1, resource).await?;
-        self.changed(&resource_type, &id);
+        self.changed(&resource_type, &id, 1, false);
         Ok(stored)
     }
 
@@ -378,7 +420,7 @@ impl Transaction {
             resource,
         )
         .await?;
-        self.changed(&resource_type, &id);
+        self.changed(&resource_type, &id, version + 1, false);
         Ok(stored)
     }
 
@@ -409,7 +451,7 @@ impl Transaction {
             .bind(now_micros())
             .push(", 1, 1)");
         self.session.execute(sql).await?;
-        self.changed(resource_type, id);
+        self.changed(resource_type, id, version + 1, true);
         Ok(Deleted::Now(version + 1))
     }
 
@@ -419,7 +461,9 @@ impl Transaction {
         resource_type: &str,
         id: &str,
     ) -> Result<(), StoreError> {
-        let Current { deleted, .. } = lock_current(&mut self.session, resource_type, id)
+        let Current {
+            deleted, version, ..
+        } = lock_current(&mut self.session, resource_type, id)
             .await?
             .ok_or_else(|| StoreError::NotFound {
                 resource_type: resource_type.to_owned(),
@@ -437,7 +481,7 @@ impl Transaction {
             .push(" AND res_id = ")
             .bind(id);
         self.session.execute(sql).await?;
-        self.changed(resource_type, id);
+        self.changed(resource_type, id, version, true);
         Ok(())
     }
 
@@ -483,23 +527,38 @@ impl Transaction {
         Ok(())
     }
 
-    /// Commits everything done in this transaction.
+    /// Commits everything done in this transaction; the change feed announces it afterwards.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.session.commit().await?;
-        if let Some(cache) = self.cache {
-            cache.invalidate(self.changes);
+        let Transaction {
+            session,
+            cache,
+            changes,
+        } = self;
+        if let Some(cache) = cache {
+            let invalidated = changes.clone();
+            session.commit(changes).await?;
+            cache.invalidate(&invalidated);
+        } else {
+            session.commit(changes).await?;
         }
         Ok(())
     }
 
     /// Whether this transaction wrote a resource of `resource_type`.
     pub fn touches(&self, resource_type: &str) -> bool {
-        self.changes.iter().any(|(t, _)| t == resource_type)
+        self.changes
+            .iter()
+            .any(|c| c.resource_type == resource_type)
     }
 
-    /// Notes a changed resource (for the read cache, invalidated at commit).
-    fn changed(&mut self, resource_type: &str, id: &str) {
-        self.changes.push((resource_type.to_owned(), id.to_owned()));
+    /// Notes a written version (for the read cache and the change feed, at commit).
+    fn changed(&mut self, resource_type: &str, id: &str, version: i64, deleted: bool) {
+        self.changes.push(Written {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            version,
+            deleted,
+        });
     }
 }
 
@@ -653,6 +712,31 @@ async fn write_version(
         data,
         seq,
     })
+}
+
+/// Appends `WITH` tables named `resources` and `search_params` that hold only `stored` and the
+/// index rows it is written with, so that the search SQL appended next sees that version alone.
+fn push_version_tables(sql: &mut Sql, stored: &Stored) {
+    let resource_type = stored.resource_type();
+    let mut rows = index_rows(resource_type, stored.resource.as_json());
+    if rows.is_empty() {
+        // VALUES needs a row: one that no criterion names.
+        rows.push(IndexRow::new(""));
+    }
+    let micros = i64::try_from(stored.last_updated.unix_timestamp_nanos() / 1000).unwrap_or(0);
+    sql.push("WITH resources (seq, res_type, res_id, version, last_updated, deleted, current) AS (VALUES (")
+        .bind(stored.seq)
+        .push(", ")
+        .bind(resource_type)
+        .push(", ")
+        .bind(stored.id())
+        .push(", ")
+        .bind(stored.version)
+        .push(", ")
+        .bind(micros)
+        .push(", 0, 1)), search_params (seq, res_type, param, sys, val, raw, lo, hi) AS (VALUES ");
+    push_index_values(sql, resource_type, Some(stored.seq), &rows);
+    sql.push(") ");
 }
 
 /// Appends `(seq, res_type, param, sys, val, raw, lo, hi), ...` for `rows`; without the `seq`

@@ -98,17 +98,13 @@ impl TestDb {
     }
 }
 
-/// A fresh database on `backend`, its store, and a listener on a free loopback port.
-pub(crate) async fn database_and_listener(
-    backend: Backend,
-) -> (TestDb, Store, tokio::net::TcpListener, u16) {
-    let db = TestDb::new(backend).await;
-    let store = Store::open(&db.config).await.expect("open store");
+/// A listener on a free loopback port, and the port.
+pub(crate) async fn loopback_listener() -> (tokio::net::TcpListener, u16) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let port = listener.local_addr().expect("local address").port();
-    (db, store, listener, port)
+    (listener, port)
 }
 
 /// A FHIR server on a loopback port, on its own fresh database, stopped when dropped.
@@ -127,7 +123,9 @@ impl TestServer {
         backend: Backend,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
-        let (db, store, listener, port) = database_and_listener(backend).await;
+        let db = TestDb::new(backend).await;
+        let store = Store::open(&db.config).await.expect("open store");
+        let (listener, port) = loopback_listener().await;
         let base_url = format!("http://127.0.0.1:{port}/fhir");
         let mut config = ServerConfig::new(&base_url).expect("server config");
         configure(&mut config);

@@ -1,6 +1,8 @@
 //! Secured servers for tests: a test certificate authority, FHIR servers on loopback that
-//! require client certificates and know a federation's allow list, and HTTPS clients holding
-//! a site's certificate.
+//! require client certificates and know a federation's allow list, and HTTPS and websocket
+//! clients holding a site's certificate.
+
+use std::sync::Arc;
 
 use dsf_fhir_server::allow_list::bundle::{Federation, Member};
 use dsf_fhir_server::state::AppState;
@@ -9,6 +11,11 @@ use dsf_fhir_store::Store;
 use dsf_pki::{CertificateAuthority, IssuedCertificate, Validity};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateRevocationListDer, PrivateKeyDer};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+/// A websocket client connection.
+pub type WebSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 use crate::{Backend, TestDb};
 
@@ -50,6 +57,32 @@ impl TestPki {
             .expect("client certificate")
     }
 
+    /// A websocket connection to `url` (`wss://...`) trusting this CA and presenting
+    /// `certificate`, over HTTP/1.1.
+    pub async fn websocket(
+        &self,
+        certificate: &IssuedCertificate,
+        url: &str,
+    ) -> Result<WebSocket, tokio_tungstenite::tungstenite::Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca.cert_der().clone())
+            .expect("CA certificate");
+        let key =
+            PrivateKeyDer::from_pem_slice(certificate.key_pem.as_bytes()).expect("client key");
+        let config = rustls::ClientConfig::builder_with_provider(tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![certificate.der.clone()], key)
+            .expect("client certificate");
+        let connector = Connector::Rustls(Arc::new(config));
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, true, Some(connector))
+                .await?;
+        Ok(socket)
+    }
+
     /// An HTTPS client trusting this CA, presenting `certificate` if given.
     pub fn client(&self, certificate: Option<&IssuedCertificate>) -> reqwest::Client {
         let identity = certificate.map(|c| (c.cert_pem.as_str(), c.key_pem.as_str()));
@@ -69,6 +102,28 @@ pub fn https_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Cl
         builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
     }
     builder.build().expect("HTTPS client")
+}
+
+/// Sends a request with an optional FHIR JSON body, asking for JSON; returns the status and the
+/// body (`Null` when it is not JSON).
+pub async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    const JSON: &str = "application/fhir+json";
+    let mut request = client.request(method, url).header("accept", JSON);
+    if let Some(body) = body {
+        request = request.header("content-type", JSON).body(body.to_string());
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// A member of the test federation: `<name>.dsf.test` with the certificate's thumbprint.
@@ -93,7 +148,7 @@ pub struct SecureServer {
     /// The server's state (allow list cache and settings), as its handlers see it.
     pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _db: TestDb,
+    db: Arc<TestDb>,
 }
 
 impl SecureServer {
@@ -119,7 +174,31 @@ impl SecureServer {
         crl: Option<&str>,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> SecureServer {
-        let (db, store, listener, port) = crate::database_and_listener(backend).await;
+        let db = Arc::new(TestDb::new(backend).await);
+        SecureServer::start_on(db, pki, local, members, crl, configure).await
+    }
+
+    /// A second server process of the same site on this server's database (PostgreSQL: several
+    /// processes behind a load balancer).
+    pub async fn start_beside(
+        &self,
+        pki: &TestPki,
+        local: &str,
+        members: &[Member],
+    ) -> SecureServer {
+        SecureServer::start_on(self.db.clone(), pki, local, members, None, |_| {}).await
+    }
+
+    async fn start_on(
+        db: Arc<TestDb>,
+        pki: &TestPki,
+        local: &str,
+        members: &[Member],
+        crl: Option<&str>,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> SecureServer {
+        let store = Store::open(&db.config).await.expect("open store");
+        let (listener, port) = crate::loopback_listener().await;
         let base_url = format!("https://localhost:{port}/fhir");
         let mut config = ServerConfig::new(&base_url).expect("server config");
         config.organization_identifier = local.to_owned();
@@ -160,8 +239,13 @@ impl SecureServer {
             store,
             state,
             shutdown: Some(tx),
-            _db: db,
+            db,
         }
+    }
+
+    /// `wss://localhost:<port>/fhir/ws`
+    pub fn websocket_url(&self) -> String {
+        format!("{}/ws", self.base_url.replacen("https://", "wss://", 1))
     }
 
     /// `{base}/{path}`
@@ -176,28 +260,6 @@ impl Drop for SecureServer {
             let _ = tx.send(());
         }
     }
-}
-
-/// Sends a FHIR request with an optional JSON body, asking for JSON; returns the status and the
-/// body (`null` when empty or not JSON).
-pub async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<&serde_json::Value>,
-) -> (reqwest::StatusCode, serde_json::Value) {
-    const JSON: &str = "application/fhir+json";
-    let mut request = client.request(method, url).header("accept", JSON);
-    if let Some(body) = body {
-        request = request.header("content-type", JSON).body(body.to_string());
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let bytes = response.bytes().await.expect("body");
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
 }
 
 /// `POST`s `body` with [`call`].

@@ -13,6 +13,7 @@ use tracing::Level;
 use crate::identity::authenticate;
 use crate::negotiate::render;
 use crate::state::AppState;
+use crate::subscriptions::websocket;
 
 /// The FHIR server's router, mounted at the base URL's path.
 pub fn router(state: AppState) -> Router {
@@ -21,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(system::root_get).post(system::bundle))
         .route("/metadata", get(system::metadata))
         .route("/_history", get(system::system_history))
+        .route("/ws", get(websocket::upgrade))
         .route(
             "/{type}",
             get(resource::search)

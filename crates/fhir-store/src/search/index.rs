@@ -18,7 +18,7 @@ pub(crate) struct IndexRow {
 }
 
 impl IndexRow {
-    fn new(param: impl Into<String>) -> Self {
+    pub(crate) fn new(param: impl Into<String>) -> Self {
         IndexRow {
             param: param.into(),
             sys: None,

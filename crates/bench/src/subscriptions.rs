@@ -1,0 +1,395 @@
+//! `dsf bench subscriptions`: Task creates with and without websocket subscribers.
+//!
+//! Per store: the create rate without subscribers; then, with 10 clients bound to the default
+//! `Task?status=requested` Subscription, the create rate and the events delivered per second in
+//! the same run; then the latency from a create's HTTP response to the event at the bound clients
+//! (sequential creates, so that the latency is not queueing behind other creates).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use dsf_fhir::Resource;
+use dsf_fhir_server::allow_list::bundle::{Federation, Member};
+use dsf_fhir_server::state::AppState;
+use dsf_fhir_server::{AuthMode, ServerConfig, init_bundle};
+use dsf_fhir_store::{Store, StoreConfig};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::fhir::{check, ms, task};
+use crate::load::{self, Stats, percentile};
+use crate::stores::{self, StoreArgs};
+
+/// The local organization of the benchmark server.
+const LOCAL: &str = "dic1.dsf.test";
+
+/// Settings of `dsf bench subscriptions`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubscriptionBenchArgs {
+    /// Concurrent HTTP clients creating Tasks.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Websocket clients bound to the Subscription.
+    #[arg(long, default_value_t = 10)]
+    pub subscribers: usize,
+    /// Creates per throughput measurement.
+    #[arg(long, default_value_t = 3_000)]
+    pub creates: usize,
+    /// Sequential creates for the latency measurement.
+    #[arg(long, default_value_t = 500)]
+    pub latency_creates: usize,
+    /// The stores measured.
+    #[command(flatten)]
+    pub stores: StoreArgs,
+}
+
+/// The figures of one store.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// `sqlite` or `postgres`.
+    pub store: &'static str,
+    /// Creates without subscribers.
+    pub creates: Stats,
+    /// Creates with the subscribers bound.
+    pub creates_subscribed: Stats,
+    /// Events delivered per second to all subscribers together, in the same run.
+    pub events_per_second: f64,
+    /// Create response to event at a subscriber: median and 99th percentile.
+    pub latency: (Duration, Duration),
+}
+
+/// A Task the local organization sends itself, as the process engine starts processes.
+fn local_task(i: usize) -> String {
+    let mut task = task(i, "requested");
+    task["requester"]["identifier"]["value"] = json!(LOCAL);
+    task["restriction"]["recipient"][0]["identifier"]["value"] = json!(LOCAL);
+    task.to_string()
+}
+
+/// The ActivityDefinition that lets the local organization send `pingMessage` Tasks.
+fn activity_definition() -> Value {
+    let coding = |code: &str| json!({"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": code});
+    json!({"resourceType": "ActivityDefinition",
+        "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
+        "url": "http://dsf.dev/bpe/Process/ping", "version": "1.0", "status": "active", "kind": "Task",
+        "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization", "extension": [
+            {"url": "message-name", "valueString": "pingMessage"},
+            {"url": "task-profile", "valueCanonical": "http://dsf.dev/fhir/StructureDefinition/task-ping|1.0"},
+            {"url": "requester", "valueCoding": coding("LOCAL_ALL")},
+            {"url": "recipient", "valueCoding": coding("LOCAL_ALL")}]}]})
+}
+
+/// Starts a development server of [`LOCAL`] with an allow list of itself, the ActivityDefinition and
+/// the default Subscriptions; returns its base URL and the Task Subscription's id.
+async fn start_server(store: Store) -> anyhow::Result<(String, String)> {
+    let Value::Object(definition) = activity_definition() else {
+        bail!("ActivityDefinition is an object")
+    };
+    let mut tx = store.begin().await?;
+    tx.create(Resource::trusted(definition), None).await?;
+    tx.commit().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/fhir", listener.local_addr()?);
+    let mut config = ServerConfig::new(&base).map_err(anyhow::Error::msg)?;
+    config.organization_identifier = LOCAL.to_owned();
+    let state = AppState::new(store, config, AuthMode::DevInsecure);
+    let site = Member {
+        identifier: LOCAL.to_owned(),
+        name: "dic1".to_owned(),
+        thumbprints: vec!["ab".repeat(64)],
+        endpoint_identifier: LOCAL.to_owned(),
+        address: format!("https://{LOCAL}/fhir"),
+        roles: vec!["DIC".to_owned()],
+    };
+    let allow_list = Federation {
+        parent_identifier: "net.dsf.test".to_owned(),
+        parent_name: "Benchmark network".to_owned(),
+        members: vec![site],
+    }
+    .to_bundle();
+    let allow_list = Resource::from_json_value(allow_list).map_err(anyhow::Error::msg)?;
+    init_bundle::load(&state, allow_list)
+        .await
+        .map_err(|e| anyhow::anyhow!("allow list: {}", e.status))?;
+    init_bundle::load_default_subscriptions(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("default Subscriptions: {}", e.status))?;
+    let (query, _) = dsf_fhir_store::SearchQuery::parse(
+        "Subscription",
+        &[("criteria".to_owned(), "Task?status=requested".to_owned())],
+        "",
+    );
+    let found = state.store.search(&query, 1).await?;
+    let id = found
+        .matches
+        .first()
+        .context("no Task Subscription")?
+        .id()
+        .to_owned();
+    tokio::spawn(async move {
+        let _ = dsf_fhir_server::serve_state(listener, state, std::future::pending()).await;
+    });
+    Ok((base, id))
+}
+
+/// When each subscriber received each Task, by Task id.
+type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
+
+/// The id of a resource as the server writes JSON (`resourceType`, then `id`), without parsing
+/// the rest: the subscribers share the cores with the server.
+fn resource_id(json: &str) -> &str {
+    json.split_once(r#""id":""#)
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_default()
+}
+
+/// Binds `count` websocket clients to `subscription`; each notes arrival times in `arrivals`.
+async fn bind(
+    base: &str,
+    subscription: &str,
+    count: usize,
+    arrivals: &Arrivals,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+    let mut readers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        socket
+            .send(Message::text(format!("bind {subscription}")))
+            .await?;
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) if text.as_str() == format!("bound {subscription}") => {}
+            other => bail!("bind failed: {other:?}"),
+        }
+        let arrivals = arrivals.clone();
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(frame)) = socket.next().await {
+                let Message::Text(text) = frame else { continue };
+                let at = Instant::now();
+                let id = resource_id(text.as_str()).to_owned();
+                if let Ok(mut arrivals) = arrivals.lock() {
+                    arrivals.entry(id).or_default().push(at);
+                }
+            }
+        }));
+    }
+    Ok(readers)
+}
+
+/// Creates Tasks `from..from + total` on `clients` connections; notes each response's time.
+async fn creates(
+    client: &reqwest::Client,
+    base: &str,
+    clients: usize,
+    from: usize,
+    total: usize,
+    responses: &Arrivals,
+) -> anyhow::Result<Stats> {
+    let (client, url, responses) = (client.clone(), format!("{base}/Task"), responses.clone());
+    load::run(clients, total, move |i| {
+        let (client, url, responses) = (client.clone(), url.clone(), responses.clone());
+        async move {
+            let response = client
+                .post(url)
+                .header("content-type", "application/fhir+json")
+                .header("accept", "application/fhir+json")
+                .header("prefer", "return=minimal")
+                .body(local_task(from + i))
+                .send()
+                .await?;
+            let at = Instant::now();
+            check(&response, 201)?;
+            let id = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| l.split("/Task/").nth(1))
+                .and_then(|r| r.split('/').next())
+                .unwrap_or_default()
+                .to_owned();
+            response.bytes().await?;
+            responses
+                .lock()
+                .map_err(|_| anyhow::anyhow!("lock"))?
+                .insert(id, vec![at]);
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Waits until every Task in `responses` reached `subscribers` clients; returns when the last
+/// event arrived.
+async fn delivered(
+    responses: &Arrivals,
+    arrivals: &Arrivals,
+    subscribers: usize,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        {
+            let responses = responses.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+            let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+            let complete = responses
+                .keys()
+                .all(|id| arrivals.get(id).is_some_and(|a| a.len() >= subscribers));
+            if complete {
+                return Ok(responses
+                    .keys()
+                    .filter_map(|id| arrivals.get(id).and_then(|a| a.iter().max().copied()))
+                    .max()
+                    .unwrap_or_else(Instant::now));
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("events missing after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn measure(
+    args: &SubscriptionBenchArgs,
+    name: &'static str,
+    config: StoreConfig,
+) -> anyhow::Result<Figures> {
+    let store = Store::open(&config).await?;
+    let (base, subscription) = start_server(store.clone()).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .http1_only()
+        .build()?;
+    let ignored = Arrivals::default();
+    // Warm up connections and caches.
+    creates(&client, &base, args.clients, 0, args.clients * 20, &ignored).await?;
+    eprintln!("{name}: creates without subscribers ...");
+    let plain = creates(
+        &client,
+        &base,
+        args.clients,
+        1_000_000,
+        args.creates,
+        &ignored,
+    )
+    .await?;
+
+    eprintln!("{name}: creates with {} subscribers ...", args.subscribers);
+    let arrivals = Arrivals::default();
+    let readers = bind(&base, &subscription, args.subscribers, &arrivals).await?;
+    let responses = Arrivals::default();
+    let started = Instant::now();
+    let subscribed = creates(
+        &client,
+        &base,
+        args.clients,
+        2_000_000,
+        args.creates,
+        &responses,
+    )
+    .await?;
+    let last = delivered(&responses, &arrivals, args.subscribers).await?;
+    let events = (args.creates * args.subscribers) as f64;
+    let events_per_second = events / last.duration_since(started).as_secs_f64().max(f64::EPSILON);
+
+    eprintln!("{name}: latency ...");
+    let responses = Arrivals::default();
+    creates(
+        &client,
+        &base,
+        1,
+        3_000_000,
+        args.latency_creates,
+        &responses,
+    )
+    .await?;
+    delivered(&responses, &arrivals, args.subscribers).await?;
+    let mut latencies = Vec::new();
+    {
+        let responses = responses.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+        let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+        for (id, response) in responses.iter() {
+            let (Some(response), Some(events)) = (response.first(), arrivals.get(id)) else {
+                continue;
+            };
+            // An event may even arrive before the response is read: that counts as no wait.
+            latencies.extend(
+                events
+                    .iter()
+                    .map(|e| e.saturating_duration_since(*response)),
+            );
+        }
+    }
+    latencies.sort_unstable();
+    for reader in readers {
+        reader.abort();
+    }
+    store.close().await;
+    Ok(Figures {
+        store: name,
+        creates: plain,
+        creates_subscribed: subscribed,
+        events_per_second,
+        latency: (percentile(&latencies, 0.5), percentile(&latencies, 0.99)),
+    })
+}
+
+fn print(args: &SubscriptionBenchArgs, figures: &[Figures]) {
+    println!();
+    println!(
+        "dsf bench subscriptions: Task creates on {} keep-alive HTTP/1.1 clients, {} websocket \
+         clients bound to Task?status=requested (JSON payload), loopback, {} cores",
+        args.clients,
+        args.subscribers,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "{:<9} {:>16} {:>18} {:>7} {:>14} {:>12} {:>12}",
+        "store", "creates/s alone", "creates/s, subs", "loss", "events/s", "latency p50", "p99"
+    );
+    for f in figures {
+        let loss = 100.0 * (1.0 - f.creates_subscribed.per_second / f.creates.per_second);
+        println!(
+            "{:<9} {:>16.0} {:>18.0} {:>6.1}% {:>14.0} {:>12} {:>12}",
+            f.store,
+            f.creates.per_second,
+            f.creates_subscribed.per_second,
+            loss,
+            f.events_per_second,
+            ms(f.latency.0),
+            ms(f.latency.1)
+        );
+    }
+}
+
+/// Runs the benchmark on SQLite and PostgreSQL and prints the figures.
+pub async fn run(args: &SubscriptionBenchArgs) -> anyhow::Result<Vec<Figures>> {
+    let figures = stores::on_each(&args.stores, |name, config| measure(args, name, config)).await?;
+    print(args, &figures);
+    Ok(figures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_at_small_scale() {
+        crate::install_crypto_provider();
+        let args = SubscriptionBenchArgs {
+            clients: 2,
+            subscribers: 2,
+            creates: 20,
+            latency_creates: 5,
+            stores: StoreArgs {
+                postgres_url: String::new(),
+                sqlite_only: true,
+            },
+        };
+        let figures = run(&args).await.expect("benchmark runs");
+        assert!(figures[0].events_per_second > 0.0);
+    }
+}

@@ -1,0 +1,216 @@
+//! The change feed: every committed write, in commit order, for whoever follows the store
+//! ([`crate::Store::changes`]), e.g. the server's subscriptions.
+//!
+//! A change is announced only after the transaction holding it committed, never for one that
+//! rolled back. With embedded SQLite the group commit announces the writes of each real commit in
+//! the order they were made (`group_commit.rs`). With PostgreSQL every transaction sends a
+//! `NOTIFY` (type, id, version) before it commits; PostgreSQL delivers notifications at commit, in
+//! commit order, to every listening connection, so each server process on one database learns of
+//! the writes of all of them, its own included, in the same order.
+//!
+//! Followers hold a [`tokio::sync::broadcast`] receiver. One that falls too far behind gets
+//! `RecvError::Lagged`, and a lost PostgreSQL connection is announced as [`Change::Missed`]:
+//! either way changes were missed, and the follower has to catch up by searching.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgNotification};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::StoreError;
+use crate::db::Session;
+
+/// The PostgreSQL notification channel of the change feed.
+const CHANNEL: &str = "dsf_changes";
+/// Changes kept for followers that are behind; past that they lag.
+const BUFFERED: usize = 8192;
+/// Most bytes of one notification's payload (PostgreSQL allows just under 8000).
+const MAX_PAYLOAD: usize = 7000;
+
+/// A committed version of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The resource type.
+    pub resource_type: String,
+    /// The resource id.
+    pub id: String,
+    /// The committed version (for a permanent delete, the deletion it removed).
+    pub version: i64,
+    /// Whether the version is a deletion.
+    pub deleted: bool,
+}
+
+/// One event of the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A version was committed.
+    Written(Written),
+    /// Changes may have been missed (the database connection that listens was lost).
+    Missed,
+}
+
+impl Written {
+    /// `type id version d|w`: the notification line of this change.
+    fn to_line(&self) -> String {
+        let kind = if self.deleted { 'd' } else { 'w' };
+        format!("{} {} {} {kind}", self.resource_type, self.id, self.version)
+    }
+
+    fn from_line(line: &str) -> Option<Written> {
+        let mut parts = line.split(' ');
+        let resource_type = parts.next()?.to_owned();
+        let id = parts.next()?.to_owned();
+        let version = parts.next()?.parse().ok()?;
+        let deleted = match parts.next()? {
+            "d" => true,
+            "w" => false,
+            _ => return None,
+        };
+        Some(Written {
+            resource_type,
+            id,
+            version,
+            deleted,
+        })
+    }
+}
+
+/// The sending side of the feed, shared by every clone of a store; stops the PostgreSQL listener
+/// when the last clone is gone.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    sender: broadcast::Sender<Change>,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Feed {
+    /// A feed that the store's own commits feed (embedded SQLite).
+    pub(crate) fn local() -> Feed {
+        Feed {
+            sender: broadcast::channel(BUFFERED).0,
+            listener: None,
+        }
+    }
+
+    /// A feed fed by the database's notifications (PostgreSQL at `url`). Listening has begun when
+    /// this returns, so no commit after it is missed.
+    pub(crate) async fn postgres(url: &str) -> Result<Feed, StoreError> {
+        let mut listener = PgListener::connect(url).await?;
+        listener.listen(CHANNEL).await?;
+        let sender = broadcast::channel(BUFFERED).0;
+        let listener = tokio::spawn(follow(listener, sender.clone()));
+        Ok(Feed {
+            sender,
+            listener: Some(listener),
+        })
+    }
+
+    /// The sender the group commit announces committed writes with.
+    pub(crate) fn sender(&self) -> broadcast::Sender<Change> {
+        self.sender.clone()
+    }
+
+    /// A new follower: it receives every change announced from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.sender.subscribe()
+    }
+}
+
+impl Feed {
+    /// Stops listening (PostgreSQL); followers get no more changes.
+    pub(crate) fn close(&self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Announces `changes` (nobody listening is fine).
+pub(crate) fn publish(sender: &broadcast::Sender<Change>, changes: Vec<Written>) {
+    for change in changes {
+        let _ = sender.send(Change::Written(change));
+    }
+}
+
+/// Sends the PostgreSQL notifications for `changes`, to be delivered when `session` commits.
+pub(crate) async fn notify(session: &mut Session, changes: &[Written]) -> Result<(), StoreError> {
+    let mut payload = String::new();
+    for change in changes {
+        let line = change.to_line();
+        if !payload.is_empty() && payload.len() + line.len() >= MAX_PAYLOAD {
+            send_notification(session, std::mem::take(&mut payload)).await?;
+        }
+        if !payload.is_empty() {
+            payload.push('\n');
+        }
+        payload.push_str(&line);
+    }
+    if !payload.is_empty() {
+        send_notification(session, payload).await?;
+    }
+    Ok(())
+}
+
+async fn send_notification(session: &mut Session, payload: String) -> Result<(), StoreError> {
+    let mut sql = session.sql();
+    sql.push("SELECT pg_notify(")
+        .bind(CHANNEL)
+        .push(", ")
+        .bind(payload)
+        .push(")");
+    session.execute(sql).await.map(|_| ())
+}
+
+/// Passes the notifications of `listener` on to `sender` until the feed is dropped.
+async fn follow(mut listener: PgListener, sender: broadcast::Sender<Change>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => announce(&sender, &notification),
+            // The connection was lost and is re-established on the next call.
+            Ok(None) => {
+                tracing::warn!("change feed: the listening connection was lost");
+                let _ = sender.send(Change::Missed);
+            }
+            Err(e) => {
+                tracing::warn!("change feed: {e}");
+                let _ = sender.send(Change::Missed);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn announce(sender: &broadcast::Sender<Change>, notification: &PgNotification) {
+    for line in notification.payload().lines() {
+        match Written::from_line(line) {
+            Some(change) => {
+                let _ = sender.send(Change::Written(change));
+            }
+            None => tracing::warn!("change feed: unreadable notification {line:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip() {
+        let change = Written {
+            resource_type: "Task".into(),
+            id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
+            version: 3,
+            deleted: true,
+        };
+        assert_eq!(Written::from_line(&change.to_line()), Some(change));
+        assert_eq!(Written::from_line("Task x y w"), None);
+    }
+}
