@@ -376,13 +376,13 @@ impl<S: Store> Engine<S> {
             }
             let timer = &mut self.start_timers[i];
             let (definition, element) = (timer.definition.clone(), timer.element);
-            match timer.cycle {
-                Some((remaining, interval)) if remaining != Some(0) => {
-                    timer.due += interval;
-                    timer.cycle = Some((remaining.map(|r| r - 1), interval));
+            match timer.cycle.as_ref().and_then(|r| r.next(timer.due)) {
+                Some((due, repeat)) => {
+                    timer.due = due;
+                    timer.cycle = Some(repeat);
                     i += 1;
                 }
-                _ => {
+                None => {
                     self.start_timers.remove(i);
                 }
             }

@@ -38,7 +38,7 @@ struct StartTimer {
     definition: DefinitionId,
     element: ElementIdx,
     due: OffsetDateTime,
-    cycle: Option<(Option<u32>, time::Duration)>,
+    cycle: Option<crate::timer::Repeat>,
 }
 
 struct Deployed {
