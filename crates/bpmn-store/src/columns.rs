@@ -99,3 +99,35 @@ pub(crate) fn record(row: Row) -> Result<InstanceRecord, SqlStoreError> {
         data,
     })
 }
+
+/// A record as the columns of `bpmn_instances` it is written to.
+#[derive(Debug)]
+pub(crate) struct Written {
+    pub(crate) id: Uuid,
+    pub(crate) key: String,
+    pub(crate) version: i32,
+    pub(crate) business_key: Option<String>,
+    pub(crate) state: &'static str,
+    pub(crate) delete_reason: Option<String>,
+    pub(crate) next_due: Option<i64>,
+    pub(crate) revision: i64,
+    pub(crate) data: Vec<u8>,
+}
+
+impl Written {
+    /// The columns of a record.
+    pub(crate) fn new(r: InstanceRecord) -> Result<Self, SqlStoreError> {
+        let (state, reason) = state_columns(&r.state);
+        Ok(Written {
+            id: r.id,
+            version: version(r.definition.version)?,
+            key: r.definition.key,
+            business_key: r.business_key,
+            state,
+            delete_reason: reason.map(str::to_owned),
+            next_due: r.next_due.map(nanos).transpose()?,
+            revision: revision(r.revision)?,
+            data: r.data,
+        })
+    }
+}
