@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dsf_bpmn::exec::{DefinitionId, InstanceState};
-use dsf_bpmn::store::{CommitError, InstanceRecord, Store, StoredDefinition};
+use dsf_bpmn::store::{CommitError, InstanceRecord, StartTimerRecord, Store, StoredDefinition};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -123,6 +123,87 @@ impl Store for SqlStore {
             .bind(version)
             .execute(pool)
             .await?;
+        });
+        Ok(())
+    }
+
+    async fn save_start_timers(
+        &self,
+        key: &str,
+        timers: Vec<StartTimerRecord>,
+    ) -> Result<(), SqlStoreError> {
+        let rows = timers
+            .iter()
+            .map(columns::StartTimerRow::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        on_pool!(&self.db, pool, dialect => {
+            let mut tx = pool.begin_with(dialect.begin_write).await?;
+            sqlx::query("DELETE FROM bpmn_start_timers WHERE definition_key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            for row in rows {
+                sqlx::query(
+                    "INSERT INTO bpmn_start_timers (definition_key, definition_version, \
+                     element_id, due, repeat) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(row.key)
+                .bind(row.version)
+                .bind(row.element)
+                .bind(row.due)
+                .bind(row.repeat)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn load_start_timers(&self) -> Result<Vec<StartTimerRecord>, SqlStoreError> {
+        let rows: Vec<(String, i32, String, i64, Option<String>)> = on_pool!(&self.db, pool, _d => {
+            sqlx::query_as(
+                "SELECT definition_key, definition_version, element_id, due, repeat \
+                 FROM bpmn_start_timers",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(columns::StartTimerRow::record)
+            .collect()
+    }
+
+    async fn advance_start_timer(
+        &self,
+        fired: &StartTimerRecord,
+        next: Option<&StartTimerRecord>,
+    ) -> Result<(), SqlStoreError> {
+        let fired = columns::StartTimerRow::new(fired)?;
+        let next = next.map(columns::StartTimerRow::new).transpose()?;
+        on_pool!(&self.db, pool, _d => {
+            let query = match next {
+                Some(next) => sqlx::query(
+                    "UPDATE bpmn_start_timers SET due = $5, repeat = $6 WHERE \
+                     definition_key = $1 AND definition_version = $2 AND element_id = $3 \
+                     AND due = $4",
+                )
+                .bind(fired.key)
+                .bind(fired.version)
+                .bind(fired.element)
+                .bind(fired.due)
+                .bind(next.due)
+                .bind(next.repeat),
+                None => sqlx::query(
+                    "DELETE FROM bpmn_start_timers WHERE definition_key = $1 \
+                     AND definition_version = $2 AND element_id = $3 AND due = $4",
+                )
+                .bind(fired.key)
+                .bind(fired.version)
+                .bind(fired.element)
+                .bind(fired.due),
+            };
+            query.execute(pool).await?;
         });
         Ok(())
     }

@@ -218,6 +218,23 @@ impl Repeat {
     }
 }
 
+impl Repeat {
+    /// The first due time after `now` of a cycle that fired at `due`, and how it goes on from
+    /// there: firings missed meanwhile (while no engine ran) are skipped, so that a timer that fell
+    /// due fires once.
+    pub fn next_after(
+        &self,
+        due: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<(OffsetDateTime, Repeat)> {
+        let (mut due, mut repeat) = self.next(due)?;
+        while due <= now {
+            (due, repeat) = repeat.next(due)?;
+        }
+        Some((due, repeat))
+    }
+}
+
 /// A parsed cron expression.
 #[derive(Debug, Clone)]
 pub struct CronSchedule {
