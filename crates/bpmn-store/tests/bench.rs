@@ -6,8 +6,8 @@
 //! end; every wait state committed to the store) and message correlations per second
 //! (`tests/models/bench_wait.bpmn`: a receive task per instance, found by business key), each
 //! twice: with one engine running instances one after the other, and with `DSF_BENCH_ENGINES`
-//! engines (default 64) sharing the store with leases, running at once, as a site's instances
-//! do; their commits then share transactions. Memory per waiting instance is measured in a
+//! engines (default 64) on one store running at once, each on its own instances; their commits
+//! then share transactions. Memory per waiting instance is measured in a
 //! process of its own per store. When `DSF_BENCH_SPIFF` (a Python executable that can import
 //! `SpiffWorkflow`) or `DSF_BENCH_NODE_PATH` (a `node_modules` holding `bpmn-engine`) are set, the
 //! scripts in `tests/bench/` run the same models in those engines and the ratios are printed.
@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use dsf_bpmn::engine::{Correlation, Engine, EngineConfig};
+use dsf_bpmn::engine::{Correlation, Engine};
 use dsf_bpmn::error::EngineError;
 use dsf_bpmn::exec::InstanceState;
 use dsf_bpmn::runtime::{DelegateContext, Registry, Runtime};
@@ -69,17 +69,12 @@ struct Figures {
     correlations_per_s: f64,
 }
 
-/// Opens `count` engines on clones of `store` with both models deployed: one alone, or several
-/// as engines sharing a database run (with leases).
+/// Opens `count` engines on clones of `store` with both models deployed. Each engine touches only
+/// the instances it starts (partitions of one site's instances), so they run without leases: with
+/// leases every `Runtime::run` asks the store for due work of other engines, and the figures would
+/// measure that polling rather than executing and committing instances.
 async fn runtimes<S: Store + Clone>(store: &S, count: usize) -> R<Vec<Runtime<S>>> {
-    let config = EngineConfig {
-        lease: (count > 1).then(|| time::Duration::seconds(60)),
-        ..EngineConfig::default()
-    };
-    let mut first = Runtime::new(
-        Engine::open(store.clone(), config.clone()).await?,
-        registry(),
-    );
+    let mut first = Runtime::new(Engine::new(store.clone()).await?, registry());
     for m in ["bench", "bench_wait"] {
         first
             .deploy(&std::fs::read_to_string(model(m))?, &HashMap::new())
@@ -87,8 +82,7 @@ async fn runtimes<S: Store + Clone>(store: &S, count: usize) -> R<Vec<Runtime<S>
     }
     let mut all = vec![first];
     for _ in 1..count {
-        let engine = Engine::open(store.clone(), config.clone()).await?;
-        all.push(Runtime::new(engine, registry()));
+        all.push(Runtime::new(Engine::new(store.clone()).await?, registry()));
     }
     Ok(all)
 }
@@ -107,13 +101,15 @@ where
 {
     let count = runtimes.len();
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, rt) in runtimes.into_iter().enumerate() {
-        tasks.spawn(job(rt, i * n / count..(i + 1) * n / count));
-    }
+    let tasks: Vec<_> = runtimes
+        .into_iter()
+        .enumerate()
+        .map(|(i, rt)| tokio::spawn(job(rt, i * n / count..(i + 1) * n / count)))
+        .collect();
+    // in their order, so that each engine gets the same share in the next job
     let mut back = Vec::with_capacity(count);
-    while let Some(done) = tasks.join_next().await {
-        back.push(done??);
+    for task in tasks {
+        back.push(task.await??);
     }
     Ok((back, started.elapsed().as_secs_f64()))
 }
