@@ -1,7 +1,7 @@
 //! How an [`InstanceRecord`] maps to the columns of `bpmn_instances`, the same on both databases.
 
 use dsf_bpmn::exec::{DefinitionId, InstanceState};
-use dsf_bpmn::store::InstanceRecord;
+use dsf_bpmn::store::{InstanceRecord, StartTimerRecord};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -98,4 +98,80 @@ pub(crate) fn record(row: Row) -> Result<InstanceRecord, SqlStoreError> {
             .map_err(|_| SqlStoreError::Invalid(format!("revision {rev}")))?,
         data,
     })
+}
+
+/// A record as the columns of `bpmn_instances` it is written to.
+#[derive(Debug)]
+pub(crate) struct Written {
+    pub(crate) id: Uuid,
+    pub(crate) key: String,
+    pub(crate) version: i32,
+    pub(crate) business_key: Option<String>,
+    pub(crate) state: &'static str,
+    pub(crate) delete_reason: Option<String>,
+    pub(crate) next_due: Option<i64>,
+    pub(crate) revision: i64,
+    pub(crate) data: Vec<u8>,
+}
+
+impl Written {
+    /// The columns of a record.
+    pub(crate) fn new(r: InstanceRecord) -> Result<Self, SqlStoreError> {
+        let (state, reason) = state_columns(&r.state);
+        Ok(Written {
+            id: r.id,
+            version: version(r.definition.version)?,
+            key: r.definition.key,
+            business_key: r.business_key,
+            state,
+            delete_reason: reason.map(str::to_owned),
+            next_due: r.next_due.map(nanos).transpose()?,
+            revision: revision(r.revision)?,
+            data: r.data,
+        })
+    }
+}
+
+/// A timer start event as the columns of `bpmn_start_timers`, in their order.
+#[derive(Debug)]
+pub(crate) struct StartTimerRow {
+    pub(crate) key: String,
+    pub(crate) version: i32,
+    pub(crate) element: String,
+    pub(crate) due: i64,
+    /// How a cycle goes on, as JSON.
+    pub(crate) repeat: Option<String>,
+}
+
+impl StartTimerRow {
+    /// The columns of a timer start event.
+    pub(crate) fn new(t: &StartTimerRecord) -> Result<Self, SqlStoreError> {
+        Ok(StartTimerRow {
+            key: t.definition.key.clone(),
+            version: version(t.definition.version)?,
+            element: t.element.clone(),
+            due: nanos(t.due)?,
+            repeat: t
+                .repeat
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| SqlStoreError::Invalid(e.to_string()))?,
+        })
+    }
+
+    /// The timer start event a row read back holds.
+    pub(crate) fn record(
+        (key, version, element, due, repeat): (String, i32, String, i64, Option<String>),
+    ) -> Result<StartTimerRecord, SqlStoreError> {
+        Ok(StartTimerRecord {
+            definition: definition(key, version)?,
+            element,
+            due: time(due)?,
+            repeat: repeat
+                .map(|r| serde_json::from_str(&r))
+                .transpose()
+                .map_err(|e| SqlStoreError::Invalid(format!("timer repeat: {e}")))?,
+        })
+    }
 }

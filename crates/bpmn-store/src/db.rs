@@ -37,6 +37,9 @@ pub(crate) struct Dialect {
     /// Starts a write transaction: on SQLite it takes the write lock at once, so that a
     /// read-then-write never fails for a writer that came in between.
     pub(crate) begin_write: &'static str,
+    /// Appended to a `SELECT` to lock the rows read until the transaction ends, where the
+    /// database locks rows.
+    pub(crate) lock_rows: &'static str,
     /// Leases due instances; see [`crate::store::SqlStore`].
     pub(crate) acquire_due: &'static str,
 }

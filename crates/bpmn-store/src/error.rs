@@ -9,6 +9,9 @@ pub enum SqlStoreError {
     /// The schema could not be migrated.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The transaction shared by several commits failed; none of them was written.
+    #[error("{0}")]
+    Batch(std::sync::Arc<SqlStoreError>),
     /// A stored row holds a value the engine cannot read.
     #[error("invalid stored value: {0}")]
     Invalid(String),

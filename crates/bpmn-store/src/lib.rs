@@ -9,18 +9,21 @@
 //! - `bpmn_instances` holds each process instance as JSON with the columns the engine queries:
 //!   definition, business key, state, next due time, revision and lease.
 //!
-//! Every engine commit is one SQL transaction. A record is written only if the stored revision is
-//! the one the engine read (`UPDATE ... WHERE revision = $old`); otherwise nothing of the commit is
-//! written and the engine sees [`dsf_bpmn::store::CommitError::Conflict`]. Due instances are
-//! leased to one engine with an expiry: on PostgreSQL with `FOR UPDATE SKIP LOCKED`, so that
-//! engines sharing the database never block each other; on SQLite inside `BEGIN IMMEDIATE`, the
-//! database's single writer.
+//! Engine commits that arrive at the same time share one SQL transaction (group commit, see
+//! `group_commit`), so that one WAL flush serves many of them; each is acknowledged only once that
+//! transaction has committed. A record is written only if it carries the revision after the
+//! stored one; otherwise nothing of its commit is written and the engine sees
+//! [`dsf_bpmn::store::CommitError::Conflict`], while the other commits of the transaction are
+//! written. Due instances are leased to one engine with an expiry: on PostgreSQL with
+//! `FOR UPDATE SKIP LOCKED`, so that engines sharing the database never block each other; on
+//! SQLite inside `BEGIN IMMEDIATE`, the database's single writer.
 
 #![warn(missing_docs)]
 
 mod columns;
 mod db;
 mod error;
+mod group_commit;
 mod migrations;
 mod store;
 

@@ -15,17 +15,30 @@ pub(crate) const TABLE: &str = "bpmn_migrations";
 /// The migrations for SQLite (`postgres == false`) or PostgreSQL.
 pub(crate) fn migrator(postgres: bool) -> Migrator {
     let sql = if postgres {
-        include_str!("../migrations/postgres/0001_bpmn.sql")
+        [
+            include_str!("../migrations/postgres/0001_bpmn.sql"),
+            include_str!("../migrations/postgres/0002_start_timers.sql"),
+        ]
     } else {
-        include_str!("../migrations/sqlite/0001_bpmn.sql")
+        [
+            include_str!("../migrations/sqlite/0001_bpmn.sql"),
+            include_str!("../migrations/sqlite/0002_start_timers.sql"),
+        ]
     };
-    let mut migrator = Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("process definitions and instances"),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )]);
+    let names = ["process definitions and instances", "timer start events"];
+    let migrations = (1..)
+        .zip(names.into_iter().zip(sql))
+        .map(|(version, (name, sql))| {
+            Migration::new(
+                version,
+                Cow::Borrowed(name),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    let mut migrator = Migrator::with_migrations(migrations);
     migrator.dangerous_set_table_name(TABLE);
     migrator
 }

@@ -1,15 +1,17 @@
 //! [`SqlStore`]: the engine's [`Store`] on SQLite or PostgreSQL.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use dsf_bpmn::exec::{DefinitionId, InstanceState};
-use dsf_bpmn::store::{CommitError, InstanceRecord, Store, StoredDefinition};
+use dsf_bpmn::store::{CommitError, InstanceRecord, StartTimerRecord, Store, StoredDefinition};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::columns::{self, Row, record_columns};
+use crate::columns::{self, Row, Written, record_columns};
 use crate::db::{Db, Dialect, Durability, on_pool};
 use crate::error::SqlStoreError;
+use crate::group_commit::GroupCommit;
 
 /// Leases the due instances no live engine holds: `$1` owner, `$2` now, `$3` lease end,
 /// `$4` limit; `$lock` locks the chosen rows where the database can.
@@ -30,28 +32,24 @@ macro_rules! acquire_due {
 /// SQLite's single writer is taken by `BEGIN IMMEDIATE`; no row locks are needed.
 pub(crate) const SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
+    lock_rows: "",
     acquire_due: acquire_due!(""),
 };
 
 /// Engines sharing a PostgreSQL database skip the rows another engine is leasing.
 pub(crate) const POSTGRES: Dialect = Dialect {
     begin_write: "BEGIN",
+    lock_rows: " FOR UPDATE",
     acquire_due: acquire_due!(" FOR UPDATE SKIP LOCKED"),
 };
 
-const INSERT_INSTANCE: &str = "INSERT INTO bpmn_instances (id, definition_key, \
-    definition_version, business_key, state, delete_reason, next_due, revision, data) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING";
-
-/// Binds like [`INSERT_INSTANCE`]; writes only over the revision the engine read.
-const UPDATE_INSTANCE: &str = "UPDATE bpmn_instances SET business_key = $4, state = $5, \
-    delete_reason = $6, next_due = $7, revision = $8, data = $9, lease_owner = NULL, \
-    lease_until = NULL WHERE id = $1 AND revision = $8 - 1";
-
-/// The process engine's persistence in a SQL database. Clones share one connection pool.
+/// The process engine's persistence in a SQL database. Clones share one connection pool and
+/// one group commit ([`crate::group_commit`]): commits made at the same time through any of them
+/// share a transaction.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: Db,
+    group: Arc<GroupCommit>,
 }
 
 impl SqlStore {
@@ -60,6 +58,7 @@ impl SqlStore {
     pub async fn open_sqlite(path: &Path, durability: Durability) -> Result<Self, SqlStoreError> {
         Ok(SqlStore {
             db: Db::open_sqlite(path, durability).await?,
+            group: Arc::default(),
         })
     }
 
@@ -68,36 +67,7 @@ impl SqlStore {
     pub async fn open_postgres(url: &str) -> Result<Self, SqlStoreError> {
         Ok(SqlStore {
             db: Db::open_postgres(url).await?,
-        })
-    }
-}
-
-/// Binds a record to the parameters of [`INSERT_INSTANCE`] and [`UPDATE_INSTANCE`].
-struct Written {
-    id: String,
-    key: String,
-    version: i32,
-    business_key: Option<String>,
-    state: &'static str,
-    delete_reason: Option<String>,
-    next_due: Option<i64>,
-    revision: i64,
-    data: Vec<u8>,
-}
-
-impl Written {
-    fn new(r: InstanceRecord) -> Result<Self, SqlStoreError> {
-        let (state, reason) = columns::state_columns(&r.state);
-        Ok(Written {
-            id: r.id.to_string(),
-            version: columns::version(r.definition.version)?,
-            key: r.definition.key,
-            business_key: r.business_key,
-            state,
-            delete_reason: reason.map(str::to_owned),
-            next_due: r.next_due.map(columns::nanos).transpose()?,
-            revision: columns::revision(r.revision)?,
-            data: r.data,
+            group: Arc::default(),
         })
     }
 }
@@ -157,6 +127,87 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn save_start_timers(
+        &self,
+        key: &str,
+        timers: Vec<StartTimerRecord>,
+    ) -> Result<(), SqlStoreError> {
+        let rows = timers
+            .iter()
+            .map(columns::StartTimerRow::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        on_pool!(&self.db, pool, dialect => {
+            let mut tx = pool.begin_with(dialect.begin_write).await?;
+            sqlx::query("DELETE FROM bpmn_start_timers WHERE definition_key = $1")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            for row in rows {
+                sqlx::query(
+                    "INSERT INTO bpmn_start_timers (definition_key, definition_version, \
+                     element_id, due, repeat) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(row.key)
+                .bind(row.version)
+                .bind(row.element)
+                .bind(row.due)
+                .bind(row.repeat)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn load_start_timers(&self) -> Result<Vec<StartTimerRecord>, SqlStoreError> {
+        let rows: Vec<(String, i32, String, i64, Option<String>)> = on_pool!(&self.db, pool, _d => {
+            sqlx::query_as(
+                "SELECT definition_key, definition_version, element_id, due, repeat \
+                 FROM bpmn_start_timers",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(columns::StartTimerRow::record)
+            .collect()
+    }
+
+    async fn advance_start_timer(
+        &self,
+        fired: &StartTimerRecord,
+        next: Option<&StartTimerRecord>,
+    ) -> Result<(), SqlStoreError> {
+        let fired = columns::StartTimerRow::new(fired)?;
+        let next = next.map(columns::StartTimerRow::new).transpose()?;
+        on_pool!(&self.db, pool, _d => {
+            let query = match next {
+                Some(next) => sqlx::query(
+                    "UPDATE bpmn_start_timers SET due = $5, repeat = $6 WHERE \
+                     definition_key = $1 AND definition_version = $2 AND element_id = $3 \
+                     AND due = $4",
+                )
+                .bind(fired.key)
+                .bind(fired.version)
+                .bind(fired.element)
+                .bind(fired.due)
+                .bind(next.due)
+                .bind(next.repeat),
+                None => sqlx::query(
+                    "DELETE FROM bpmn_start_timers WHERE definition_key = $1 \
+                     AND definition_version = $2 AND element_id = $3 AND due = $4",
+                )
+                .bind(fired.key)
+                .bind(fired.version)
+                .bind(fired.element)
+                .bind(fired.due),
+            };
+            query.execute(pool).await?;
+        });
+        Ok(())
+    }
+
     async fn commit(
         &self,
         instances: Vec<InstanceRecord>,
@@ -166,34 +217,7 @@ impl Store for SqlStore {
             .map(Written::new)
             .collect::<Result<Vec<_>, _>>()
             .map_err(CommitError::Store)?;
-        let store = |e: sqlx::Error| CommitError::Store(SqlStoreError::Database(e));
-        on_pool!(&self.db, pool, dialect => {
-            let mut tx = pool.begin_with(dialect.begin_write).await.map_err(store)?;
-            for row in rows {
-                let sql = if row.revision == 1 { INSERT_INSTANCE } else { UPDATE_INSTANCE };
-                let written = sqlx::query(sql)
-                    .bind(&row.id)
-                    .bind(row.key)
-                    .bind(row.version)
-                    .bind(row.business_key)
-                    .bind(row.state)
-                    .bind(row.delete_reason)
-                    .bind(row.next_due)
-                    .bind(row.revision)
-                    .bind(row.data)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(store)?
-                    .rows_affected();
-                if written == 0 {
-                    // undo what this commit wrote so far and release its row locks at once
-                    tx.rollback().await.map_err(store)?;
-                    return Err(CommitError::Conflict(columns::id(&row.id).map_err(CommitError::Store)?));
-                }
-            }
-            tx.commit().await.map_err(store)?;
-        });
-        Ok(())
+        self.group.commit(&self.db, rows).await
     }
 
     async fn acquire_due(

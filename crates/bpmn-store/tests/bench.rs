@@ -3,20 +3,25 @@
 //!
 //! For each store (in memory, SQLite, PostgreSQL) prints instances per second for
 //! `tests/models/bench.bpmn` (start, three service tasks setting variables, exclusive gateway,
-//! end; every wait state committed to the store), message correlations per second
-//! (`tests/models/bench_wait.bpmn`: a receive task per instance, found by business key), and
-//! memory per waiting instance. When `DSF_BENCH_SPIFF` (a Python executable that can import
+//! end; every wait state committed to the store) and message correlations per second
+//! (`tests/models/bench_wait.bpmn`: a receive task per instance, found by business key), each
+//! twice: with one engine running instances one after the other, and with `DSF_BENCH_ENGINES`
+//! engines (default 64) on one store running at once, each on its own instances; their commits
+//! then share transactions. Memory per waiting instance is measured in a
+//! process of its own per store. When `DSF_BENCH_SPIFF` (a Python executable that can import
 //! `SpiffWorkflow`) or `DSF_BENCH_NODE_PATH` (a `node_modules` holding `bpmn-engine`) are set, the
 //! scripts in `tests/bench/` run the same models in those engines and the ratios are printed.
 //! `DSF_BENCH_N` sets the number of instances (default 10,000). No figure is asserted: timings
 //! depend on the machine.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use dsf_bpmn::engine::{Correlation, Engine};
+use dsf_bpmn::error::EngineError;
 use dsf_bpmn::exec::InstanceState;
 use dsf_bpmn::runtime::{DelegateContext, Registry, Runtime};
 use dsf_bpmn::store::{MemoryStore, Store};
@@ -58,53 +63,93 @@ fn resident_kib() -> Option<u64> {
         .ok()
 }
 
-/// What one store achieved.
+/// What one store achieved with a number of engines.
 struct Figures {
     instances_per_s: f64,
     correlations_per_s: f64,
 }
 
-/// Runs both models on an engine over `store` and prints its figures.
-async fn measure<S: Store>(name: &str, store: S, n: usize) -> R<Figures> {
-    let mut rt = Runtime::new(Engine::new(store).await?, registry());
+/// Opens `count` engines on clones of `store` with both models deployed. Each engine touches only
+/// the instances it starts (partitions of one site's instances), so they run without leases: with
+/// leases every `Runtime::run` asks the store for due work of other engines, and the figures would
+/// measure that polling rather than executing and committing instances.
+async fn runtimes<S: Store + Clone>(store: &S, count: usize) -> R<Vec<Runtime<S>>> {
+    let mut first = Runtime::new(Engine::new(store.clone()).await?, registry());
     for m in ["bench", "bench_wait"] {
-        rt.deploy(&std::fs::read_to_string(model(m))?, &HashMap::new())
+        first
+            .deploy(&std::fs::read_to_string(model(m))?, &HashMap::new())
             .await?;
     }
-
-    let started = Instant::now();
-    let mut last = None;
-    for _ in 0..n {
-        last = Some(
-            rt.engine_mut()
-                .start("bench", None, None, Variables::new())
-                .await?,
-        );
-        rt.run().await?;
+    let mut all = vec![first];
+    for _ in 1..count {
+        all.push(Runtime::new(Engine::new(store.clone()).await?, registry()));
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let last = last.ok_or("no instance")?;
-    let info = rt.engine().instance(last).await?.ok_or("lost")?;
-    assert_eq!(info.state, InstanceState::Completed);
-    let instances_per_s = n as f64 / elapsed;
-    println!(
-        "{name}: {n} instances (3 service tasks, gateway, persisted) in {elapsed:.2} s = {instances_per_s:.0} instances/s"
-    );
+    Ok(all)
+}
 
-    let rss_before = resident_kib();
-    for i in 0..n {
+/// Runs `job` on every engine at once, each engine on its own share of `0..n`; returns the
+/// engines and the seconds taken.
+async fn concurrently<S, F, Fut>(
+    runtimes: Vec<Runtime<S>>,
+    n: usize,
+    job: F,
+) -> R<(Vec<Runtime<S>>, f64)>
+where
+    S: Store + 'static,
+    F: Fn(Runtime<S>, Range<usize>) -> Fut,
+    Fut: Future<Output = Result<Runtime<S>, EngineError>> + Send + 'static,
+{
+    let count = runtimes.len();
+    let started = Instant::now();
+    let tasks: Vec<_> = runtimes
+        .into_iter()
+        .enumerate()
+        .map(|(i, rt)| tokio::spawn(job(rt, i * n / count..(i + 1) * n / count)))
+        .collect();
+    // in their order, so that each engine gets the same share in the next job
+    let mut back = Vec::with_capacity(count);
+    for task in tasks {
+        back.push(task.await??);
+    }
+    Ok((back, started.elapsed().as_secs_f64()))
+}
+
+/// Starts and finishes instances of `bench`, one after the other.
+async fn run_instances<S: Store>(
+    mut rt: Runtime<S>,
+    range: Range<usize>,
+) -> Result<Runtime<S>, EngineError> {
+    for _ in range {
+        let id = rt
+            .engine_mut()
+            .start("bench", None, None, Variables::new())
+            .await?;
+        rt.run().await?;
+        let ended = rt.engine().instance(id).await?.map(|i| i.state);
+        assert_eq!(ended, Some(InstanceState::Completed));
+    }
+    Ok(rt)
+}
+
+/// Starts instances of `benchWait` with business keys `bk-<i>`; they wait for a message.
+async fn start_waiting<S: Store>(
+    mut rt: Runtime<S>,
+    range: Range<usize>,
+) -> Result<Runtime<S>, EngineError> {
+    for i in range {
         rt.engine_mut()
             .start("benchWait", None, Some(format!("bk-{i}")), Variables::new())
             .await?;
     }
-    if let (Some(before), Some(after)) = (rss_before, resident_kib()) {
-        println!(
-            "{name}: memory per waiting instance (engine cache and store) about {:.1} KiB",
-            after.saturating_sub(before) as f64 / n as f64
-        );
-    }
-    let started = Instant::now();
-    for i in 0..n {
+    Ok(rt)
+}
+
+/// Correlates the message each waiting instance `bk-<i>` waits for.
+async fn correlate<S: Store>(
+    mut rt: Runtime<S>,
+    range: Range<usize>,
+) -> Result<Runtime<S>, EngineError> {
+    for i in range {
         rt.engine_mut()
             .correlate(Correlation {
                 message: "continue".into(),
@@ -114,13 +159,95 @@ async fn measure<S: Store>(name: &str, store: S, n: usize) -> R<Figures> {
             })
             .await?;
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    Ok(rt)
+}
+
+/// Runs both models with `engines` engines on `store` and prints the figures. The store must
+/// hold no unfinished instances.
+async fn measure<S: Store + Clone + 'static>(
+    name: &str,
+    store: &S,
+    n: usize,
+    engines: usize,
+) -> R<Figures> {
+    let rts = runtimes(store, engines).await?;
+    let (rts, elapsed) = concurrently(rts, n, run_instances).await?;
+    let instances_per_s = n as f64 / elapsed;
+    println!(
+        "{name}, {engines} engine(s): {n} instances in {elapsed:.2} s = {instances_per_s:.0} instances/s"
+    );
+    let (rts, _) = concurrently(rts, n, start_waiting).await?;
+    let (_, elapsed) = concurrently(rts, n, correlate).await?;
     let correlations_per_s = n as f64 / elapsed;
-    println!("{name}: {n} correlations in {elapsed:.2} s = {correlations_per_s:.0} correlations/s");
+    println!(
+        "{name}, {engines} engine(s): {n} correlations in {elapsed:.2} s = {correlations_per_s:.0} correlations/s"
+    );
     Ok(Figures {
         instances_per_s,
         correlations_per_s,
     })
+}
+
+/// Where the memory measurement runs: `memory`, `sqlite:<path>` or a PostgreSQL URL.
+const MEMORY_STORE: &str = "DSF_BENCH_MEMORY_STORE";
+
+/// Measures memory per waiting instance in a process of its own, so that memory freed by earlier
+/// measurements does not hide what the instances take. Does nothing when run on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "started as a child process by bench_throughput"]
+async fn bench_memory_child() -> R<()> {
+    let Ok(location) = std::env::var(MEMORY_STORE) else {
+        return Ok(());
+    };
+    let n = bench_size();
+    let per_instance = match location.as_str() {
+        "memory" => waiting_memory(&MemoryStore::new(), n).await?,
+        _ => match location.strip_prefix("sqlite:") {
+            Some(path) => {
+                let store = SqlStore::open_sqlite(path.as_ref(), Durability::ProcessCrash).await?;
+                waiting_memory(&store, n).await?
+            }
+            None => waiting_memory(&SqlStore::open_postgres(&location).await?, n).await?,
+        },
+    };
+    println!("KiB per waiting instance: {per_instance:.2}");
+    Ok(())
+}
+
+/// Resident memory added per instance waiting for a message, engine and store together.
+async fn waiting_memory<S: Store + Clone + 'static>(store: &S, n: usize) -> R<f64> {
+    let rts = runtimes(store, 1).await?;
+    let before = resident_kib().ok_or("no /proc/self/status")?;
+    let (rts, _) = concurrently(rts, n, start_waiting).await?;
+    let after = resident_kib().ok_or("no /proc/self/status")?;
+    drop(rts);
+    Ok(after.saturating_sub(before) as f64 / n as f64)
+}
+
+/// Runs [`bench_memory_child`] for one store and returns its figure.
+fn memory_in_child(location: &str) -> Option<f64> {
+    let out = Command::new(std::env::current_exe().ok()?)
+        .args([
+            "bench::bench_memory_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(MEMORY_STORE, location)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("KiB per waiting instance: "))?;
+    line.trim().parse().ok()
+}
+
+fn bench_size() -> usize {
+    std::env::var("DSF_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
 }
 
 /// Runs an external engine's script; returns its "instances/s correlations/s" output.
@@ -151,30 +278,53 @@ fn external(
     Some((it.next()?, it.next()?))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark; run explicitly with --ignored --nocapture"]
 async fn bench_throughput() -> R<()> {
-    let n: usize = std::env::var("DSF_BENCH_N")
+    let n = bench_size();
+    let engines: usize = std::env::var("DSF_BENCH_ENGINES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    let mut figures = vec![(
-        "in memory",
-        measure("dsf-bpmn, in memory", MemoryStore::new(), n).await?,
-    )];
+        .unwrap_or(64);
+    let mut figures = Vec::new();
+    let mut memory = Vec::new();
+    let store = MemoryStore::new();
+    for count in [1, engines] {
+        let f = measure("dsf-bpmn, in memory", &store, n, count).await?;
+        figures.push((format!("in memory, {count} engine(s)"), f));
+    }
+    memory.push(("in memory", memory_in_child("memory")));
     let sqlite = TestDb::new(Backend::Sqlite).await;
     if let StoreConfig::Sqlite { path } = &sqlite.config {
-        let store =
-            SqlStore::open_sqlite(&path.with_file_name("bpe.db"), Durability::ProcessCrash).await?;
-        figures.push(("SQLite", measure("dsf-bpmn, SQLite", store, n).await?));
+        let file = path.with_file_name("bpe.db");
+        let store = SqlStore::open_sqlite(&file, Durability::ProcessCrash).await?;
+        for count in [1, engines] {
+            let f = measure("dsf-bpmn, SQLite", &store, n, count).await?;
+            figures.push((format!("SQLite, {count} engine(s)"), f));
+        }
+        let fresh = path.with_file_name("memory.db");
+        memory.push((
+            "SQLite",
+            memory_in_child(&format!("sqlite:{}", fresh.display())),
+        ));
     }
     let postgres = TestDb::new(Backend::Postgres).await;
     if let StoreConfig::Postgres { url } = &postgres.config {
         let store = SqlStore::open_postgres(url).await?;
-        figures.push((
-            "PostgreSQL",
-            measure("dsf-bpmn, PostgreSQL", store, n).await?,
-        ));
+        for count in [1, engines] {
+            let f = measure("dsf-bpmn, PostgreSQL", &store, n, count).await?;
+            figures.push((format!("PostgreSQL, {count} engine(s)"), f));
+        }
+    }
+    let postgres_memory = TestDb::new(Backend::Postgres).await;
+    if let StoreConfig::Postgres { url } = &postgres_memory.config {
+        memory.push(("PostgreSQL", memory_in_child(url)));
+    }
+    for (store, kib) in memory {
+        match kib {
+            Some(kib) => println!("dsf-bpmn, {store}: {kib:.2} KiB per waiting instance"),
+            None => println!("dsf-bpmn, {store}: memory per waiting instance not measured"),
+        }
     }
 
     let small = (n / 20).max(200);

@@ -5,6 +5,7 @@
 //! - `migrations`: the store's schema beside the FHIR store's in one database;
 //! - `shared`: two engines on one PostgreSQL database;
 //! - `crash`: an engine process killed with SIGKILL resumes from the database;
+//! - `start_timers`: timer start events fire once per due time across engines and restarts;
 //! - `bench`: throughput figures per store (ignored by default).
 
 mod behaviour;
@@ -13,3 +14,4 @@ mod common;
 mod crash;
 mod migrations;
 mod shared;
+mod start_timers;

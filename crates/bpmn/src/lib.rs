@@ -32,7 +32,8 @@
 //! conditional; interrupting and non-interrupting), service, send, receive, user, manual and plain
 //! tasks, embedded sub-processes, multi-instance (parallel and sequential, collection or
 //! cardinality, completion condition), exclusive, parallel, inclusive and event-based gateways.
-//! Timers take ISO 8601 `timeDuration`, `timeDate` and `timeCycle` values, literal or `${...}`.
+//! Timers take ISO 8601 `timeDuration`, `timeDate` and `timeCycle` values, and Quartz-style cron
+//! expressions in `timeCycle`, literal or `${...}`.
 //!
 //! Camunda 7 extensions: `camunda:class` (resolved by the host), `camunda:field` (string and
 //! expression), `camunda:inputOutput` (text, expression and template values), execution listeners

@@ -10,6 +10,10 @@
 //! (at least once; classes that must not repeat an effect run behind an async boundary), due
 //! timers and jobs fire once, and everything before the last commit is kept.
 //!
+//! Timer start events are stored too ([`StartTimerRecord`]): each deployed definition's next due
+//! time, so that engines sharing the store start one instance per due time, and a due time that
+//! fell while no engine ran starts one instance after the restart.
+//!
 //! Engines may share a store ([`crate::engine::EngineConfig::lease`]): every record carries a
 //! revision checked at commit (optimistic locking), due instances are leased to one engine at a
 //! time ([`Store::acquire_due`]), and work items handed out carry a lock that another engine takes
@@ -23,6 +27,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::exec::{DefinitionId, InstanceState};
+use crate::timer::Repeat;
 
 /// A deployed process definition as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +57,19 @@ pub struct InstanceRecord {
     pub revision: u64,
     /// The serialized instance (JSON).
     pub data: Vec<u8>,
+}
+
+/// The next due time of a timer start event of the latest version of a definition.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StartTimerRecord {
+    /// The definition started.
+    pub definition: DefinitionId,
+    /// The start event's element id.
+    pub element: String,
+    /// When it is due.
+    pub due: OffsetDateTime,
+    /// How a cycle goes on after this due time; `None` for a one-off timer.
+    pub repeat: Option<Repeat>,
 }
 
 /// Why a commit failed.
@@ -86,6 +104,26 @@ pub trait Store: Send + Sync {
     fn delete_definition(
         &self,
         id: &DefinitionId,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Replaces the stored timer start events of the definitions with key `key` by `timers`.
+    fn save_start_timers(
+        &self,
+        key: &str,
+        timers: Vec<StartTimerRecord>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// All stored timer start events.
+    fn load_start_timers(
+        &self,
+    ) -> impl Future<Output = Result<Vec<StartTimerRecord>, Self::Error>> + Send;
+
+    /// Replaces a timer start event that fired by its next due time (`None`: removes it), unless
+    /// another engine did so first (its stored due time is no longer `fired.due`).
+    fn advance_start_timer(
+        &self,
+        fired: &StartTimerRecord,
+        next: Option<&StartTimerRecord>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Saves the changed instances atomically, or none of them when one record's revision is not
@@ -134,6 +172,7 @@ struct MemoryState {
     definitions: BTreeMap<DefinitionId, StoredDefinition>,
     instances: HashMap<Uuid, InstanceRecord>,
     leases: HashMap<Uuid, (Uuid, OffsetDateTime)>,
+    start_timers: Vec<StartTimerRecord>,
     commits: u64,
 }
 
@@ -179,6 +218,39 @@ impl Store for MemoryStore {
 
     async fn delete_definition(&self, id: &DefinitionId) -> Result<(), Infallible> {
         self.lock().definitions.remove(id);
+        Ok(())
+    }
+
+    async fn save_start_timers(
+        &self,
+        key: &str,
+        timers: Vec<StartTimerRecord>,
+    ) -> Result<(), Infallible> {
+        let mut state = self.lock();
+        state.start_timers.retain(|t| t.definition.key != key);
+        state.start_timers.extend(timers);
+        Ok(())
+    }
+
+    async fn load_start_timers(&self) -> Result<Vec<StartTimerRecord>, Infallible> {
+        Ok(self.lock().start_timers.clone())
+    }
+
+    async fn advance_start_timer(
+        &self,
+        fired: &StartTimerRecord,
+        next: Option<&StartTimerRecord>,
+    ) -> Result<(), Infallible> {
+        let mut state = self.lock();
+        let Some(i) = state.start_timers.iter().position(|t| t == fired) else {
+            return Ok(());
+        };
+        match next {
+            Some(next) => state.start_timers[i] = next.clone(),
+            None => {
+                state.start_timers.remove(i);
+            }
+        }
         Ok(())
     }
 

@@ -6,12 +6,13 @@ use std::io;
 use std::path::PathBuf;
 
 use dsf_bpmn::exec::{DefinitionId, InstanceState};
-use dsf_bpmn::store::{CommitError, InstanceRecord, Store, StoredDefinition};
+use dsf_bpmn::store::{CommitError, InstanceRecord, StartTimerRecord, Store, StoredDefinition};
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// JSON files: `definitions/<key>-<version>.json` and `instances/<id>.json`.
+/// JSON files: `definitions/<key>-<version>.json`, `instances/<id>.json` and
+/// `start_timers.json`.
 pub struct FileStore {
     dir: PathBuf,
 }
@@ -50,6 +51,11 @@ impl FileStore {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, content)?;
         std::fs::rename(tmp, path)
+    }
+
+    fn write_start_timers(&self, timers: &[StartTimerRecord]) -> io::Result<()> {
+        let json = serde_json::to_vec(timers).map_err(invalid)?;
+        self.write_atomically(self.dir.join("start_timers.json"), &json)
     }
 
     fn read_records(&self) -> io::Result<Vec<InstanceRecord>> {
@@ -133,6 +139,34 @@ impl Store for FileStore {
                 .join("definitions")
                 .join(format!("{}-{}.json", id.key, id.version)),
         )
+    }
+
+    async fn save_start_timers(&self, key: &str, timers: Vec<StartTimerRecord>) -> io::Result<()> {
+        let mut all = self.load_start_timers().await?;
+        all.retain(|t| t.definition.key != key);
+        all.extend(timers);
+        self.write_start_timers(&all)
+    }
+
+    async fn load_start_timers(&self) -> io::Result<Vec<StartTimerRecord>> {
+        match std::fs::read(self.dir.join("start_timers.json")) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(invalid),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn advance_start_timer(
+        &self,
+        fired: &StartTimerRecord,
+        next: Option<&StartTimerRecord>,
+    ) -> io::Result<()> {
+        let mut all = self.load_start_timers().await?;
+        if let Some(i) = all.iter().position(|t| t == fired) {
+            all.remove(i);
+            all.extend(next.cloned());
+        }
+        self.write_start_timers(&all)
     }
 
     async fn commit(&self, instances: Vec<InstanceRecord>) -> Result<(), CommitError<io::Error>> {

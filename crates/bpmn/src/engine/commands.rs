@@ -11,7 +11,7 @@ use crate::exec::{
     WorkResult,
 };
 use crate::model::{ElementKind, Trigger};
-use crate::store::Store;
+use crate::store::{StartTimerRecord, Store};
 use crate::value::Variables;
 
 impl<S: Store> Engine<S> {
@@ -362,44 +362,80 @@ impl<S: Store> Engine<S> {
         .await
     }
 
-    /// Starts instances for due timer start events; returns how many started.
+    /// Starts instances for due timer start events; returns how many started. A due time that
+    /// fell while no engine ran starts one instance; the next due time then lies after `now`.
     pub(super) async fn fire_start_timers(
         &mut self,
         now: OffsetDateTime,
     ) -> Result<usize, EngineError> {
+        if !self.start_timers.iter().any(|t| t.due <= now) {
+            return Ok(0);
+        }
+        // another engine sharing the store may have fired them already
+        self.start_timers = self.store.load_start_timers().await.map_err(store_error)?;
+        let due: Vec<StartTimerRecord> = self
+            .start_timers
+            .iter()
+            .filter(|t| t.due <= now)
+            .cloned()
+            .collect();
         let mut started = 0;
-        let mut i = 0;
-        while i < self.start_timers.len() {
-            if self.start_timers[i].due > now {
-                i += 1;
-                continue;
+        for timer in due {
+            if self.start_by_timer(&timer, now).await? {
+                started += 1;
             }
-            let timer = &mut self.start_timers[i];
-            let (definition, element) = (timer.definition.clone(), timer.element);
-            match timer.cycle {
-                Some((remaining, interval)) if remaining != Some(0) => {
-                    timer.due += interval;
-                    timer.cycle = Some((remaining.map(|r| r - 1), interval));
-                    i += 1;
-                }
-                _ => {
-                    self.start_timers.remove(i);
-                }
-            }
-            let Some(process) = self.process(&definition) else {
-                continue;
-            };
-            let id = Uuid::new_v4();
-            let mut instance = Instance::new(id, definition, None, now);
-            let mut outbox = Outbox::default();
-            Exec::new(&process, &mut instance, now, &mut outbox)
-                .with_lease(self.lease)
-                .start(element, Variables::new());
-            self.active.insert(id, instance);
-            self.finish(vec![id], outbox).await?;
-            started += 1;
+            let next = timer
+                .repeat
+                .as_ref()
+                .and_then(|r| r.next_after(timer.due, now))
+                .map(|(due, repeat)| StartTimerRecord {
+                    due,
+                    repeat: Some(repeat),
+                    ..timer.clone()
+                });
+            self.store
+                .advance_start_timer(&timer, next.as_ref())
+                .await
+                .map_err(store_error)?;
+            self.start_timers.retain(|t| t != &timer);
+            self.start_timers.extend(next);
         }
         Ok(started)
+    }
+
+    /// Starts the instance of one due time of a timer start event, unless it was started before
+    /// (by another engine, or before a restart): its id is derived from the timer and due time,
+    /// so a second start conflicts with the first. Returns whether it started.
+    async fn start_by_timer(
+        &mut self,
+        timer: &StartTimerRecord,
+        now: OffsetDateTime,
+    ) -> Result<bool, EngineError> {
+        let Some(process) = self.process(&timer.definition) else {
+            return Ok(false);
+        };
+        let Some(element) = process.element_index(&timer.element) else {
+            return Ok(false);
+        };
+        let name = format!(
+            "{}/{}/{}/{}",
+            timer.definition.key,
+            timer.definition.version,
+            timer.element,
+            timer.due.unix_timestamp_nanos()
+        );
+        let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes());
+        let mut instance = Instance::new(id, timer.definition.clone(), None, now);
+        let mut outbox = Outbox::default();
+        Exec::new(&process, &mut instance, now, &mut outbox)
+            .with_lease(self.lease)
+            .start(element, Variables::new());
+        self.active.insert(id, instance);
+        match self.finish(vec![id], outbox).await {
+            Ok(()) => Ok(true),
+            Err(EngineError::Conflict(c)) if c == id => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Fires every timer and job due at the clock's time (timer start events included); returns

@@ -3,7 +3,7 @@
 mod commands;
 mod queries;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -16,8 +16,8 @@ use crate::exec::timers;
 use crate::exec::{
     DefinitionId, Effect, HistoryEntry, Incident, Instance, InstanceState, ItemId, Outbox, WorkItem,
 };
-use crate::model::{ElementIdx, ElementKind, Process, Trigger};
-use crate::store::{CommitError, InstanceRecord, Store, StoredDefinition};
+use crate::model::{ElementKind, Process, Trigger};
+use crate::store::{CommitError, InstanceRecord, StartTimerRecord, Store, StoredDefinition};
 use crate::value::Variables;
 
 /// A deployed process definition.
@@ -31,14 +31,6 @@ pub struct DefinitionInfo {
     pub name: Option<String>,
     /// Message names of its message start events.
     pub start_messages: Vec<String>,
-}
-
-/// A timer start event of the latest version of a definition.
-struct StartTimer {
-    definition: DefinitionId,
-    element: ElementIdx,
-    due: OffsetDateTime,
-    cycle: Option<(Option<u32>, time::Duration)>,
 }
 
 struct Deployed {
@@ -98,8 +90,8 @@ pub struct EngineConfig {
     /// Set when several engines share the store: each command reads the instance from the store
     /// first, due instances are leased for this long, and work handed out stays locked to this
     /// engine for this long (its class must report within it). `None`: this engine is the
-    /// store's only user and keeps what it loaded. Process timer start events are scheduled by
-    /// every engine; shared setups do not coordinate them yet.
+    /// store's only user and keeps what it loaded. Timer start events are kept in the store and
+    /// start one instance per due time whichever engine fires them.
     pub lease: Option<time::Duration>,
 }
 
@@ -128,7 +120,7 @@ pub struct Engine<S: Store> {
     due_of: HashMap<Uuid, OffsetDateTime>,
     by_alternative_key: HashMap<String, Vec<Uuid>>,
     alternative_key_of: HashMap<Uuid, String>,
-    start_timers: Vec<StartTimer>,
+    start_timers: Vec<StartTimerRecord>,
     effects: Vec<Effect>,
 }
 
@@ -173,14 +165,6 @@ impl<S: Store> Engine<S> {
             effects: Vec::new(),
         };
         engine.sync_definitions().await?;
-        let keys: HashSet<String> = engine
-            .definitions
-            .iter()
-            .map(|d| d.info.id.key.clone())
-            .collect();
-        for key in keys {
-            engine.schedule_start_timers(&key);
-        }
         for record in engine.store.load_unfinished().await.map_err(store_error)? {
             let instance: Instance = serde_json::from_slice(&record.data)
                 .map_err(|e| EngineError::Store(Box::new(e)))?;
@@ -246,36 +230,41 @@ impl<S: Store> Engine<S> {
         info
     }
 
-    /// Schedules the timer start events of the latest version of `key`, replacing older ones.
-    /// They are kept in memory: an engine opened later schedules them again from its start.
-    pub(super) fn schedule_start_timers(&mut self, key: &str) {
-        self.start_timers.retain(|t| t.definition.key != key);
-        let Some(latest) = self
+    /// Schedules the timer start events of the latest version of `key` from now and stores them,
+    /// replacing older ones (at deployment and undeployment).
+    pub(super) async fn schedule_start_timers(&mut self, key: &str) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let mut timers = Vec::new();
+        let latest = self
             .definitions
             .iter()
             .filter(|d| d.info.id.key == key)
-            .max_by_key(|d| d.info.id.version)
-        else {
-            return;
-        };
-        let now = self.clock.now();
-        let process = latest.process.clone();
-        let definition = latest.info.id.clone();
-        for element in process.start_events(None) {
-            if let ElementKind::StartEvent {
-                trigger: Trigger::Timer(def),
-                ..
-            } = &process.elements[element].kind
-                && let Ok((due, cycle)) = timers::schedule(def, &Variables::new(), now)
-            {
-                self.start_timers.push(StartTimer {
-                    definition: definition.clone(),
-                    element,
-                    due,
-                    cycle,
-                });
+            .max_by_key(|d| d.info.id.version);
+        if let Some(latest) = latest {
+            let process = &latest.process;
+            for element in process.start_events(None) {
+                if let ElementKind::StartEvent {
+                    trigger: Trigger::Timer(def),
+                    ..
+                } = &process.elements[element].kind
+                    && let Ok((due, repeat)) = timers::schedule(def, &Variables::new(), now)
+                {
+                    timers.push(StartTimerRecord {
+                        definition: latest.info.id.clone(),
+                        element: process.elements[element].id.clone(),
+                        due,
+                        repeat,
+                    });
+                }
             }
         }
+        self.store
+            .save_start_timers(key, timers.clone())
+            .await
+            .map_err(store_error)?;
+        self.start_timers.retain(|t| t.definition.key != key);
+        self.start_timers.extend(timers);
+        Ok(())
     }
 
     pub(super) fn process(&self, id: &DefinitionId) -> Option<Arc<Process>> {
@@ -326,7 +315,7 @@ impl<S: Store> Engine<S> {
                 .map_err(store_error)?;
             let key = process.id.clone();
             out.push(self.add_definition(id, process, filled.clone()));
-            self.schedule_start_timers(&key);
+            self.schedule_start_timers(&key).await?;
         }
         Ok(out)
     }
@@ -346,8 +335,7 @@ impl<S: Store> Engine<S> {
             .await
             .map_err(store_error)?;
         self.definitions.retain(|d| &d.info.id != id);
-        self.schedule_start_timers(&id.key);
-        Ok(())
+        self.schedule_start_timers(&id.key).await
     }
 
     /// Deployed definitions, ordered by key and version.
@@ -448,7 +436,8 @@ impl<S: Store> Engine<S> {
     }
 
     /// Takes in the stored definitions this engine does not know yet (at start, and when engines
-    /// share the store, whenever another engine may have deployed). Returns how many were new.
+    /// share the store, whenever another engine may have deployed) and then the stored timer
+    /// start events. Returns how many definitions were new.
     pub(super) async fn sync_definitions(&mut self) -> Result<usize, EngineError> {
         let stored = self.store.load_definitions().await.map_err(store_error)?;
         let options = DeployOptions {
@@ -464,14 +453,13 @@ impl<S: Store> Engine<S> {
                 .map_err(|(e, _)| EngineError::Deploy(e))?;
             for process in definitions.processes {
                 if process.id == d.id.key {
-                    let key = process.id.clone();
                     self.add_definition(d.id.clone(), process, d.xml.clone());
                     added += 1;
-                    if self.lease.is_some() {
-                        self.schedule_start_timers(&key);
-                    }
                 }
             }
+        }
+        if added > 0 {
+            self.start_timers = self.store.load_start_timers().await.map_err(store_error)?;
         }
         Ok(added)
     }

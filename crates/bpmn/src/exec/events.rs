@@ -95,19 +95,19 @@ impl Exec<'_> {
             return;
         }
         let WaitKind::Timer {
-            cycle: Some((remaining, interval)),
-        } = wait.kind
+            cycle: Some(repeat),
+        } = &wait.kind
         else {
             return;
         };
-        if remaining == Some(0) {
+        let Some((due, repeat)) = wait.due.and_then(|d| repeat.next(d)) else {
             return;
-        }
+        };
         let mut next = wait.clone();
         next.kind = WaitKind::Timer {
-            cycle: Some((remaining.map(|r| r - 1), interval)),
+            cycle: Some(repeat),
         };
-        next.due = wait.due.map(|d| d + interval);
+        next.due = Some(due);
         self.add_wait(next);
     }
 

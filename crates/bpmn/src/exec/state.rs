@@ -315,9 +315,9 @@ pub(crate) enum WaitKind {
     Signal {
         name: String,
     },
-    /// Fires at `Wait::due`; `remaining` counts further firings of a cycle (`None`: endless).
+    /// Fires at `Wait::due`; a cycle then schedules its next firing.
     Timer {
-        cycle: Option<(Option<u32>, time::Duration)>,
+        cycle: Option<crate::timer::Repeat>,
     },
     Conditional,
     /// Continue the token at `resume` (async continuation).

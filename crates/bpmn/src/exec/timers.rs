@@ -1,13 +1,13 @@
 //! When timers fire.
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::expr::Context;
 use crate::model::TimerDefinition;
 use crate::timer;
 
-/// When a timer first fires and, for cycles, the remaining repetitions and the interval.
-pub(crate) type TimerSchedule = (OffsetDateTime, Option<(Option<u32>, Duration)>);
+/// When a timer first fires and, for cycles, how it repeats.
+pub(crate) type TimerSchedule = (OffsetDateTime, Option<timer::Repeat>);
 
 /// Evaluates a timer definition at `now`.
 pub(crate) fn schedule(
@@ -27,11 +27,11 @@ pub(crate) fn schedule(
         TimerDefinition::Duration(_) => (now + timer::parse_duration(&text).map_err(bad)?, None),
         TimerDefinition::Date(_) => (timer::parse_date(&text).map_err(bad)?, None),
         TimerDefinition::Cycle(_) => {
-            let c = timer::parse_cycle(&text).map_err(bad)?;
-            (
-                c.first_due(now),
-                Some((c.repetitions.map(|r| r.saturating_sub(1)), c.interval)),
-            )
+            let (due, repeat) = timer::parse_time_cycle(&text)
+                .map_err(bad)?
+                .first(now)
+                .ok_or_else(|| format!("timer cycle '{text}' has no time after {now}"))?;
+            (due, Some(repeat))
         }
     })
 }

@@ -156,7 +156,7 @@ impl Builder<'_> {
         let literal_check = match child.tag_name().name() {
             "timeDuration" => timer::parse_duration(&text).map(|_| ()),
             "timeDate" => timer::parse_date(&text).map(|_| ()),
-            "timeCycle" => timer::parse_cycle(&text).map(|_| ()),
+            "timeCycle" => timer::parse_time_cycle(&text).map(|_| ()),
             other => {
                 self.problem(Some(id), ProblemKind::Unsupported(other.to_owned()));
                 return Trigger::None;

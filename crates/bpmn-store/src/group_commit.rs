@@ -1,0 +1,218 @@
+//! Group commit: engine commits that arrive together share one database transaction.
+//!
+//! A commit queues its rows and waits for the writer. Whoever holds the writer writes everything
+//! queued by then in one transaction, so that one WAL flush serves all of them, and tells each
+//! commit its outcome; commits arriving meanwhile queue for the next transaction. Under load
+//! (many instances committing at once) commits thus share flushes; alone, a commit is written at
+//! once. A commit is acknowledged only after the transaction holding it has committed, so
+//! durability is unchanged.
+//!
+//! Inside the transaction the stored revisions of the queued instances are read (rows locked on
+//! PostgreSQL, in id order so that engines sharing the database do not deadlock). A commit whose
+//! revisions do not follow them is left out and reported as a conflict; the others are written
+//! with one multi-row upsert, so a transaction takes four statements whatever its size.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use dsf_bpmn::store::CommitError;
+use sqlx::QueryBuilder;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::columns::{self, Written};
+use crate::db::{Db, on_pool};
+use crate::error::SqlStoreError;
+
+/// Rows per statement, well below both databases' limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// How often a transaction is tried again when a row it meant to write was inserted by another
+/// engine after its revisions were read.
+const ATTEMPTS: usize = 3;
+
+/// Writes the rows that follow their stored revision and returns the ids written. A row the
+/// database holds at the same or a later revision (inserted concurrently) is not written.
+const UPSERT: &str = "INSERT INTO bpmn_instances (id, definition_key, definition_version, \
+    business_key, state, delete_reason, next_due, revision, data) ";
+const UPSERT_CONFLICT: &str = " ON CONFLICT (id) DO UPDATE SET \
+    business_key = excluded.business_key, state = excluded.state, \
+    delete_reason = excluded.delete_reason, next_due = excluded.next_due, \
+    revision = excluded.revision, data = excluded.data, lease_owner = NULL, lease_until = NULL \
+    WHERE bpmn_instances.revision < excluded.revision RETURNING id";
+
+/// What a commit is told.
+type Outcome = Result<(), CommitError<SqlStoreError>>;
+
+/// The commits waiting for the writer, and the writer.
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Queue>,
+    writer: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    commits: Vec<Vec<Written>>,
+    waiting: Vec<oneshot::Sender<Outcome>>,
+}
+
+impl GroupCommit {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes one engine commit (all rows or none) in a transaction shared with the commits
+    /// queued beside it; returns once that transaction has committed.
+    pub(crate) async fn commit(&self, db: &Db, rows: Vec<Written>) -> Outcome {
+        let (done, outcome) = oneshot::channel();
+        {
+            let mut queue = self.queue();
+            queue.commits.push(rows);
+            queue.waiting.push(done);
+        }
+        let writer = self.writer.lock().await;
+        let Queue { commits, waiting } = std::mem::take(&mut *self.queue());
+        if !commits.is_empty() {
+            match write(db, &commits).await {
+                Ok(verdicts) => {
+                    for (done, verdict) in waiting.into_iter().zip(verdicts) {
+                        let _ = done.send(verdict.map_err(CommitError::Conflict));
+                    }
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for done in waiting {
+                        let _ = done.send(Err(CommitError::Store(SqlStoreError::Batch(e.clone()))));
+                    }
+                }
+            }
+        }
+        drop(writer);
+        outcome.await.unwrap_or_else(|_| {
+            Err(CommitError::Store(SqlStoreError::Invalid(
+                "the transaction holding the commit was abandoned".into(),
+            )))
+        })
+    }
+}
+
+/// Writes a batch of commits in one transaction; returns each commit's verdict.
+async fn write(db: &Db, commits: &[Vec<Written>]) -> Result<Vec<Result<(), Uuid>>, SqlStoreError> {
+    let mut ids: Vec<String> = commits.iter().flatten().map(|r| r.id.to_string()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for _ in 0..ATTEMPTS {
+        let written = on_pool!(db, pool, dialect => {
+            let mut tx = pool.begin_with(dialect.begin_write).await?;
+            let mut stored = HashMap::new();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let mut query = QueryBuilder::new("SELECT id, revision FROM bpmn_instances WHERE id IN (");
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.clone());
+                }
+                query.push(") ORDER BY id").push(dialect.lock_rows);
+                let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *tx).await?;
+                for (id, revision) in rows {
+                    stored.insert(columns::id(&id)?, revision);
+                }
+            }
+            let (verdicts, rows) = accept(commits, stored);
+            let mut written = 0;
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut query = QueryBuilder::new(UPSERT);
+                query.push_values(chunk, |mut row, r| {
+                    row.push_bind(r.id.to_string())
+                        .push_bind(r.key.clone())
+                        .push_bind(r.version)
+                        .push_bind(r.business_key.clone())
+                        .push_bind(r.state)
+                        .push_bind(r.delete_reason.clone())
+                        .push_bind(r.next_due)
+                        .push_bind(r.revision)
+                        .push_bind(r.data.clone());
+                });
+                query.push(UPSERT_CONFLICT);
+                written += query.build().fetch_all(&mut *tx).await?.len();
+            }
+            if written == rows.len() {
+                tx.commit().await?;
+                Some(verdicts)
+            } else {
+                // another engine inserted one of the instances meanwhile: read the revisions again
+                tx.rollback().await?;
+                None
+            }
+        });
+        if let Some(verdicts) = written {
+            return Ok(verdicts);
+        }
+    }
+    Err(SqlStoreError::Invalid(
+        "instances kept being inserted concurrently by another engine".into(),
+    ))
+}
+
+/// Decides which commits of a batch are written: each in turn, if every record carries the
+/// revision after the stored one (or after the one an earlier commit of the batch wrote). Returns
+/// each commit's verdict and the rows to write, the latest per instance.
+fn accept(
+    commits: &[Vec<Written>],
+    mut stored: HashMap<Uuid, i64>,
+) -> (Vec<Result<(), Uuid>>, Vec<&Written>) {
+    let mut latest = BTreeMap::new();
+    let verdicts = commits
+        .iter()
+        .map(|rows| {
+            let behind = |r: &&Written| r.revision != stored.get(&r.id).copied().unwrap_or(0) + 1;
+            if let Some(conflict) = rows.iter().find(behind) {
+                return Err(conflict.id);
+            }
+            for r in rows {
+                stored.insert(r.id, r.revision);
+                latest.insert(r.id, r);
+            }
+            Ok(())
+        })
+        .collect();
+    (verdicts, latest.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: Uuid, revision: i64) -> Written {
+        Written {
+            id,
+            key: "p".into(),
+            version: 1,
+            business_key: None,
+            state: "active",
+            delete_reason: None,
+            next_due: None,
+            revision,
+            data: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_conflicting_commit_is_left_out_and_later_ones_build_on_the_accepted() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let stored = HashMap::from([(a, 3)]);
+        let commits = vec![
+            vec![row(a, 4), row(b, 1)],
+            // stale: another engine's copy of `a`; nothing of it is written, `c` neither
+            vec![row(c, 1), row(a, 4)],
+            vec![row(a, 5)],
+        ];
+        let (verdicts, rows) = accept(&commits, stored);
+        assert_eq!(verdicts, vec![Ok(()), Err(a), Ok(())]);
+        let mut written: Vec<(Uuid, i64)> = rows.iter().map(|r| (r.id, r.revision)).collect();
+        written.sort_unstable();
+        let mut expected = vec![(a, 5), (b, 1)];
+        expected.sort_unstable();
+        assert_eq!(written, expected);
+    }
+}
