@@ -111,6 +111,7 @@ pub async fn authenticate(
                 identity: identity.clone(),
                 allow_list,
                 config: state.config.clone(),
+                definitions: state.definitions.clone(),
             });
             request.extensions_mut().insert(identity);
             next.run(request).await

@@ -194,6 +194,7 @@ pub async fn load(state: &AppState, bundle: Resource) -> Result<(), ApiError> {
         identity: Identity::local(&state.config.organization_identifier),
         allow_list: state.allow_list.get().await?,
         config: state.config.clone(),
+        definitions: state.definitions.clone(),
     };
     let prefer = Prefer {
         strict: true,

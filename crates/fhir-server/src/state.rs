@@ -5,6 +5,7 @@ use std::sync::Arc;
 use dsf_fhir_store::{Store, Transaction};
 
 use crate::allow_list::{ALLOW_LIST_TYPES, AllowListCache};
+use crate::authz::definitions::DefinitionCache;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::identity::AuthMode;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub auth: AuthMode,
     /// The federation's organizations, for authentication and authorization.
     pub allow_list: Arc<AllowListCache>,
+    /// The ActivityDefinitions Tasks are authorized by.
+    pub definitions: Arc<DefinitionCache>,
     /// The websocket clients bound to Subscriptions.
     pub subscribers: Arc<Subscribers>,
 }
@@ -30,6 +33,7 @@ impl AppState {
     pub fn new(store: Store, config: ServerConfig, auth: AuthMode) -> AppState {
         AppState {
             allow_list: Arc::new(AllowListCache::new(store.clone())),
+            definitions: Arc::new(DefinitionCache::new(store.clone())),
             subscribers: Arc::default(),
             store,
             config: Arc::new(config),
@@ -40,9 +44,13 @@ impl AppState {
     /// Commits `tx`; the allow list is read again when the transaction changed it.
     pub async fn commit(&self, tx: Transaction) -> Result<(), ApiError> {
         let allow_list_changed = ALLOW_LIST_TYPES.iter().any(|t| tx.touches(t));
+        let definitions_changed = tx.touches("ActivityDefinition");
         tx.commit().await?;
         if allow_list_changed {
             self.allow_list.invalidate();
+        }
+        if definitions_changed {
+            self.definitions.invalidate();
         }
         Ok(())
     }

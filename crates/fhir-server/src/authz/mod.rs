@@ -12,6 +12,7 @@
 //! organization; remote callers learn only that the operation is forbidden. Every decision is
 //! logged on the `dsf_audit` target.
 
+pub mod definitions;
 pub mod process;
 pub mod questionnaire_response;
 pub mod read;
@@ -76,6 +77,8 @@ pub struct Caller {
     pub allow_list: Arc<AllowList>,
     /// The server's settings (its organization identifier among them).
     pub config: Arc<ServerConfig>,
+    /// The ActivityDefinitions Tasks are authorized by.
+    pub definitions: Arc<definitions::DefinitionCache>,
 }
 
 impl Caller {

@@ -3,9 +3,12 @@
 
 use dsf_fhir::Resource;
 use dsf_fhir_store::search::access::ORGANIZATION_IDENTIFIER;
-use dsf_fhir_store::{SearchQuery, Stored, Transaction};
+use std::sync::Arc;
+
+use dsf_fhir_store::{Stored, Transaction};
 use serde_json::Value;
 
+use super::definitions;
 use super::process::{self, Party};
 use super::unique::exists_other;
 use super::{Caller, Operation, array_at, json_of, str_at};
@@ -127,20 +130,18 @@ fn requester(task: &Value) -> Result<&str, String> {
 
 /// The active or draft ActivityDefinition a Task instantiates.
 async fn find_definition(
+    caller: &Caller,
     tx: &mut Transaction,
     process: &ProcessReference<'_>,
-) -> Result<Option<Value>, ApiError> {
-    let params = [
-        ("url".to_owned(), process.url.to_owned()),
-        ("version".to_owned(), process.version.to_owned()),
-    ];
-    let (query, _) = SearchQuery::parse("ActivityDefinition", &params, "");
-    let found = tx.search(&query, 10).await?;
-    Ok(found
-        .matches
-        .into_iter()
-        .map(|s| json_of(&s.resource))
-        .find(|ad| matches!(str_at(ad, "status"), Some("draft" | "active"))))
+) -> Result<Option<Arc<Value>>, ApiError> {
+    if tx.touches("ActivityDefinition") {
+        // This transaction changed definitions the cache cannot know of yet.
+        let found = tx
+            .search(&definitions::query(process.url, process.version), 10)
+            .await?;
+        return Ok(definitions::usable(found).map(Arc::new));
+    }
+    Ok(caller.definitions.get(process.url, process.version).await?)
 }
 
 /// The rules every new Task (and every draft update) meets; returns the process and message.
@@ -222,12 +223,14 @@ pub async fn check_create(
             if recipient(&task).map_err(refuse)? != caller.local_organization() {
                 return Err(refuse("recipient is not the local organization".into()));
             }
-            let definition = find_definition(tx, &process).await?.ok_or_else(|| {
-                refuse(format!(
-                    "no active or draft ActivityDefinition {}|{}",
-                    process.url, process.version
-                ))
-            })?;
+            let definition = find_definition(caller, tx, &process)
+                .await?
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "no active or draft ActivityDefinition {}|{}",
+                        process.url, process.version
+                    ))
+                })?;
             let requester = Party::caller(&caller.identity);
             let recipient = Party::local_organization(caller.local_organization());
             let profiles = process::profiles_of(&task);
@@ -344,7 +347,7 @@ pub async fn check_update(
                 ));
             }
         };
-        let definition = find_definition(tx, &process).await?;
+        let definition = find_definition(caller, tx, &process).await?;
         let recipient = Party::local_organization(caller.local_organization());
         let profiles = process::profiles_of(&new);
         let authorized = definition.is_some_and(|d| {
