@@ -13,7 +13,7 @@ use super::{array_at, extensions, str_at};
 use crate::allow_list::AllowList;
 use crate::identity::Identity;
 use crate::practitioners::Practitioner;
-use dsf_fhir_store::search::access::ORGANIZATION_IDENTIFIER;
+use dsf_fhir_store::search::access::organization_identifier;
 
 /// The extension on ActivityDefinition.
 pub const PROCESS_AUTHORIZATION: &str =
@@ -84,13 +84,6 @@ const CODES: [(&str, bool, Option<&str>); 9] = [
     ("REMOTE_ORGANIZATION", false, Some(ORGANIZATION_EXTENSION)),
     ("REMOTE_ROLE", false, Some(ROLE_EXTENSION)),
 ];
-
-fn organization_identifier(identifier: Option<&Value>) -> Option<&str> {
-    let identifier = identifier?;
-    (str_at(identifier, "system") == Some(ORGANIZATION_IDENTIFIER))
-        .then(|| str_at(identifier, "value"))
-        .flatten()
-}
 
 /// The `(parent, role coding)` of a parent-organization-role extension.
 fn parent_and_role(ext: &Value) -> Option<(&str, &Value)> {

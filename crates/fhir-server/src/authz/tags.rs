@@ -4,8 +4,8 @@
 //! organization or a parent organization and role that exist.
 
 use dsf_fhir_store::search::access::{
-    ORGANIZATION_IDENTIFIER, READ_ACCESS_ORGANIZATION, READ_ACCESS_PARENT_ORGANIZATION_ROLE,
-    READ_ACCESS_TAG,
+    READ_ACCESS_ORGANIZATION, READ_ACCESS_PARENT_ORGANIZATION_ROLE, READ_ACCESS_TAG,
+    organization_identifier,
 };
 use serde_json::Value;
 
@@ -19,14 +19,6 @@ pub const ORGANIZATION_ROLES: [&str; 14] = [
     "UAC", "COS", "CRR", "DIC", "DMS", "DTS", "HRP", "TTP", "AMS", "ASP", "SPR", "TSP", "PPH",
     "BIO",
 ];
-
-/// The value of an organization Identifier.
-fn organization_identifier(identifier: Option<&Value>) -> Option<&str> {
-    let identifier = identifier?;
-    (str_at(identifier, "system") == Some(ORGANIZATION_IDENTIFIER))
-        .then(|| str_at(identifier, "value"))
-        .flatten()
-}
 
 /// Whether `coding` is a known organization role.
 pub fn is_organization_role(coding: Option<&Value>) -> bool {

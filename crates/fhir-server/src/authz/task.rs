@@ -2,7 +2,7 @@
 //! status may move, is checked against the process's ActivityDefinition.
 
 use dsf_fhir::Resource;
-use dsf_fhir_store::search::access::ORGANIZATION_IDENTIFIER;
+use dsf_fhir_store::search::access::organization_identifier;
 use std::sync::Arc;
 
 use dsf_fhir_store::{Stored, Transaction};
@@ -86,10 +86,7 @@ fn message_name(task: &Value) -> Result<&str, String> {
 
 /// The organization identifier value of a logical reference.
 fn organization_of(reference: &Value) -> Option<&str> {
-    let identifier = reference.get("identifier")?;
-    (str_at(identifier, "system") == Some(ORGANIZATION_IDENTIFIER))
-        .then(|| str_at(identifier, "value"))
-        .flatten()
+    organization_identifier(reference.get("identifier"))
 }
 
 /// The single recipient's organization identifier.

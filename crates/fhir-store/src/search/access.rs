@@ -61,7 +61,8 @@ fn str_at<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// The value of an Identifier with the organization-identifier system.
-fn organization_identifier(identifier: &Value) -> Option<&str> {
+pub fn organization_identifier(identifier: Option<&Value>) -> Option<&str> {
+    let identifier = identifier?;
     (str_at(identifier, "system") == Some(ORGANIZATION_IDENTIFIER))
         .then(|| str_at(identifier, "value"))
         .flatten()
@@ -86,7 +87,7 @@ fn tag_tokens(tag: &Value, tokens: &mut Vec<String>) {
         Some("LOCAL") => tokens.push("LOCAL".to_owned()),
         Some("ORGANIZATION") => {
             for ext in extensions(tag, READ_ACCESS_ORGANIZATION) {
-                if let Some(id) = ext.get("valueIdentifier").and_then(organization_identifier) {
+                if let Some(id) = organization_identifier(ext.get("valueIdentifier")) {
                     tokens.push(organization(id));
                 }
             }
@@ -94,7 +95,7 @@ fn tag_tokens(tag: &Value, tokens: &mut Vec<String>) {
         Some("ROLE") => {
             for ext in extensions(tag, READ_ACCESS_PARENT_ORGANIZATION_ROLE) {
                 let parent = extensions(ext, "parent-organization")
-                    .find_map(|e| e.get("valueIdentifier").and_then(organization_identifier));
+                    .find_map(|e| organization_identifier(e.get("valueIdentifier")));
                 let role_coding = extensions(ext, "organization-role")
                     .find_map(|e| e.get("valueCoding"))
                     .and_then(|c| Some((str_at(c, "system")?, str_at(c, "code")?)));
@@ -114,7 +115,7 @@ pub fn access_tokens(resource_type: &str, resource: &Map<String, Value>) -> Vec<
         "Task" => {
             // The recipient is always the local organization, which reads everything anyway.
             for requester in values_at(resource, "requester.identifier") {
-                if let Some(id) = organization_identifier(requester) {
+                if let Some(id) = organization_identifier(Some(requester)) {
                     tokens.push(task_requester(id));
                 }
             }
