@@ -1,8 +1,8 @@
 //! `dsf bench subscriptions`: Task creates with and without websocket subscribers.
 //!
-//! Per store: the create rate without subscribers; then, with 10 clients bound to the default
-//! `Task?status=requested` Subscription, the create rate and the events delivered per second in
-//! the same run; then the latency from a create's HTTP response to the event at the bound clients
+//! Per store, in alternating rounds: the create rate without subscribers, and with 10 clients
+//! bound to the default `Task?status=requested` Subscription the create rate and the events
+//! delivered per second (each the median round); then the latency from a create's HTTP response to the event at the bound clients
 //! (sequential creates, so that the latency is not queueing behind other creates).
 
 use std::collections::HashMap;
@@ -36,9 +36,12 @@ pub struct SubscriptionBenchArgs {
     /// Websocket clients bound to the Subscription.
     #[arg(long, default_value_t = 10)]
     pub subscribers: usize,
-    /// Creates per throughput measurement.
+    /// Creates per throughput measurement (each side, over all rounds).
     #[arg(long, default_value_t = 3_000)]
     pub creates: usize,
+    /// Alternating rounds without and with subscribers.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
     /// Sequential creates for the latency measurement.
     #[arg(long, default_value_t = 500)]
     pub latency_creates: usize,
@@ -222,6 +225,12 @@ async fn creates(
     .await
 }
 
+/// The round with the median create rate.
+fn median_round(mut rounds: Vec<Stats>) -> Stats {
+    rounds.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
 /// Waits until every Task in `responses` reached `subscribers` clients; returns when the last
 /// event arrived.
 async fn delivered(
@@ -266,34 +275,46 @@ async fn measure(
     let ignored = Arrivals::default();
     // Warm up connections and caches.
     creates(&client, &base, args.clients, 0, args.clients * 20, &ignored).await?;
-    eprintln!("{name}: creates without subscribers ...");
-    let plain = creates(
-        &client,
-        &base,
-        args.clients,
-        1_000_000,
-        args.creates,
-        &ignored,
-    )
-    .await?;
-
-    eprintln!("{name}: creates with {} subscribers ...", args.subscribers);
+    // Alternating rounds without and with subscribers, so that load from elsewhere on the
+    // machine affects both alike; each side's figure is its median round.
+    let per_round = (args.creates / args.rounds.max(1)).max(1);
+    let (mut plain, mut subscribed, mut event_rates) = (Vec::new(), Vec::new(), Vec::new());
     let arrivals = Arrivals::default();
+    for round in 0..args.rounds.max(1) {
+        eprintln!(
+            "{name}: round {}/{}: creates without, then with {} subscribers ...",
+            round + 1,
+            args.rounds.max(1),
+            args.subscribers
+        );
+        let from = 1_000_000 * (round + 1);
+        plain.push(creates(&client, &base, args.clients, from, per_round, &ignored).await?);
+        let readers = bind(&base, &subscription, args.subscribers, &arrivals).await?;
+        let responses = Arrivals::default();
+        let started = Instant::now();
+        subscribed.push(
+            creates(
+                &client,
+                &base,
+                args.clients,
+                from + 500_000,
+                per_round,
+                &responses,
+            )
+            .await?,
+        );
+        let last = delivered(&responses, &arrivals, args.subscribers).await?;
+        let events = (per_round * args.subscribers) as f64;
+        event_rates.push(events / last.duration_since(started).as_secs_f64().max(f64::EPSILON));
+        for reader in readers {
+            reader.abort();
+        }
+    }
+    let plain = median_round(plain);
+    let subscribed = median_round(subscribed);
+    event_rates.sort_by(f64::total_cmp);
+    let events_per_second = event_rates[event_rates.len() / 2];
     let readers = bind(&base, &subscription, args.subscribers, &arrivals).await?;
-    let responses = Arrivals::default();
-    let started = Instant::now();
-    let subscribed = creates(
-        &client,
-        &base,
-        args.clients,
-        2_000_000,
-        args.creates,
-        &responses,
-    )
-    .await?;
-    let last = delivered(&responses, &arrivals, args.subscribers).await?;
-    let events = (args.creates * args.subscribers) as f64;
-    let events_per_second = events / last.duration_since(started).as_secs_f64().max(f64::EPSILON);
 
     eprintln!("{name}: latency ...");
     let responses = Arrivals::default();
@@ -301,7 +322,7 @@ async fn measure(
         &client,
         &base,
         1,
-        3_000_000,
+        100_000_000,
         args.latency_creates,
         &responses,
     )
@@ -383,6 +404,7 @@ mod tests {
             clients: 2,
             subscribers: 2,
             creates: 20,
+            rounds: 2,
             latency_creates: 5,
             stores: StoreArgs {
                 postgres_url: String::new(),

@@ -12,14 +12,15 @@
 //! `RecvError::Lagged`, and a lost PostgreSQL connection is announced as [`Change::Missed`]:
 //! either way changes were missed, and the follower has to catch up by searching.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgNotification};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use crate::StoreError;
 use crate::db::Session;
+use crate::{StoreError, Stored};
 
 /// The PostgreSQL notification channel of the change feed.
 const CHANNEL: &str = "dsf_changes";
@@ -29,7 +30,7 @@ const BUFFERED: usize = 8192;
 const MAX_PAYLOAD: usize = 7000;
 
 /// A committed version of a resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Written {
     /// The resource type.
     pub resource_type: String,
@@ -39,7 +40,25 @@ pub struct Written {
     pub version: i64,
     /// Whether the version is a deletion.
     pub deleted: bool,
+    /// The version as written, when this process wrote it with embedded SQLite (not for
+    /// Binaries): followers need not read it back.
+    pub stored: Option<Arc<Stored>>,
 }
+
+impl PartialEq for Written {
+    /// The same version of the same resource.
+    fn eq(&self, other: &Self) -> bool {
+        (&self.resource_type, &self.id, self.version, self.deleted)
+            == (
+                &other.resource_type,
+                &other.id,
+                other.version,
+                other.deleted,
+            )
+    }
+}
+
+impl Eq for Written {}
 
 /// One event of the change feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +91,7 @@ impl Written {
             id,
             version,
             deleted,
+            stored: None,
         })
     }
 }
@@ -209,6 +229,7 @@ mod tests {
             id: "7c9e6679-7425-40de-944b-e07fc1f90ae7".into(),
             version: 3,
             deleted: true,
+            stored: None,
         };
         assert_eq!(Written::from_line(&change.to_line()), Some(change));
         assert_eq!(Written::from_line("Task x y w"), None);

@@ -399,6 +399,15 @@ impl Session {
             .unwrap_or(0))
     }
 
+    /// Runs a query that returns one integer per row.
+    pub(crate) async fn fetch_ints(&mut self, sql: Sql) -> Result<Vec<i64>, StoreError> {
+        let rows = self.fetch(sql, &[Col::Int]).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.first().and_then(Val::int))
+            .collect())
+    }
+
     /// Commits a write transaction and announces `changes` on the change feed once committed; a
     /// reader session is simply released.
     pub(crate) async fn commit(mut self, changes: Vec<Written>) -> Result<(), StoreError> {

@@ -22,6 +22,6 @@ pub use changes::{Change, Written};
 pub use error::StoreError;
 pub use search::query::{SearchIssue, SearchQuery};
 pub use store::{
-    Deleted, HistoryQuery, HistoryResult, SearchResult, Store, StoreConfig, Stored, Transaction,
-    format_instant,
+    Deleted, HistoryQuery, HistoryResult, MATCH_BATCH, SearchResult, Store, StoreConfig, Stored,
+    Transaction, format_instant,
 };

@@ -142,6 +142,8 @@ pub struct Transaction {
 
 /// Current versions kept in memory for reads (embedded SQLite only).
 const CACHED_VERSIONS: usize = 50_000;
+/// Versions matched in one statement: their index rows stay below SQLite's bind limit.
+pub const MATCH_BATCH: usize = 32;
 
 fn now_micros() -> i64 {
     let now = OffsetDateTime::now_utc();
@@ -333,14 +335,30 @@ impl Store {
     /// whatever the backend: no database round trip per match. (The search conditions compare
     /// the index's normalized text and integer ranges, on which both backends agree.)
     pub async fn matches(&self, query: &SearchQuery, stored: &Stored) -> Result<bool, StoreError> {
-        if stored.deleted || stored.resource_type() != query.resource_type {
-            return Ok(false);
+        Ok(!self.matching(query, &[stored]).await?.is_empty())
+    }
+
+    /// The sequence numbers of those of `versions` that match `query`, with the same semantics
+    /// as [`Store::matches`], in one statement per [`MATCH_BATCH`] versions.
+    pub async fn matching(
+        &self,
+        query: &SearchQuery,
+        versions: &[&Stored],
+    ) -> Result<Vec<i64>, StoreError> {
+        let candidates: Vec<&Stored> = versions
+            .iter()
+            .copied()
+            .filter(|s| !s.deleted && s.resource_type() == query.resource_type)
+            .collect();
+        let mut matching = Vec::new();
+        for batch in candidates.chunks(MATCH_BATCH) {
+            let mut session = Session::SqliteRead(self.matcher.acquire().await?);
+            let mut sql = session.sql();
+            push_version_tables(&mut sql, batch);
+            push_page(&mut sql, query, batch.len() as i64, 0);
+            matching.extend(session.fetch_ints(sql).await?);
         }
-        let mut session = Session::SqliteRead(self.matcher.acquire().await?);
-        let mut sql = session.sql();
-        push_version_tables(&mut sql, stored);
-        push_count(&mut sql, query);
-        Ok(session.fetch_int(sql).await? > 0)
+        Ok(matching)
     }
 
     /// Reads a page of history.
@@ -374,7 +392,7 @@ impl Transaction {
         let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let resource_type = resource.resource_type().to_owned();
         let stored = write_version(&mut self.session, &resource_type, &id, 1, resource).await?;
-        self.changed(&resource_type, &id, 1, false);
+        self.changed_to(&stored);
         Ok(stored)
     }
 
@@ -420,7 +438,7 @@ impl Transaction {
             resource,
         )
         .await?;
-        self.changed(&resource_type, &id, version + 1, false);
+        self.changed_to(&stored);
         Ok(stored)
     }
 
@@ -558,7 +576,22 @@ impl Transaction {
             id: id.to_owned(),
             version,
             deleted,
+            stored: None,
         });
+    }
+
+    /// Notes a written version that followers of the change feed get with the change: with
+    /// embedded SQLite, where the feed is this process's own (Binaries excepted: their content
+    /// may be large).
+    fn changed_to(&mut self, stored: &Stored) {
+        let resource_type = stored.resource_type();
+        self.changed(resource_type, stored.id(), stored.version, stored.deleted);
+        if self.session.dialect() == Dialect::Sqlite
+            && resource_type != "Binary"
+            && let Some(change) = self.changes.last_mut()
+        {
+            change.stored = Some(Arc::new(stored.clone()));
+        }
     }
 }
 
@@ -714,28 +747,38 @@ async fn write_version(
     })
 }
 
-/// Appends `WITH` tables named `resources` and `search_params` that hold only `stored` and the
-/// index rows it is written with, so that the search SQL appended next sees that version alone.
-fn push_version_tables(sql: &mut Sql, stored: &Stored) {
-    let resource_type = stored.resource_type();
-    let mut rows = index_rows(resource_type, stored.resource.as_json());
-    if rows.is_empty() {
-        // VALUES needs a row: one that no criterion names.
-        rows.push(IndexRow::new(""));
+/// Appends `WITH` tables named `resources` and `search_params` that hold only `versions` and the
+/// index rows they are written with, so that the search SQL appended next sees those versions
+/// alone.
+fn push_version_tables(sql: &mut Sql, versions: &[&Stored]) {
+    sql.push("WITH resources (seq, res_type, res_id, version, last_updated, deleted, current) AS (VALUES ");
+    for (i, stored) in versions.iter().enumerate() {
+        let micros = i64::try_from(stored.last_updated.unix_timestamp_nanos() / 1000).unwrap_or(0);
+        sql.push(if i > 0 { ", (" } else { "(" })
+            .bind(stored.seq)
+            .push(", ")
+            .bind(stored.resource_type().to_owned())
+            .push(", ")
+            .bind(stored.id().to_owned())
+            .push(", ")
+            .bind(stored.version)
+            .push(", ")
+            .bind(micros)
+            .push(", 0, 1)");
     }
-    let micros = i64::try_from(stored.last_updated.unix_timestamp_nanos() / 1000).unwrap_or(0);
-    sql.push("WITH resources (seq, res_type, res_id, version, last_updated, deleted, current) AS (VALUES (")
-        .bind(stored.seq)
-        .push(", ")
-        .bind(resource_type)
-        .push(", ")
-        .bind(stored.id())
-        .push(", ")
-        .bind(stored.version)
-        .push(", ")
-        .bind(micros)
-        .push(", 0, 1)), search_params (seq, res_type, param, sys, val, raw, lo, hi) AS (VALUES ");
-    push_index_values(sql, resource_type, Some(stored.seq), &rows);
+    sql.push("), search_params (seq, res_type, param, sys, val, raw, lo, hi) AS (VALUES ");
+    for (i, stored) in versions.iter().enumerate() {
+        let resource_type = stored.resource_type();
+        let mut rows = index_rows(resource_type, stored.resource.as_json());
+        if rows.is_empty() {
+            // VALUES needs a row: one that no criterion names.
+            rows.push(IndexRow::new(""));
+        }
+        if i > 0 {
+            sql.push(", ");
+        }
+        push_index_values(sql, resource_type, Some(stored.seq), &rows);
+    }
     sql.push(") ");
 }
 

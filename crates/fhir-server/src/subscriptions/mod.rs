@@ -2,10 +2,12 @@
 //! the websocket clients bound to it, after their commit and in commit order.
 //!
 //! One task per server process follows the store's change feed ([`dsf_fhir_store::Store::changes`]):
-//! for each committed create or update it loads the version, matches it against the active
-//! Subscriptions of its type ([`registry`]) with the search's own SQL
-//! ([`dsf_fhir_store::Store::matches`]), and queues a frame for each bound client that may read
-//! the resource ([`subscribers`]). Deletions are not delivered. A Subscription write reloads the
+//! it takes the committed creates and updates that arrived meanwhile (up to
+//! [`dsf_fhir_store::MATCH_BATCH`]), with the versions themselves when this process wrote them to
+//! embedded SQLite and read back otherwise, matches them against the active Subscriptions of
+//! their type ([`registry`]) with the search's own SQL, one statement per Subscription
+//! ([`dsf_fhir_store::Store::matching`]), and queues a frame for each bound client that may read
+//! the resource ([`subscribers`]), in commit order. Deletions are not delivered. A Subscription write reloads the
 //! active Subscriptions. When changes may have been missed (the feed lagged or its database
 //! connection was lost), every client is disconnected: clients catch up by searching with
 //! `_lastUpdated`, as they do after any reconnect. The endpoint is in [`websocket`].
@@ -14,13 +16,19 @@ pub mod registry;
 pub mod subscribers;
 pub mod websocket;
 
-use dsf_fhir_store::{Change, Store, StoreError, Written};
-use tokio::sync::broadcast::error::RecvError;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use dsf_fhir_store::{Change, Store, StoreError, Stored, Written};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::task::JoinHandle;
 
 use crate::authz::read::may_read;
 use crate::state::AppState;
 use registry::Registry;
+
+/// Most changes delivered together: their matching against each Subscription is one statement.
+const BATCH: usize = dsf_fhir_store::MATCH_BATCH;
 
 /// Starts delivering the store's changes to the bound websocket clients of `state`; the task ends
 /// when the store's feed does or it is aborted.
@@ -30,17 +38,35 @@ pub fn start(state: &AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut registry = Registry::default();
         loop {
-            let delivered = match feed.recv().await {
-                Ok(Change::Written(written)) => deliver(&state, &mut registry, &written).await,
-                Ok(Change::Missed) | Err(RecvError::Lagged(_)) => {
-                    registry.invalidate();
-                    state.subscribers.disconnect_all();
-                    Ok(())
+            // The changes committed meanwhile are delivered together, in commit order.
+            let mut batch = Vec::new();
+            let mut missed = false;
+            let mut next = feed.recv().await;
+            loop {
+                match next {
+                    Ok(Change::Written(written)) => batch.push(written),
+                    Ok(Change::Missed) | Err(RecvError::Lagged(_)) => missed = true,
+                    Err(RecvError::Closed) => return,
                 }
-                Err(RecvError::Closed) => return,
+                if batch.len() >= BATCH {
+                    break;
+                }
+                next = match feed.try_recv() {
+                    Ok(change) => Ok(change),
+                    Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                    Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                    Err(TryRecvError::Empty) => break,
+                };
+            }
+            let delivered = if missed {
+                Ok(())
+            } else {
+                deliver(&state, &mut registry, &batch).await
             };
-            if let Err(e) = delivered {
+            if let Err(e) = &delivered {
                 tracing::error!("websocket subscriptions: {e}");
+            }
+            if missed || delivered.is_err() {
                 registry.invalidate();
                 state.subscribers.disconnect_all();
             }
@@ -48,48 +74,81 @@ pub fn start(state: &AppState) -> JoinHandle<()> {
     })
 }
 
-/// Pushes the version `written` to the clients of the Subscriptions it matches.
+/// Pushes the versions `batch` to the clients of the Subscriptions they match, in order.
 async fn deliver(
     state: &AppState,
     registry: &mut Registry,
-    written: &Written,
+    batch: &[Written],
 ) -> Result<(), StoreError> {
-    if written.resource_type == "Subscription" {
+    if batch.iter().any(|w| w.resource_type == "Subscription") {
         registry.invalidate();
     }
     let subscribers = &state.subscribers;
-    if written.deleted || subscribers.is_empty() {
+    if subscribers.is_empty() {
         return Ok(());
     }
     let active = registry.active(&state.store).await?;
     let candidates: Vec<_> = active
         .iter()
-        .filter(|s| s.query.resource_type == written.resource_type && subscribers.has(&s.id))
+        .filter(|s| subscribers.has(&s.id))
+        .filter(|s| {
+            batch
+                .iter()
+                .any(|w| s.query.resource_type == w.resource_type)
+        })
         .collect();
     if candidates.is_empty() {
         return Ok(());
     }
     let store: &Store = &state.store;
-    let Some(stored) = store
-        .vread(&written.resource_type, &written.id, written.version)
-        .await?
-    else {
-        return Ok(());
-    };
-    let resource = stored.clone().into_full_resource();
-    for subscription in candidates {
-        if !store.matches(&subscription.query, &stored).await? {
+    let mut versions: Vec<Arc<Stored>> = Vec::new();
+    for written in batch.iter().filter(|w| !w.deleted) {
+        if !candidates
+            .iter()
+            .any(|s| s.query.resource_type == written.resource_type)
+        {
             continue;
         }
-        let mut readers = Vec::new();
-        for (key, caller) in subscribers.callers(&subscription.id) {
-            if may_read(&caller, store, &stored).await.unwrap_or(false) {
-                readers.push(key);
+        let stored = match &written.stored {
+            Some(stored) => stored.clone(),
+            None => match store
+                .vread(&written.resource_type, &written.id, written.version)
+                .await?
+            {
+                Some(stored) => Arc::new(stored),
+                None => continue,
+            },
+        };
+        versions.push(stored);
+    }
+    let refs: Vec<&Stored> = versions.iter().map(Arc::as_ref).collect();
+    let mut matched = Vec::new();
+    for subscription in &candidates {
+        let seqs: HashSet<i64> = store
+            .matching(&subscription.query, &refs)
+            .await?
+            .into_iter()
+            .collect();
+        matched.push(seqs);
+    }
+    for stored in &versions {
+        let mut resource = None;
+        for (subscription, seqs) in candidates.iter().zip(&matched) {
+            if !seqs.contains(&stored.seq) {
+                continue;
             }
-        }
-        if !readers.is_empty() {
-            let text = subscription.payload.message(&subscription.id, &resource);
-            subscribers.send(&subscription.id, &readers, text);
+            let mut readers = Vec::new();
+            for (key, caller) in subscribers.callers(&subscription.id) {
+                if may_read(&caller, store, stored).await.unwrap_or(false) {
+                    readers.push(key);
+                }
+            }
+            if !readers.is_empty() {
+                let resource =
+                    resource.get_or_insert_with(|| stored.as_ref().clone().into_full_resource());
+                let text = subscription.payload.message(&subscription.id, resource);
+                subscribers.send(&subscription.id, &readers, text);
+            }
         }
     }
     Ok(())

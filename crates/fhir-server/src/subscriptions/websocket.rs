@@ -13,6 +13,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
+use futures::SinkExt;
 
 use crate::authz::{Caller, Operation, permits, read::may_read};
 use crate::state::AppState;
@@ -22,6 +23,8 @@ use crate::state::AppState;
 const PING_EVERY: Duration = Duration::from_secs(28);
 /// How long a client may take for `bind`.
 const BIND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most queued frames written before one flush.
+const MAX_BATCH: usize = 64;
 /// How long one frame may take to be sent before the client counts as dead.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -55,6 +58,23 @@ async fn bind_request(socket: &mut WebSocket) -> Option<String> {
             _ => return None,
         }
     }
+}
+
+/// Sends `first` and whatever else is queued already, flushing once: under load, many frames
+/// leave in one write.
+async fn send_queued(
+    socket: &mut WebSocket,
+    first: Message,
+    queue: &mut tokio::sync::mpsc::Receiver<Message>,
+) -> Result<(), axum::Error> {
+    socket.feed(first).await?;
+    for _ in 1..MAX_BATCH {
+        match queue.try_recv() {
+            Ok(frame) => socket.feed(frame).await?,
+            Err(_) => break,
+        }
+    }
+    socket.flush().await
 }
 
 async fn serve(mut socket: WebSocket, state: AppState, caller: Caller) {
@@ -107,7 +127,7 @@ async fn serve(mut socket: WebSocket, state: AppState, caller: Caller) {
             frame = binding.queue.recv() => {
                 // `None`: the client fell behind and was disconnected.
                 let Some(frame) = frame else { return };
-                if !matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(frame)).await, Ok(Ok(()))) {
+                if !matches!(tokio::time::timeout(SEND_TIMEOUT, send_queued(&mut socket, frame, &mut binding.queue)).await, Ok(Ok(()))) {
                     return;
                 }
             }
