@@ -1,6 +1,7 @@
 //! Test support shared by the workspace's integration tests: fresh SQLite and PostgreSQL
 //! databases, so that every store and server test runs against both backends.
 
+pub mod federation;
 pub mod secure;
 
 use std::path::PathBuf;

@@ -175,7 +175,8 @@ impl SecureServer {
         configure: impl FnOnce(&mut ServerConfig),
     ) -> SecureServer {
         let db = Arc::new(TestDb::new(backend).await);
-        SecureServer::start_on(db, pki, local, members, crl, configure).await
+        let listener = crate::loopback_listener().await;
+        SecureServer::start_on(db, listener, pki, local, members, crl, configure).await
     }
 
     /// A second server process of the same site on this server's database (PostgreSQL: several
@@ -186,11 +187,14 @@ impl SecureServer {
         local: &str,
         members: &[Member],
     ) -> SecureServer {
-        SecureServer::start_on(self.db.clone(), pki, local, members, None, |_| {}).await
+        let listener = crate::loopback_listener().await;
+        SecureServer::start_on(self.db.clone(), listener, pki, local, members, None, |_| {}).await
     }
 
-    async fn start_on(
+    /// Starts a server on `db` that accepts on `listener` (bound to the given loopback port).
+    pub(crate) async fn start_on(
         db: Arc<TestDb>,
+        (listener, port): (tokio::net::TcpListener, u16),
         pki: &TestPki,
         local: &str,
         members: &[Member],
@@ -198,7 +202,6 @@ impl SecureServer {
         configure: impl FnOnce(&mut ServerConfig),
     ) -> SecureServer {
         let store = Store::open(&db.config).await.expect("open store");
-        let (listener, port) = crate::loopback_listener().await;
         let base_url = format!("https://localhost:{port}/fhir");
         let mut config = ServerConfig::new(&base_url).expect("server config");
         config.organization_identifier = local.to_owned();
@@ -241,6 +244,11 @@ impl SecureServer {
             shutdown: Some(tx),
             db,
         }
+    }
+
+    /// How the server's database is opened (a site's process engine may share it).
+    pub fn database(&self) -> &dsf_fhir_store::StoreConfig {
+        &self.db.config
     }
 
     /// `wss://localhost:<port>/fhir/ws`

@@ -564,6 +564,7 @@ impl<S: Store> Engine<S> {
 
 fn work_item(process: &Process, instance: &Instance, seq: u64) -> Option<WorkItem> {
     let w = instance.works.get(&seq)?;
+    let (scope, top_level) = instance.scope_of_token(w.token);
     Some(WorkItem {
         id: ItemId {
             instance: instance.id,
@@ -572,6 +573,8 @@ fn work_item(process: &Process, instance: &Instance, seq: u64) -> Option<WorkIte
         definition: instance.definition.clone(),
         business_key: instance.business_key.clone(),
         element: process.elements[w.element].id.clone(),
+        scope,
+        top_level,
         class: w.class.clone(),
         kind: w.kind.clone(),
         fields: w.fields.clone(),

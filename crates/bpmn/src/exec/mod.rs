@@ -83,6 +83,10 @@ pub struct WorkItem {
     pub business_key: Option<String>,
     /// The element id.
     pub element: String,
+    /// The scope instance (process instance or sub-process instance) the element runs in.
+    pub scope: u64,
+    /// Whether that scope is the process instance itself, not a sub-process.
+    pub top_level: bool,
     /// The `camunda:class` name.
     pub class: String,
     /// What kind of call it is.

@@ -428,6 +428,7 @@ impl<'a> Exec<'a> {
             w.locked_until = locked_until;
         }
         if let Some(w) = self.inst.works.get(&seq) {
+            let (scope, top_level) = self.inst.scope_of_token(w.token);
             self.out.effects.push(Effect::Work(WorkItem {
                 id: ItemId {
                     instance: self.inst.id,
@@ -436,6 +437,8 @@ impl<'a> Exec<'a> {
                 definition: self.inst.definition.clone(),
                 business_key: self.inst.business_key.clone(),
                 element: self.process.elements[w.element].id.clone(),
+                scope,
+                top_level,
                 class: w.class.clone(),
                 kind: w.kind.clone(),
                 fields: w.fields.clone(),

@@ -118,6 +118,13 @@ impl Instance {
         id
     }
 
+    /// The scope a token is in, and whether it is the root scope (the process instance itself).
+    pub(crate) fn scope_of_token(&self, token: u64) -> (u64, bool) {
+        let scope = self.tokens.get(&token).map_or(0, |t| t.scope);
+        let top_level = self.scopes.get(&scope).is_none_or(|s| s.parent.is_none());
+        (scope, top_level)
+    }
+
     /// The variables of the instance's root scope.
     pub fn variables(&self) -> Variables {
         self.scopes

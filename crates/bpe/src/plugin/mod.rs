@@ -1,0 +1,65 @@
+//! Process plugins: a plugin brings BPMN models, the FHIR resources of each process
+//! (ActivityDefinitions with the authorization extension, Task profiles, CodeSystems, ValueSets,
+//! Questionnaires, draft Tasks) and the activities its models name.
+//!
+//! A plugin is a Rust type implementing [`ProcessPlugin`]; the site's engine service is built
+//! with the plugins it runs. At start-up each plugin is checked as the reference checks its
+//! plugins ([`validate`]), its models are deployed, and its FHIR resources are written to the
+//! local FHIR server in one batch of conditional writes ([`deploy`]).
+
+pub mod deploy;
+pub mod validate;
+
+use crate::activity::Activities;
+
+/// A BPMN file of a plugin.
+#[derive(Debug, Clone)]
+pub struct ProcessModel {
+    /// Its file name, for messages (`ping.bpmn`).
+    pub file: &'static str,
+    /// The BPMN XML, with `#{...}` placeholders.
+    pub xml: &'static str,
+}
+
+/// A FHIR resource file of a plugin, JSON or XML, with `#{...}` placeholders.
+#[derive(Debug, Clone)]
+pub struct FhirFile {
+    /// Its file name, for messages; `.json` or `.xml` tells the format.
+    pub file: &'static str,
+    /// The content.
+    pub content: &'static str,
+}
+
+/// The FHIR resources of one process of a plugin.
+#[derive(Debug, Clone)]
+pub struct ProcessResources {
+    /// The BPMN process id (`dsfdev_ping`).
+    pub process_id: &'static str,
+    /// Its resources.
+    pub files: Vec<FhirFile>,
+}
+
+/// A process plugin.
+pub trait ProcessPlugin: Send + Sync {
+    /// The plugin's name, e.g. `dsf-process-ping-pong`.
+    fn name(&self) -> &str;
+    /// Its version `a.b.c.d`; `a.b` is the version of its processes and resources.
+    fn version(&self) -> &str;
+    /// Its release date, `yyyy-mm-dd` (`#{date}` in its resources).
+    fn release_date(&self) -> &str;
+    /// Its BPMN models, one process each.
+    fn models(&self) -> Vec<ProcessModel>;
+    /// Its FHIR resources by process.
+    fn resources(&self) -> Vec<ProcessResources>;
+    /// Its activities by `camunda:class` name.
+    fn activities(&self) -> Activities;
+
+    /// The version of its processes and resources: the first two parts of the version.
+    fn resource_version(&self) -> String {
+        let mut parts = self.version().split('.');
+        match (parts.next(), parts.next()) {
+            (Some(a), Some(b)) => format!("{a}.{b}"),
+            _ => self.version().to_owned(),
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Ping/pong (reference plugin `dsf-process-ping-pong` 1.0): `dsfdev_ping` sends a ping Task to
+//! every selected endpoint and waits 20 s for the pong; `dsfdev_pong` answers a ping with a pong.
+//! The start Task of a ping gets one `ping-status` output per target: `pong-received`,
+//! `pong-missing`, `not-allowed` or `not-reachable`.
+
+mod activities;
+
+use std::sync::Arc;
+
+use dsf_bpe::{Activities, Activity, FhirFile, ProcessModel, ProcessPlugin, ProcessResources};
+
+pub use activities::{PING, PING_STATUS};
+
+/// The ping/pong plugin.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PingPong;
+
+macro_rules! fhir {
+    ($file:literal) => {
+        FhirFile {
+            file: $file,
+            content: include_str!(concat!("../../resources/ping-pong/fhir/", $file)),
+        }
+    };
+}
+
+impl ProcessPlugin for PingPong {
+    fn name(&self) -> &str {
+        "dsf-process-ping-pong"
+    }
+
+    fn version(&self) -> &str {
+        "1.0.1.0"
+    }
+
+    fn release_date(&self) -> &str {
+        "2023-09-12"
+    }
+
+    fn models(&self) -> Vec<ProcessModel> {
+        vec![
+            ProcessModel {
+                file: "ping.bpmn",
+                xml: include_str!("../../resources/ping-pong/bpe/ping.bpmn"),
+            },
+            ProcessModel {
+                file: "pong.bpmn",
+                xml: include_str!("../../resources/ping-pong/bpe/pong.bpmn"),
+            },
+        ]
+    }
+
+    fn resources(&self) -> Vec<ProcessResources> {
+        let shared = || {
+            vec![
+                fhir!("CodeSystem-ping.json"),
+                fhir!("CodeSystem-ping-status.json"),
+                fhir!("ValueSet-ping.json"),
+                fhir!("ValueSet-ping-status.json"),
+                fhir!("ValueSet-pong-status.json"),
+                fhir!("StructureDefinition-extension-ping-status.json"),
+            ]
+        };
+        let mut ping = shared();
+        ping.extend([
+            fhir!("ActivityDefinition-ping.json"),
+            fhir!("StructureDefinition-task-start-ping.json"),
+            fhir!("StructureDefinition-task-pong.json"),
+            fhir!("Task-start-ping.json"),
+        ]);
+        let mut pong = shared();
+        pong.extend([
+            fhir!("ActivityDefinition-pong.json"),
+            fhir!("StructureDefinition-task-ping.json"),
+        ]);
+        vec![
+            ProcessResources {
+                process_id: "dsfdev_ping",
+                files: ping,
+            },
+            ProcessResources {
+                process_id: "dsfdev_pong",
+                files: pong,
+            },
+        ]
+    }
+
+    fn activities(&self) -> Activities {
+        let mut activities = Activities::new();
+        let mut add = |ours: &str, reference: &str, activity: Arc<dyn Activity>| {
+            activities.register_as(&[ours, reference], activity);
+        };
+        use activities::*;
+        add(
+            "dsf.ping.SelectPingTargets",
+            "dev.dsf.bpe.service.SelectPingTargets",
+            Arc::new(SelectPingTargets),
+        );
+        add(
+            "dsf.ping.SendPing",
+            "dev.dsf.bpe.message.SendPing",
+            Arc::new(SendPing),
+        );
+        add(
+            "dsf.ping.SetCorrelationKey",
+            "dev.dsf.bpe.listener.SetCorrelationKeyListener",
+            Arc::new(SetCorrelationKey),
+        );
+        add(
+            "dsf.ping.LogPong",
+            "dev.dsf.bpe.service.LogPong",
+            Arc::new(LogStatus::PongReceived),
+        );
+        add(
+            "dsf.ping.LogNoResponse",
+            "dev.dsf.bpe.service.LogNoResponse",
+            Arc::new(LogStatus::PongMissing),
+        );
+        add(
+            "dsf.ping.LogSendError",
+            "dev.dsf.bpe.service.LogSendError",
+            Arc::new(LogStatus::SendError),
+        );
+        add(
+            "dsf.ping.SaveResults",
+            "dev.dsf.bpe.service.SaveResults",
+            Arc::new(SaveResults),
+        );
+        add(
+            "dsf.ping.LogPing",
+            "dev.dsf.bpe.service.LogPing",
+            Arc::new(LogPing),
+        );
+        add(
+            "dsf.ping.SelectPongTarget",
+            "dev.dsf.bpe.service.SelectPongTarget",
+            Arc::new(SelectPongTarget),
+        );
+        add(
+            "dsf.ping.SendPong",
+            "dev.dsf.bpe.message.SendPong",
+            Arc::new(SendPong),
+        );
+        activities
+    }
+}

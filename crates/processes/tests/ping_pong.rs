@@ -1,0 +1,178 @@
+//! Ping and pong across a federation of real sites: FHIR servers with mutual TLS on loopback
+//! and an engine service per site, on SQLite and on PostgreSQL.
+
+use std::time::{Duration, Instant};
+
+use dsf_bpe::plugin::deploy::PluginConfig;
+use dsf_bpe::tls::ClientIdentity;
+use dsf_bpe::{Bpe, BpeConfig, Database};
+use dsf_fhir_store::StoreConfig;
+use dsf_testkit::Backend;
+use dsf_testkit::federation::{TestFederation, TestSite};
+use dsf_testkit::secure::call;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const PING_STATUS: &str = "http://dsf.dev/fhir/CodeSystem/ping-status";
+
+/// Starts the engine service of `site`.
+async fn engine(federation: &TestFederation, site: &TestSite, dir: &std::path::Path) -> Bpe {
+    let database = match site.server.database() {
+        StoreConfig::Postgres { url } => Database::Postgres(url.clone()),
+        StoreConfig::Sqlite { .. } => Database::Sqlite(dir.join(&site.name)),
+    };
+    let config = BpeConfig {
+        fhir_base_url: site.server.base_url.clone(),
+        organization_identifier: site.identifier.clone(),
+        identity: ClientIdentity {
+            certificate: site.certificate_file.clone(),
+            key: site.key_file.clone(),
+            key_password: None,
+            trusted_server_cas: federation.ca_file.clone(),
+        },
+        database,
+        plugins: PluginConfig {
+            organization: site.identifier.clone(),
+            ..PluginConfig::default()
+        },
+    };
+    Bpe::start(config, dsf_processes::all())
+        .await
+        .expect("engine service starts")
+}
+
+fn organization(identifier: &str) -> Value {
+    json!({"type": "Organization", "identifier": {"system": "http://dsf.dev/sid/organization-identifier", "value": identifier}})
+}
+
+/// A start-ping Task of `site` to itself.
+fn start_ping(site: &TestSite) -> Value {
+    json!({"resourceType": "Task",
+        "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-start-ping|1.0"]},
+        "instantiatesCanonical": "http://dsf.dev/bpe/Process/ping|1.0",
+        "status": "requested", "intent": "order", "authoredOn": "2026-11-30T10:00:00+01:00",
+        "requester": organization(&site.identifier),
+        "restriction": {"recipient": [organization(&site.identifier)]},
+        "input": [{"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]}, "valueString": "startPing"}]})
+}
+
+/// Polls Task `id` on `site` until its status is not requested or in progress.
+async fn finished(federation: &TestFederation, site: &TestSite, id: &str) -> Value {
+    let client = federation.pki.client(Some(&site.certificate));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, task) = call(
+            &client,
+            Method::GET,
+            &site.server.url(&format!("Task/{id}")),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{task}");
+        if !matches!(task["status"].as_str(), Some("requested" | "in-progress")) {
+            return task;
+        }
+        assert!(Instant::now() < deadline, "Task still {}", task["status"]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `(organization, status)` of every ping-status output, sorted.
+fn ping_statuses(task: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = task["output"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["valueCoding"]["system"] == PING_STATUS)
+        .map(|o| {
+            let organization = o["extension"][0]["extension"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["url"] == "organization-identifier")
+                .map(|e| {
+                    e["valueIdentifier"]["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .unwrap_or_default();
+            (
+                organization,
+                o["valueCoding"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+async fn ping_every_other_site(backend: Backend) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let federation = TestFederation::start(backend, &["dic1", "dic2", "dic3"]).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut engines = Vec::new();
+    for site in &federation.sites {
+        engines.push(engine(&federation, site, dir.path()).await);
+    }
+    let dic1 = federation.site("dic1");
+    let client = federation.pki.client(Some(&dic1.certificate));
+    let (status, created) = call(
+        &client,
+        Method::POST,
+        &dic1.server.url("Task"),
+        Some(&start_ping(dic1)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("Task id");
+    let task = finished(&federation, dic1, id).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(
+        ping_statuses(&task),
+        vec![
+            ("dic2.dsf.test".to_owned(), "pong-received".to_owned()),
+            ("dic3.dsf.test".to_owned(), "pong-received".to_owned()),
+        ],
+        "{task}"
+    );
+    // The pinged sites completed the ping Tasks they received, with a pong-send output.
+    let dic2 = federation.site("dic2");
+    let client = federation.pki.client(Some(&dic2.certificate));
+    let (_, found) = call(
+        &client,
+        Method::GET,
+        &dic2.server.url("Task?status=completed"),
+        None,
+    )
+    .await;
+    let pings: Vec<&Value> = found["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| &e["resource"])
+        .filter(|t| t["instantiatesCanonical"] == "http://dsf.dev/bpe/Process/pong|1.0")
+        .collect();
+    assert_eq!(pings.len(), 1, "{found}");
+    assert!(
+        pings[0]["output"].to_string().contains("pong-send"),
+        "{}",
+        pings[0]
+    );
+    for engine in engines {
+        engine.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_reaches_every_other_site_sqlite() {
+    ping_every_other_site(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_reaches_every_other_site_postgres() {
+    ping_every_other_site(Backend::Postgres).await;
+}
