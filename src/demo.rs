@@ -1,114 +1,121 @@
-//! `dsf demo`: a federation of three sites on localhost (dic1, dic2, ttp) with generated
-//! certificates, each site's FHIR server speaking mutual TLS, exercised the way sites talk to
-//! each other, then left running to be explored.
+//! `dsf demo`: a federation on localhost with generated certificates, every site a FHIR server
+//! with mutual TLS and a process engine in this one process; every site pings every other with
+//! the ping/pong processes, and the results are printed as a table.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use dsf_fhir_server::FhirSettings;
-use reqwest::{Client, StatusCode};
+use reqwest::Client;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::federation::{self, InitArgs};
+use crate::site;
 
 /// Settings of `dsf demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DemoArgs {
-    /// FHIR port of dic1; dic2 and ttp get the next ports in steps of 10.
+    /// The sites; names starting with dic, ttp, hrp, cos or dms get those roles.
+    #[arg(long, value_delimiter = ',', default_value = "dic1,dic2,dic3,ttp,hrp")]
+    pub sites: Vec<String>,
+    /// FHIR port of the first site; the others follow in steps of 10.
     #[arg(long, default_value_t = 8001)]
     pub base_port: u16,
     /// Directory for the federation's certificates, configuration and databases
     /// [default: a temporary directory, removed at the end].
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Stop after the walkthrough instead of serving until Ctrl-C.
+    /// Stay up after the pings and print how to reach each site, until Ctrl-C.
     #[arg(long)]
-    pub no_wait: bool,
+    pub keep: bool,
 }
 
-const ORG: &str = dsf_fhir_store::search::access::ORGANIZATION_IDENTIFIER;
+const ORG: &str = "http://dsf.dev/sid/organization-identifier";
+const BPMN_MESSAGE: &str = "http://dsf.dev/fhir/CodeSystem/bpmn-message";
 const JSON: &str = "application/fhir+json";
-const SITES: [&str; 3] = ["dic1", "dic2", "ttp"];
+/// How long the sites may take to come up, and the pings to finish.
+const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// An HTTPS client of `site`: its client certificate, trusting the federation's CA.
-fn site_client(dir: &Path, site: &str) -> anyhow::Result<Client> {
-    let read = |p: &str| {
-        std::fs::read(dir.join(p)).with_context(|| format!("reading {}", dir.join(p).display()))
-    };
-    let identity = [
-        read(&format!("{site}/client.crt"))?,
-        read(&format!("{site}/client.key"))?,
-    ]
-    .concat();
-    Ok(Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&read("ca/ca.crt")?)?])
-        .identity(reqwest::Identity::from_pem(&identity)?)
-        .build()?)
+/// One site of the demo.
+struct DemoSite {
+    name: String,
+    identifier: String,
+    base_url: String,
+    client: Client,
 }
 
-/// The ping process's ActivityDefinition at a site: members with the DIC role may send `ping`.
-fn ping_definition() -> Value {
-    json!({
-        "resourceType": "ActivityDefinition",
-        "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
-        "url": "http://dsf.dev/bpe/Process/ping", "version": "1.0", "status": "active", "kind": "Task",
-        "name": "Ping", "date": "2026-11-30",
-        "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization", "extension": [
-            {"url": "message-name", "valueString": "ping"},
-            {"url": "task-profile", "valueCanonical": "http://dsf.dev/fhir/StructureDefinition/task-ping|1.0"},
-            {"url": "requester", "valueCoding": {"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": "REMOTE_ROLE",
-                "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization-parent-organization-role",
-                    "extension": [
-                        {"url": "parent-organization", "valueIdentifier": {"system": ORG, "value": "dsf.test"}},
-                        {"url": "organization-role", "valueCoding": {"system": "http://dsf.dev/fhir/CodeSystem/organization-role", "code": "DIC"}}]}]}},
-            {"url": "recipient", "valueCoding": {"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": "LOCAL_ALL"}}]}]
-    })
+impl DemoSite {
+    fn new(dir: &Path, name: &str, port: u16) -> anyhow::Result<DemoSite> {
+        let read = |p: &str| {
+            std::fs::read(dir.join(p)).with_context(|| format!("reading {}", dir.join(p).display()))
+        };
+        let identity = [
+            read(&format!("{name}/client.crt"))?,
+            read(&format!("{name}/client.key"))?,
+        ]
+        .concat();
+        let client = Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&read("ca/ca.crt")?)?])
+            .identity(reqwest::Identity::from_pem(&identity)?)
+            .build()?;
+        Ok(DemoSite {
+            name: name.to_owned(),
+            identifier: format!("{name}.dsf.test"),
+            base_url: format!("https://localhost:{port}/fhir"),
+            client,
+        })
+    }
+
+    /// `GET` or `POST` (with `body`) of `path` as JSON; fails unless the answer is a success.
+    async fn call(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let url = format!("{}/{path}", self.base_url);
+        let request = match body {
+            Some(body) => self
+                .client
+                .post(&url)
+                .header("content-type", JSON)
+                .body(body.to_string()),
+            None => self.client.get(&url),
+        };
+        let response = request.header("accept", JSON).send().await?;
+        let status = response.status();
+        let body: Value = serde_json::from_slice(&response.bytes().await?).unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{url}: {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Every Task of the site the demo's client may read.
+    async fn tasks(&self) -> anyhow::Result<Vec<Value>> {
+        let bundle = self.call("Task?_count=1000", None).await?;
+        Ok(bundle["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["resource"].clone())
+            .collect())
+    }
 }
 
-/// A ping Task from `requester` to dic2, as the ping process sends it.
-fn ping_task(requester: &str) -> Value {
+/// A start-ping Task of `site` to itself: ping every other site.
+fn start_ping(site: &DemoSite) -> Value {
+    let organization =
+        json!({"type": "Organization", "identifier": {"system": ORG, "value": site.identifier}});
     json!({
         "resourceType": "Task",
-        "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-ping|1.0"]},
+        "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-start-ping|1.0"]},
         "instantiatesCanonical": "http://dsf.dev/bpe/Process/ping|1.0",
         "status": "requested",
         "intent": "order",
-        "authoredOn": "2026-11-30T10:00:00+01:00",
-        "requester": {"type": "Organization", "identifier": {"system": ORG, "value": format!("{requester}.dsf.test")}},
-        "restriction": {"recipient": [{"type": "Organization", "identifier": {"system": ORG, "value": "dic2.dsf.test"}}]},
-        "input": [{"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]},
-                   "valueString": "ping"}]
+        "authoredOn": OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
+        "requester": organization,
+        "restriction": {"recipient": [organization]},
+        "input": [{"type": {"coding": [{"system": BPMN_MESSAGE, "code": "message-name"}]}, "valueString": "startPing"}]
     })
-}
-
-/// Sends a request asking for JSON; returns the status and the body.
-async fn call(request: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
-    let response = request.header("accept", JSON).send().await?;
-    let status = response.status();
-    let bytes = response.bytes().await?;
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Ok((status, body))
-}
-
-/// [`call`], failing unless the answer is a success.
-async fn ok(request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-    let (status, body) = call(request).await?;
-    if !status.is_success() {
-        bail!("{status}: {body}");
-    }
-    Ok(body)
-}
-
-/// Waits until `url` answers.
-async fn wait_until_up(client: &Client, url: &str) -> anyhow::Result<()> {
-    for _ in 0..150 {
-        if client.get(url).send().await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("{url} did not come up")
 }
 
 /// Runs the demo.
@@ -116,6 +123,7 @@ pub async fn run(
     args: &DemoArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let started = Instant::now();
     let temporary = tempfile::tempdir()?;
     let dir = args
         .dir
@@ -123,7 +131,7 @@ pub async fn run(
         .unwrap_or_else(|| temporary.path().join("federation"));
     federation::init(&InitArgs {
         dir: dir.clone(),
-        sites: SITES.iter().map(|s| (*s).to_owned()).collect(),
+        sites: args.sites.clone(),
         roles: Vec::new(),
         base_port: args.base_port,
         parent: "dsf.test".to_owned(),
@@ -131,118 +139,250 @@ pub async fn run(
         days: 30,
         force: true,
     })?;
+    let sites = args
+        .sites
+        .iter()
+        .zip((args.base_port..).step_by(10))
+        .map(|(name, port)| DemoSite::new(&dir, name, port))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    println!(
+        "Starting {} sites (FHIR server and process engine each) in {}",
+        sites.len(),
+        dir.display()
+    );
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let server = |site: &str| {
-        let settings = FhirSettings {
-            config: Some(dir.join(site).join("site.toml")),
-            ..FhirSettings::default()
-        };
+    let running = sites.iter().map(|s| {
+        let config = dir.join(&s.name).join("site.toml");
         let mut stopped = stopped.clone();
         async move {
-            settings
-                .run(async move {
-                    // The only change is the stop signal.
-                    let _ = stopped.changed().await;
-                })
-                .await
+            site::run_site(&config, async move {
+                let _ = stopped.changed().await;
+            })
+            .await
+            .with_context(|| format!("site {}", config.display()))
         }
-    };
-    let walkthrough = async {
-        let result = walkthrough(&dir, args.base_port).await;
-        if result.is_ok() && !args.no_wait {
-            println!("\nServing until Ctrl-C.");
-            shutdown.await;
+    });
+    let main = async {
+        let result = pings(&sites, started).await;
+        match &result {
+            Ok(()) if args.keep => {
+                print_access(&dir, &sites);
+                shutdown.await;
+            }
+            _ => {}
         }
         let _ = stop.send(true);
         result
     };
-    let (dic1, dic2, ttp, result) =
-        tokio::join!(server("dic1"), server("dic2"), server("ttp"), walkthrough);
-    dic1?;
-    dic2?;
-    ttp?;
+    let (site_results, result) = tokio::join!(futures::future::join_all(running), main);
+    for site in site_results {
+        site?;
+    }
     result
 }
 
-/// Sites calling each other: reads, an authorized and an unauthorized Task, processing.
-async fn walkthrough(dir: &Path, base_port: u16) -> anyhow::Result<()> {
-    let base = |i: u16| format!("https://localhost:{}/fhir", base_port + 10 * i);
-    let (dic1, dic2, ttp) = (
-        site_client(dir, "dic1")?,
-        site_client(dir, "dic2")?,
-        site_client(dir, "ttp")?,
-    );
-    for i in 0..3 {
-        wait_until_up(&dic1, &format!("{}/metadata", base(i))).await?;
+/// Waits for the sites, pings every other site from each, prints the table; fails if any ping
+/// did not come back.
+async fn pings(sites: &[DemoSite], started: Instant) -> anyhow::Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    for site in sites {
+        // Up when its engine has deployed the ping process on its FHIR server.
+        loop {
+            let found = site
+                .call(
+                    "ActivityDefinition?url=http://dsf.dev/bpe/Process/ping&status=active&_summary=count",
+                    None,
+                )
+                .await;
+            if found.is_ok_and(|b| b["total"].as_u64().unwrap_or(0) > 0) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("site {} did not come up", site.name);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!(
+            "  {:<6} up at {} ({:.1} s)",
+            site.name,
+            site.base_url,
+            started.elapsed().as_secs_f64()
+        );
     }
-    println!("\nThree sites are up, each knowing the others from the allow list.\n");
-
-    let organizations = ok(dic1.get(format!("{}/Organization?_summary=count", base(1)))).await?;
+    println!("Every site pings every other site ...");
+    let mut started_pings = Vec::new();
+    for site in sites {
+        let task = site.call("Task", Some(&start_ping(site))).await?;
+        let id = task["id"].as_str().context("Task id")?.to_owned();
+        started_pings.push((site, id));
+    }
+    let mut results = BTreeMap::new();
+    for (site, id) in &started_pings {
+        let task = loop {
+            let task = site.call(&format!("Task/{id}"), None).await?;
+            if !matches!(task["status"].as_str(), Some("requested" | "in-progress")) {
+                break task;
+            }
+            if Instant::now() > deadline {
+                bail!("the ping of {} did not finish", site.name);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        for (target, status, key) in ping_statuses(&task) {
+            let rtt = round_trip(site, sites, &target, &key).await.ok();
+            results.insert((site.name.clone(), target), (status, rtt));
+        }
+    }
+    print_table(sites, &results);
     println!(
-        "1. dic1 asks dic2 for its Organizations with its client certificate: {} found",
-        organizations["total"]
+        "\nFrom start to the full table: {:.1} s",
+        started.elapsed().as_secs_f64()
     );
-    ok(dic2
-        .post(format!("{}/ActivityDefinition", base(1)))
-        .header("content-type", JSON)
-        .body(ping_definition().to_string()))
-    .await?;
-    println!("2. dic2 installs the ping process: members with the DIC role may send it ping");
-    let task = ok(dic1
-        .post(format!("{}/Task", base(1)))
-        .header("content-type", JSON)
-        .body(ping_task("dic1").to_string()))
-    .await?;
-    let task_id = task["id"].as_str().unwrap_or_default().to_owned();
-    println!("3. dic1 sends ping to dic2: accepted as Task/{task_id}");
-    let (status, _) = call(
-        ttp.post(format!("{}/Task", base(1)))
-            .header("content-type", JSON)
-            .body(ping_task("ttp").to_string()),
-    )
-    .await?;
-    println!("4. ttp (role TTP) sends ping to dic2: {status}");
-    let task_url = format!("{}/Task/{task_id}", base(1));
-    let mut in_progress = task.clone();
-    in_progress["status"] = json!("in-progress");
-    in_progress["input"]
-        .as_array_mut()
-        .context("Task inputs")?
-        .push(json!({"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "business-key"}]},
-                     "valueString": uuid::Uuid::new_v4().to_string()}));
-    let in_progress = ok(dic2
-        .put(&task_url)
-        .header("content-type", JSON)
-        .body(in_progress.to_string()))
-    .await?;
-    let mut completed = in_progress.clone();
-    completed["status"] = json!("completed");
-    ok(dic2
-        .put(&task_url)
-        .header("content-type", JSON)
-        .body(completed.to_string()))
-    .await?;
-    println!("5. dic2 processes the Task: in-progress with a business key, then completed");
-    let seen = ok(dic1.get(&task_url)).await?;
-    let (status, _) = call(ttp.get(&task_url)).await?;
-    println!(
-        "6. dic1, the requester, reads it at dic2: {}, version {}; ttp may not: {status}",
-        seen["status"], seen["meta"]["versionId"]
-    );
-    let history = ok(dic1.get(format!("{task_url}/_history"))).await?;
-    println!(
-        "7. Task/{task_id}/_history holds {} versions\n",
-        history["total"]
-    );
-
-    println!(
-        "The federation's files are in {}. Call a site as dic1:",
-        dir.display()
-    );
-    println!(
-        "  curl --cacert {d}/ca/ca.crt --cert {d}/dic1/client.crt --key {d}/dic1/client.key \\\n       -H 'Accept: application/fhir+json' '{}/Task?_pretty=true'",
-        base(1),
-        d = dir.display()
-    );
+    let failed = results
+        .values()
+        .filter(|(status, _)| status != "pong-received")
+        .count();
+    let expected = sites.len() * sites.len().saturating_sub(1);
+    if failed > 0 || results.len() != expected {
+        bail!(
+            "{failed} of {expected} pings failed, {} have no result",
+            expected.saturating_sub(results.len())
+        );
+    }
     Ok(())
+}
+
+/// `(target organization, status, correlation key)` of every ping-status output.
+fn ping_statuses(task: &Value) -> Vec<(String, String, String)> {
+    task["output"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["valueCoding"]["system"] == "http://dsf.dev/fhir/CodeSystem/ping-status")
+        .map(|o| {
+            let detail = |url: &str| {
+                o["extension"][0]["extension"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e["url"] == url)
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            };
+            (
+                detail("organization-identifier")["valueIdentifier"]["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                o["valueCoding"]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                detail("correlation-key")["valueString"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The value of a Task's `correlation-key` input.
+fn correlation_key(task: &Value) -> Option<&str> {
+    task["input"].as_array()?.iter().find_map(|i| {
+        (i["type"]["coding"][0]["code"] == "correlation-key")
+            .then(|| i["valueString"].as_str())
+            .flatten()
+    })
+}
+
+/// From the ping Task's `authoredOn` (set by the pinging site when it sent it) to the pong
+/// Task's arrival at the pinging site (its first version), found by correlation key.
+async fn round_trip(
+    origin: &DemoSite,
+    sites: &[DemoSite],
+    target: &str,
+    key: &str,
+) -> anyhow::Result<Duration> {
+    let target = sites
+        .iter()
+        .find(|s| s.identifier == target)
+        .context("target site")?;
+    let ping = target
+        .tasks()
+        .await?
+        .into_iter()
+        .find(|t| correlation_key(t) == Some(key))
+        .context("ping Task")?;
+    let pong = origin
+        .tasks()
+        .await?
+        .into_iter()
+        .find(|t| {
+            correlation_key(t) == Some(key)
+                && t["instantiatesCanonical"] == "http://dsf.dev/bpe/Process/ping|1.0"
+        })
+        .context("pong Task")?;
+    let id = pong["id"].as_str().context("pong Task id")?;
+    let history = origin.call(&format!("Task/{id}/_history"), None).await?;
+    let arrived = history["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["meta"]["lastUpdated"].as_str())
+        .filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .min()
+        .context("pong arrival")?;
+    let sent = OffsetDateTime::parse(ping["authoredOn"].as_str().unwrap_or_default(), &Rfc3339)?;
+    Ok(Duration::try_from(arrived - sent).unwrap_or_default())
+}
+
+fn print_table(
+    sites: &[DemoSite],
+    results: &BTreeMap<(String, String), (String, Option<Duration>)>,
+) {
+    println!();
+    print!("{:<10}", "from \\ to");
+    for site in sites {
+        print!("{:>18}", site.name);
+    }
+    println!();
+    for from in sites {
+        print!("{:<10}", from.name);
+        for to in sites {
+            let cell = if from.name == to.name {
+                "-".to_owned()
+            } else {
+                match results.get(&(from.name.clone(), to.identifier.clone())) {
+                    Some((status, Some(rtt))) => {
+                        format!("{} {:.0} ms", short(status), rtt.as_secs_f64() * 1000.0)
+                    }
+                    Some((status, None)) => short(status).to_owned(),
+                    None => "no result".to_owned(),
+                }
+            };
+            print!("{cell:>18}");
+        }
+        println!();
+    }
+}
+
+/// The table's word for a ping status.
+fn short(status: &str) -> &str {
+    match status {
+        "pong-received" => "pong",
+        other => other,
+    }
+}
+
+fn print_access(dir: &Path, sites: &[DemoSite]) {
+    println!("\nThe sites stay up until Ctrl-C. Call a site with its client certificate:");
+    for site in sites {
+        println!(
+            "  curl --cacert {d}/ca/ca.crt --cert {d}/{n}/client.crt --key {d}/{n}/client.key \\\n       -H 'Accept: application/fhir+json' '{}/Task?_sort=-_lastUpdated&_pretty=true'",
+            site.base_url,
+            d = dir.display(),
+            n = site.name
+        );
+    }
 }

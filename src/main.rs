@@ -9,6 +9,7 @@ mod bpmn_check;
 mod demo;
 mod federation;
 mod pki;
+mod site;
 
 /// Data Sharing Framework: a FHIR server and process engine for federated research data sharing.
 #[derive(Debug, Parser)]
@@ -20,10 +21,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a local site's FHIR server with a small federation's allow list and walk through it.
+    /// Run a federation of sites on localhost, ping between all of them and print the results.
     Demo(demo::DemoArgs),
     /// Run a site's FHIR server.
     Fhir(Box<FhirSettings>),
+    /// Run a site's process engine service (its FHIR server runs apart).
+    Bpe(site::SiteArgs),
+    /// Run a site: its FHIR server and its process engine service in one process.
+    Site(site::SiteArgs),
     /// BPMN model tools: check models as a deployment would.
     #[command(subcommand)]
     Bpmn(bpmn_check::BpmnCommand),
@@ -67,6 +72,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Fhir(settings) => settings.run(shutdown_signal()).await.context("FHIR server"),
+            Command::Bpe(args) => site::run_bpe(&args.config, shutdown_signal()).await,
+            Command::Site(args) => site::run_site(&args.config, shutdown_signal()).await,
             Command::Bench(command) => dsf_bench::run(command).await,
             Command::Demo(args) => demo::run(&args, shutdown_signal()).await,
             Command::Privacy(args) => dsf_privacy::cli::run(args),
