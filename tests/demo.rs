@@ -25,6 +25,7 @@ fn demo_pings_between_all_sites() {
     );
     let rows: Vec<&str> = stdout
         .lines()
+        .skip_while(|l| !l.starts_with("from \\ to"))
         .filter(|l| ["dic1 ", "dic2 ", "ttp "].iter().any(|s| l.starts_with(s)))
         .collect();
     assert_eq!(rows.len(), 3, "{stdout}");

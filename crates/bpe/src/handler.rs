@@ -206,12 +206,16 @@ impl Handler {
             return Ok(Handled::Skipped);
         };
         response["status"] = json!("amended");
+        // As the reference does: a response that cannot be marked is still taken over.
         let response = match self.engine.api().local().update(&response).await {
             Ok(updated) => updated,
             Err(e) if e.status().is_some_and(|s| s.as_u16() == 412) => {
                 return Ok(Handled::Skipped);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!("marking the QuestionnaireResponse amended: {e}");
+                response
+            }
         };
         match self.engine.complete_user_task(id, response).await {
             Ok(()) => Ok(Handled::Handed),

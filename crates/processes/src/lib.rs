@@ -2,13 +2,50 @@
 //! process ids, canonical URLs, message names, Task profiles and outputs, with models and
 //! resources authored here.
 //!
-//! - [`ping_pong`]: `dsfdev_ping` and `dsfdev_pong`, the federation's connection test.
+//! - [`ping_pong`]: `dsfdev_ping` and `dsfdev_pong`, the federation's connection test;
+//! - [`hello_world`]: `dsfdev_helloWorld` and `dsfdev_helloUser`, examples for plugin authors,
+//!   the second with a user task.
 //!
 //! Each plugin registers its activities under this project's class names and under the
 //! reference's (`dev.dsf.bpe...`), so that the reference's own models run unchanged.
 
 #![warn(missing_docs)]
 
+/// A FHIR resource file of a plugin, `resources/<plugin>/fhir/<file>`.
+macro_rules! fhir {
+    ($plugin:literal, $file:literal) => {
+        dsf_bpe::FhirFile {
+            file: $file.into(),
+            content: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/resources/",
+                $plugin,
+                "/fhir/",
+                $file
+            ))
+            .into(),
+        }
+    };
+}
+
+/// A BPMN model of a plugin, `resources/<plugin>/bpe/<file>`.
+macro_rules! model {
+    ($plugin:literal, $file:literal) => {
+        dsf_bpe::ProcessModel {
+            file: $file.into(),
+            xml: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/resources/",
+                $plugin,
+                "/bpe/",
+                $file
+            ))
+            .into(),
+        }
+    };
+}
+
+pub mod hello_world;
 pub mod ping_pong;
 
 use std::sync::Arc;
@@ -17,5 +54,8 @@ use dsf_bpe::ProcessPlugin;
 
 /// Every built-in plugin.
 pub fn all() -> Vec<Arc<dyn ProcessPlugin>> {
-    vec![Arc::new(ping_pong::PingPong)]
+    vec![
+        Arc::new(ping_pong::PingPong),
+        Arc::new(hello_world::HelloWorld),
+    ]
 }

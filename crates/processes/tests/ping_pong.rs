@@ -1,11 +1,18 @@
 //! Ping and pong across a federation of real sites: FHIR servers with mutual TLS on loopback
-//! and an engine service per site, on SQLite and on PostgreSQL.
+//! and an engine service per site, on SQLite and on PostgreSQL; with this project's models and
+//! with the reference's own (`reference`); and when sites are down, refuse, or restart
+//! (`faults`); and a user task (`user_task`).
 
+mod faults;
+mod reference;
+mod user_task;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dsf_bpe::plugin::deploy::PluginConfig;
 use dsf_bpe::tls::ClientIdentity;
-use dsf_bpe::{Bpe, BpeConfig, Database};
+use dsf_bpe::{Bpe, BpeConfig, Database, ProcessPlugin};
 use dsf_fhir_store::StoreConfig;
 use dsf_testkit::Backend;
 use dsf_testkit::federation::{TestFederation, TestSite};
@@ -15,8 +22,19 @@ use serde_json::{Value, json};
 
 const PING_STATUS: &str = "http://dsf.dev/fhir/CodeSystem/ping-status";
 
-/// Starts the engine service of `site`.
-async fn engine(federation: &TestFederation, site: &TestSite, dir: &std::path::Path) -> Bpe {
+/// Starts the engine service of `site` with the built-in plugins.
+pub async fn engine(federation: &TestFederation, site: &TestSite, dir: &std::path::Path) -> Bpe {
+    engine_with(federation, site, dir, dsf_processes::all(), Vec::new()).await
+}
+
+/// Starts the engine service of `site` with `plugins`, the processes `excluded` left out.
+pub async fn engine_with(
+    federation: &TestFederation,
+    site: &TestSite,
+    dir: &std::path::Path,
+    plugins: Vec<Arc<dyn ProcessPlugin>>,
+    excluded: Vec<String>,
+) -> Bpe {
     let database = match site.server.database() {
         StoreConfig::Postgres { url } => Database::Postgres(url.clone()),
         StoreConfig::Sqlite { .. } => Database::Sqlite(dir.join(&site.name)),
@@ -33,10 +51,11 @@ async fn engine(federation: &TestFederation, site: &TestSite, dir: &std::path::P
         database,
         plugins: PluginConfig {
             organization: site.identifier.clone(),
+            excluded,
             ..PluginConfig::default()
         },
     };
-    Bpe::start(config, dsf_processes::all())
+    Bpe::start(config, plugins)
         .await
         .expect("engine service starts")
 }
@@ -46,7 +65,7 @@ fn organization(identifier: &str) -> Value {
 }
 
 /// A start-ping Task of `site` to itself.
-fn start_ping(site: &TestSite) -> Value {
+pub fn start_ping(site: &TestSite) -> Value {
     json!({"resourceType": "Task",
         "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-start-ping|1.0"]},
         "instantiatesCanonical": "http://dsf.dev/bpe/Process/ping|1.0",
@@ -57,7 +76,7 @@ fn start_ping(site: &TestSite) -> Value {
 }
 
 /// Polls Task `id` on `site` until its status is not requested or in progress.
-async fn finished(federation: &TestFederation, site: &TestSite, id: &str) -> Value {
+pub async fn finished(federation: &TestFederation, site: &TestSite, id: &str) -> Value {
     let client = federation.pki.client(Some(&site.certificate));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -78,7 +97,7 @@ async fn finished(federation: &TestFederation, site: &TestSite, id: &str) -> Val
 }
 
 /// `(organization, status)` of every ping-status output, sorted.
-fn ping_statuses(task: &Value) -> Vec<(String, String)> {
+pub fn ping_statuses(task: &Value) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = task["output"]
         .as_array()
         .into_iter()
@@ -110,13 +129,14 @@ fn ping_statuses(task: &Value) -> Vec<(String, String)> {
     out
 }
 
-async fn ping_every_other_site(backend: Backend) {
+/// Pings dic2 and dic3 from dic1, every site running `plugins`.
+pub async fn ping_every_other_site(backend: Backend, plugins: fn() -> Vec<Arc<dyn ProcessPlugin>>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let federation = TestFederation::start(backend, &["dic1", "dic2", "dic3"]).await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut engines = Vec::new();
     for site in &federation.sites {
-        engines.push(engine(&federation, site, dir.path()).await);
+        engines.push(engine_with(&federation, site, dir.path(), plugins(), Vec::new()).await);
     }
     let dic1 = federation.site("dic1");
     let client = federation.pki.client(Some(&dic1.certificate));
@@ -169,10 +189,10 @@ async fn ping_every_other_site(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_reaches_every_other_site_sqlite() {
-    ping_every_other_site(Backend::Sqlite).await;
+    ping_every_other_site(Backend::Sqlite, dsf_processes::all).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_reaches_every_other_site_postgres() {
-    ping_every_other_site(Backend::Postgres).await;
+    ping_every_other_site(Backend::Postgres, dsf_processes::all).await;
 }

@@ -246,6 +246,13 @@ impl SecureServer {
         }
     }
 
+    /// Stops the server: it accepts no more connections.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// How the server's database is opened (a site's process engine may share it).
     pub fn database(&self) -> &dsf_fhir_store::StoreConfig {
         &self.db.config
@@ -264,9 +271,7 @@ impl SecureServer {
 
 impl Drop for SecureServer {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.stop();
     }
 }
 

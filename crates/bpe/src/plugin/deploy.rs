@@ -120,7 +120,7 @@ pub async fn deploy(
             ProcessState::Active
         };
         if state != ProcessState::Excluded {
-            engine.lock().await.deploy(process.xml, options).await?;
+            engine.lock().await.deploy(&process.xml, options).await?;
         }
         entries.extend(batch_entries(process, state));
         deployment.states.insert(key, state);

@@ -10,31 +10,33 @@
 pub mod deploy;
 pub mod validate;
 
+use std::borrow::Cow;
+
 use crate::activity::Activities;
 
 /// A BPMN file of a plugin.
 #[derive(Debug, Clone)]
 pub struct ProcessModel {
     /// Its file name, for messages (`ping.bpmn`).
-    pub file: &'static str,
+    pub file: Cow<'static, str>,
     /// The BPMN XML, with `#{...}` placeholders.
-    pub xml: &'static str,
+    pub xml: Cow<'static, str>,
 }
 
 /// A FHIR resource file of a plugin, JSON or XML, with `#{...}` placeholders.
 #[derive(Debug, Clone)]
 pub struct FhirFile {
     /// Its file name, for messages; `.json` or `.xml` tells the format.
-    pub file: &'static str,
+    pub file: Cow<'static, str>,
     /// The content.
-    pub content: &'static str,
+    pub content: Cow<'static, str>,
 }
 
 /// The FHIR resources of one process of a plugin.
 #[derive(Debug, Clone)]
 pub struct ProcessResources {
     /// The BPMN process id (`dsfdev_ping`).
-    pub process_id: &'static str,
+    pub process_id: Cow<'static, str>,
     /// Its resources.
     pub files: Vec<FhirFile>,
 }

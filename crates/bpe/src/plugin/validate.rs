@@ -31,7 +31,7 @@ pub struct CheckedProcess {
     /// The BPMN process id.
     pub id: String,
     /// The BPMN XML as written by the plugin (placeholders are filled at deployment).
-    pub xml: &'static str,
+    pub xml: std::borrow::Cow<'static, str>,
     /// Its FHIR resources as JSON, placeholders filled.
     pub resources: Vec<Value>,
 }
@@ -85,13 +85,13 @@ pub fn check_plugin(
     let mut by_process: HashMap<&str, Vec<&FhirFile>> = HashMap::new();
     for r in &resources {
         by_process
-            .entry(r.process_id)
+            .entry(r.process_id.as_ref())
             .or_default()
             .extend(r.files.iter());
     }
     let mut seen = HashSet::new();
     for model in models {
-        let report = check(model.xml, options);
+        let report = check(&model.xml, options);
         let problem = if !report.is_deployable() {
             Some(report.to_string().trim_end().replace('\n', "; "))
         } else if report.processes.len() != 1 {
@@ -126,7 +126,7 @@ pub fn check_plugin(
         match check_resources(&id, &version, &files, options) {
             Ok(resources) => checked.processes.push(CheckedProcess {
                 id,
-                xml: model.xml,
+                xml: model.xml.clone(),
                 resources,
             }),
             Err(problems) => checked
@@ -210,7 +210,7 @@ pub fn parse_file(file: &FhirFile, options: &DeployOptions) -> Result<Value, Str
             })
             .collect()
     };
-    let filled = dsf_bpmn::parse::placeholders::fill(file.content, &properties).map_err(|p| {
+    let filled = dsf_bpmn::parse::placeholders::fill(&file.content, &properties).map_err(|p| {
         p.iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()

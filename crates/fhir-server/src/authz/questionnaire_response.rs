@@ -86,8 +86,23 @@ fn questions(response: &Value) -> Vec<(Option<&str>, Option<&str>)> {
         .collect()
 }
 
-/// Checks that `caller` may replace `old` with `new`: only `in-progress → completed`, answers
-/// given, author and time of authoring set; the questions stay as they are.
+/// Whether `new` differs from `old` in its status alone (and the server-managed `meta`).
+fn only_status_changes(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("status");
+            o.remove("meta");
+        }
+        v
+    };
+    strip(old) == strip(new)
+}
+
+/// Checks that `caller` may replace `old` with `new`: `in-progress → completed` with answers
+/// given, author and time of authoring set and the questions as they are; or, as the reference
+/// allows, a status change alone from `in-progress` to `stopped` or `completed` to `amended`
+/// (the process engine marks the responses it has taken over).
 pub fn check_update(caller: &Caller, old: &Stored, new: &Resource) -> Result<(), ApiError> {
     let old = Value::Object(old.resource.as_json().clone());
     let new = Value::Object(new.as_json().clone());
@@ -97,11 +112,19 @@ pub fn check_update(caller: &Caller, old: &Stored, new: &Resource) -> Result<(),
             "not authorized to answer this QuestionnaireResponse",
         ));
     }
-    if str_at(&old, "status") != Some("in-progress") || str_at(&new, "status") != Some("completed")
-    {
-        return Err(refuse(
-            "a QuestionnaireResponse may only go from in-progress to completed",
-        ));
+    match (str_at(&old, "status"), str_at(&new, "status")) {
+        (Some("in-progress"), Some("completed")) => {}
+        (Some("in-progress"), Some("stopped")) | (Some("completed"), Some("amended"))
+            if only_status_changes(&old, &new) =>
+        {
+            return Ok(());
+        }
+        _ => {
+            return Err(refuse(
+                "a QuestionnaireResponse may only go from in-progress to completed or stopped, \
+                 or from completed to amended",
+            ));
+        }
     }
     for key in ["questionnaire", "basedOn", "subject", "identifier"] {
         if old.get(key) != new.get(key) {

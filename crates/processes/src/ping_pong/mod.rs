@@ -7,22 +7,13 @@ mod activities;
 
 use std::sync::Arc;
 
-use dsf_bpe::{Activities, Activity, FhirFile, ProcessModel, ProcessPlugin, ProcessResources};
+use dsf_bpe::{Activities, Activity, ProcessModel, ProcessPlugin, ProcessResources};
 
 pub use activities::{PING, PING_STATUS};
 
 /// The ping/pong plugin.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PingPong;
-
-macro_rules! fhir {
-    ($file:literal) => {
-        FhirFile {
-            file: $file,
-            content: include_str!(concat!("../../resources/ping-pong/fhir/", $file)),
-        }
-    };
-}
 
 impl ProcessPlugin for PingPong {
     fn name(&self) -> &str {
@@ -39,47 +30,44 @@ impl ProcessPlugin for PingPong {
 
     fn models(&self) -> Vec<ProcessModel> {
         vec![
-            ProcessModel {
-                file: "ping.bpmn",
-                xml: include_str!("../../resources/ping-pong/bpe/ping.bpmn"),
-            },
-            ProcessModel {
-                file: "pong.bpmn",
-                xml: include_str!("../../resources/ping-pong/bpe/pong.bpmn"),
-            },
+            model!("ping-pong", "ping.bpmn"),
+            model!("ping-pong", "pong.bpmn"),
         ]
     }
 
     fn resources(&self) -> Vec<ProcessResources> {
         let shared = || {
             vec![
-                fhir!("CodeSystem-ping.json"),
-                fhir!("CodeSystem-ping-status.json"),
-                fhir!("ValueSet-ping.json"),
-                fhir!("ValueSet-ping-status.json"),
-                fhir!("ValueSet-pong-status.json"),
-                fhir!("StructureDefinition-extension-ping-status.json"),
+                fhir!("ping-pong", "CodeSystem-ping.json"),
+                fhir!("ping-pong", "CodeSystem-ping-status.json"),
+                fhir!("ping-pong", "ValueSet-ping.json"),
+                fhir!("ping-pong", "ValueSet-ping-status.json"),
+                fhir!("ping-pong", "ValueSet-pong-status.json"),
+                fhir!(
+                    "ping-pong",
+                    "StructureDefinition-extension-ping-status.json"
+                ),
             ]
         };
         let mut ping = shared();
         ping.extend([
-            fhir!("ActivityDefinition-ping.json"),
-            fhir!("StructureDefinition-task-start-ping.json"),
-            fhir!("StructureDefinition-task-pong.json"),
-            fhir!("Task-start-ping.json"),
+            fhir!("ping-pong", "ActivityDefinition-ping.json"),
+            fhir!("ping-pong", "StructureDefinition-task-start-ping.json"),
+            fhir!("ping-pong", "StructureDefinition-task-pong.json"),
+            fhir!("ping-pong", "Task-start-ping.json"),
         ]);
         let mut pong = shared();
         pong.extend([
-            fhir!("ActivityDefinition-pong.json"),
-            fhir!("StructureDefinition-task-ping.json"),
+            fhir!("ping-pong", "ActivityDefinition-pong.json"),
+            fhir!("ping-pong", "StructureDefinition-task-ping.json"),
         ]);
         vec![
             ProcessResources {
-                process_id: "dsfdev_ping",
+                process_id: "dsfdev_ping".into(),
                 files: ping,
             },
             ProcessResources {
-                process_id: "dsfdev_pong",
+                process_id: "dsfdev_pong".into(),
                 files: pong,
             },
         ]

@@ -1,0 +1,157 @@
+//! Ping when things go wrong: a target that is down, a target that refuses the ping, a target
+//! that never answers, and an engine restarted while its ping waits for the pong.
+
+use std::time::Duration;
+
+use dsf_testkit::Backend;
+use dsf_testkit::federation::TestFederation;
+use dsf_testkit::secure::call;
+use reqwest::Method;
+
+use super::{engine, engine_with, finished, ping_statuses, start_ping};
+
+fn status(organization: &str, status: &str) -> (String, String) {
+    (organization.to_owned(), status.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_and_refusing_targets_are_reported() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut federation = TestFederation::start(Backend::Sqlite, &["dic1", "dic2", "dic3"]).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dic1 = engine(&federation, federation.site("dic1"), dir.path()).await;
+    // dic2 runs without the pong process: its server refuses ping Tasks.
+    let dic2 = engine_with(
+        &federation,
+        federation.site("dic2"),
+        dir.path(),
+        dsf_processes::all(),
+        vec!["dsfdev_pong|1.0".to_owned()],
+    )
+    .await;
+    // dic3's server is down.
+    federation.sites[2].server.stop();
+    let site = federation.site("dic1");
+    let client = federation.pki.client(Some(&site.certificate));
+    let (code, created) = call(
+        &client,
+        Method::POST,
+        &site.server.url("Task"),
+        Some(&start_ping(site)),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let task = finished(&federation, site, created["id"].as_str().expect("id")).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(
+        ping_statuses(&task),
+        vec![
+            status("dic2.dsf.test", "not-allowed"),
+            status("dic3.dsf.test", "not-reachable")
+        ],
+        "{task}"
+    );
+    assert!(task.to_string().contains("error-message"), "{task}");
+    dic1.stop().await;
+    dic2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_pong_times_out() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let federation = TestFederation::start(Backend::Sqlite, &["dic1", "dic2"]).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // dic2 accepts the ping (its resources are there) but its engine is not running.
+    let dic2 = engine(&federation, federation.site("dic2"), dir.path()).await;
+    dic2.stop().await;
+    let dic1 = engine(&federation, federation.site("dic1"), dir.path()).await;
+    let site = federation.site("dic1");
+    let client = federation.pki.client(Some(&site.certificate));
+    let (code, created) = call(
+        &client,
+        Method::POST,
+        &site.server.url("Task"),
+        Some(&start_ping(site)),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    // The model waits 20 s for the pong.
+    let task = finished(&federation, site, created["id"].as_str().expect("id")).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(
+        ping_statuses(&task),
+        vec![status("dic2.dsf.test", "pong-missing")],
+        "{task}"
+    );
+    dic1.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_restarted_while_its_ping_waits_gets_the_pong() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let federation = TestFederation::start(Backend::Sqlite, &["dic1", "dic2"]).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dic2 = engine(&federation, federation.site("dic2"), dir.path()).await;
+    dic2.stop().await;
+    let site = federation.site("dic1");
+    let dic1 = engine(&federation, site, dir.path()).await;
+    let client = federation.pki.client(Some(&site.certificate));
+    let (code, created) = call(
+        &client,
+        Method::POST,
+        &site.server.url("Task"),
+        Some(&start_ping(site)),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let id = created["id"].as_str().expect("id");
+    // The ping reached dic2, whose engine is down; dic1's instance waits for the pong.
+    let dic2_site = federation.site("dic2");
+    let dic2_client = federation.pki.client(Some(&dic2_site.certificate));
+    let mut waited = 0;
+    loop {
+        let (_, found) = call(
+            &dic2_client,
+            Method::GET,
+            &dic2_site.server.url("Task?status=requested"),
+            None,
+        )
+        .await;
+        if found["total"].as_u64() == Some(1) {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 200, "the ping did not arrive at dic2: {found}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    dic1.stop().await;
+    // dic2 answers while dic1's engine is down; dic1's server keeps the pong Task.
+    let dic2 = engine(&federation, dic2_site, dir.path()).await;
+    let mut waited = 0;
+    loop {
+        let (_, found) = call(
+            &client,
+            Method::GET,
+            &site.server.url("Task?status=requested"),
+            None,
+        )
+        .await;
+        if found["total"].as_u64() == Some(1) {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 200, "the pong did not arrive at dic1: {found}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Restarted, dic1's engine catches up on the pong and its ping finishes.
+    let dic1 = engine(&federation, site, dir.path()).await;
+    let task = finished(&federation, site, id).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(
+        ping_statuses(&task),
+        vec![status("dic2.dsf.test", "pong-received")],
+        "{task}"
+    );
+    dic1.stop().await;
+    dic2.stop().await;
+}
