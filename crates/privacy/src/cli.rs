@@ -246,11 +246,12 @@ fn encode(args: EncodeArgs) -> anyhow::Result<()> {
     let bar = progress(lines, "encoding");
     let started = Instant::now();
     let mut json = String::from("{\"clks\": [");
-    let mut batch = vec![csv::StringRecord::new(); BATCH];
+    let batch_len = BATCH_PER_THREAD * threads;
+    let mut batch = vec![csv::StringRecord::with_capacity(256, header.len()); batch_len];
     let mut done = 0;
     loop {
         let mut n = 0;
-        while n < BATCH
+        while n < batch_len
             && reader
                 .read_record(&mut batch[n])
                 .with_context(|| format!("CSV row {}", done + n))?
@@ -279,8 +280,8 @@ fn encode(args: EncodeArgs) -> anyhow::Result<()> {
     write_output(args.output.as_deref(), json.as_bytes())
 }
 
-/// Rows read and encoded at a time.
-const BATCH: usize = 8192;
+/// Rows read and encoded at a time, per thread.
+const BATCH_PER_THREAD: usize = 1024;
 
 /// Encodes a batch of rows on one thread per encoder, keeping the order. Returns per thread the
 /// comma-separated quoted Base64 CLKs; errors name the row (from 0, `first` being the batch's).
