@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::blocking::Blocking;
 use crate::envelope;
 use crate::filter::BloomFilter;
 use crate::linkage::{self, LinkOptions, RecordRef};
@@ -88,6 +89,18 @@ pub struct LinkArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Compare only records that agree on all sampled bits of at least one band (bit-sampling
+    /// blocking): far fewer comparisons, but pairs near the threshold may be missed. Without it
+    /// the result is exact.
+    #[arg(long)]
+    pub blocking: bool,
+    /// Bands for --blocking (more find more pairs).
+    #[arg(long, default_value_t = Blocking::default().bands, requires = "blocking")]
+    pub bands: usize,
+    /// Sampled bits per band for --blocking, 1 to 64 (more compare fewer unrelated pairs).
+    #[arg(long, default_value_t = Blocking::default().bits, requires = "blocking",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub band_bits: u32,
 }
 
 /// Arguments of `dsf privacy keygen`.
@@ -355,6 +368,10 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
         LinkOptions {
             threshold: args.threshold,
             threads: threads(args.threads),
+            blocking: args.blocking.then_some(Blocking {
+                bands: args.bands,
+                bits: args.band_bits,
+            }),
         },
         &|n| bar.inc(n),
     )?;

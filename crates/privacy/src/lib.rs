@@ -28,11 +28,12 @@
 //! let mut encoder = ClkEncoder::new(&schema, b"secret shared by the sites")?;
 //! let site_a = vec![encoder.encode(&["Johanna Schmidt"])?, encoder.encode(&["Peter Weber"])?];
 //! let site_b = vec![encoder.encode(&["Petr Weber"])?, encoder.encode(&["Johana Schmidt"])?];
-//! let linkage = link(&[site_a, site_b], LinkOptions { threshold: 0.8, threads: 1 })?;
+//! let linkage = link(&[site_a, site_b], LinkOptions { threshold: 0.8, threads: 1, blocking: None })?;
 //! assert_eq!(linkage.groups.len(), 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod blocking;
 pub mod cli;
 pub mod clk;
 pub mod envelope;

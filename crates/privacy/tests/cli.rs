@@ -142,6 +142,19 @@ fn link_writes_groups_and_reads_truth() {
     for (i, g) in groups.iter().enumerate() {
         assert_eq!(g, &serde_json::json!([[0, i], [1, i]]));
     }
+    // Identical records share every band, so blocking finds the same groups.
+    let blocked = dir.path("blocked.json");
+    let link_blocked = |extra: &[&str]| {
+        let args = ["link", &a, &a, "--threshold", "0.95", "-o", &blocked];
+        dsf_privacy(&[&args[..], extra].concat())
+    };
+    link_blocked(&["--blocking", "--bands", "4", "--band-bits", "20"]).expect("blocked link");
+    assert_eq!(json(&blocked)["groups"], json(&out)["groups"]);
+    assert!(
+        link_blocked(&["--bands", "4"]).is_err(),
+        "--bands needs --blocking"
+    );
+    assert!(link_blocked(&["--blocking", "--band-bits", "65"]).is_err());
     assert!(
         dsf_privacy(&["link", &a]).is_err(),
         "one input is not enough"
