@@ -134,6 +134,13 @@ def main():
     comparisons, pairs, link_inner = int(m.group(1)), int(m.group(2)), float(m.group(3))
     with open(os.path.join(OUT, "links-dsf.json")) as f:
         groups_ours = json.load(f)["groups"]
+    blocked_wall, blocked_cpu, err = run_ours(
+        "link", "--threshold", str(args.threshold), "--threads", "1", "--blocking",
+        "-o", os.path.join(OUT, "links-dsf-blocked.json"),
+        os.path.join(OUT, "a-dsf.json"), os.path.join(OUT, "b-dsf.json"))
+    blocked_comparisons = int(re.search(r"(\d+) comparisons", err).group(1))
+    with open(os.path.join(OUT, "links-dsf-blocked.json")) as f:
+        q_blocked = quality(json.load(f)["groups"], truth)
 
     same = 0
     total = 0
@@ -168,6 +175,10 @@ def main():
           f"{enc_wall + link_wall:14.3f}")
     print(f"(dsf-privacy compared {comparisons} of {pairs} pairs; its CPU figures include process "
           f"start and file I/O; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(f"dsf-privacy link --blocking: compared {blocked_comparisons} of {pairs} pairs "
+          f"({100 * blocked_comparisons / pairs:.1f} %), link CPU {blocked_cpu:.3f} s, "
+          f"wall {blocked_wall:.3f} s; precision {q_blocked[0]:.4f} recall {q_blocked[1]:.4f} "
+          f"F1 {q_blocked[2]:.4f}")
 
 
 if __name__ == "__main__":
