@@ -15,8 +15,6 @@
 //! default compares 12 % of the pairs and finds 99.4 % of the pairs the exact linkage finds
 //! (`crates/privacy/bench/README.md`).
 
-use rustc_hash::FxHashMap as HashMap;
-
 /// Bands and bits per band of [bit-sampling blocking](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Blocking {
@@ -40,8 +38,8 @@ impl Default for Blocking {
 pub(crate) struct BandIndex {
     /// Sampled positions, `bits` per band.
     positions: Vec<Vec<usize>>,
-    /// Per band: records (by index) per key.
-    bands: Vec<HashMap<u64, Vec<u32>>>,
+    /// Per band: `(key, record)` sorted by key.
+    bands: Vec<Vec<(u64, u32)>>,
 }
 
 impl BandIndex {
@@ -56,24 +54,30 @@ impl BandIndex {
                     .collect()
             })
             .collect();
-        let mut bands = vec![HashMap::default(); positions.len()];
-        for (row, filter) in words.chunks(stride.max(1)).enumerate() {
-            for (band, sampled) in bands.iter_mut().zip(&positions) {
-                band.entry(key(filter, sampled))
-                    .or_insert_with(Vec::new)
-                    .push(row as u32);
-            }
-        }
+        let bands = positions
+            .iter()
+            .map(|sampled| {
+                let mut band: Vec<(u64, u32)> = words
+                    .chunks(stride.max(1))
+                    .enumerate()
+                    .map(|(row, filter)| (key(filter, sampled), row as u32))
+                    .collect();
+                band.sort_unstable();
+                band
+            })
+            .collect();
         Self { positions, bands }
     }
 
-    /// Appends to `out` every indexed record sharing a band with `filter`, once, in increasing
-    /// order. `seen` is scratch space of one entry per indexed record, all `false` on entry and
+    /// Appends to `out` every indexed record sharing a band with `filter`, once, in no
+    /// particular order. `seen` is scratch space of one entry per indexed record, all `false` on entry and
     /// on return.
     pub(crate) fn candidates(&self, filter: &[u64], seen: &mut [bool], out: &mut Vec<usize>) {
         let start = out.len();
         for (band, sampled) in self.bands.iter().zip(&self.positions) {
-            for &row in band.get(&key(filter, sampled)).into_iter().flatten() {
+            let k = key(filter, sampled);
+            let first = band.partition_point(|&(key, _)| key < k);
+            for &(_, row) in band[first..].iter().take_while(|&&(key, _)| key == k) {
                 if let Some(s) = seen.get_mut(row as usize)
                     && !*s
                 {
@@ -82,7 +86,6 @@ impl BandIndex {
                 }
             }
         }
-        out[start..].sort_unstable();
         for &row in &out[start..] {
             seen[row] = false;
         }

@@ -178,6 +178,7 @@ fn candidates_between(
         let mut comparisons = 0u64;
         let mut both = Vec::new();
         let mut picked = Vec::new();
+        let mut gathered = Vec::new();
         let mut seen = vec![false; if b.index.is_some() { b.order.len() } else { 0 }];
         for i in range {
             if i % 256 == 255 {
@@ -206,10 +207,11 @@ fn candidates_between(
                 Some(index) => {
                     index.candidates(fa.words(), &mut seen, &mut picked);
                     picked.retain(|j| (start..end).contains(j));
+                    gathered.clear();
                     for &j in &picked {
-                        let block = &b.words[j * b.stride..(j + 1) * b.stride];
-                        intersections(fa.words(), block, b.stride, &mut both);
+                        gathered.extend_from_slice(&b.words[j * b.stride..(j + 1) * b.stride]);
                     }
+                    intersections(fa.words(), &gathered, b.stride, &mut both);
                 }
             }
             comparisons += picked.len() as u64;
@@ -296,9 +298,11 @@ pub fn candidate_pairs_with_progress(
             });
         }
     }
+    // Data set 0 is never looked up in, so it needs no band index.
     let sorted: Vec<Sorted> = datasets
         .iter()
-        .map(|d| Sorted::new(d, options.blocking))
+        .enumerate()
+        .map(|(i, d)| Sorted::new(d, options.blocking.filter(|_| i > 0)))
         .collect();
     let mut all = Vec::new();
     let mut comparisons = 0;
