@@ -102,10 +102,11 @@ fn derive_keys(
     Ok(okm.chunks(config.key_size).map(<[u8]>::to_vec).collect())
 }
 
-/// Hash results per token. Tokens of up to 15 bytes (nearly all n-grams) are keyed by a packed
-/// `u128`, which avoids a heap key and a byte comparison per lookup.
+/// Hash results per token. Tokens of up to 7 bytes (nearly all n-grams) are keyed by a packed
+/// `u64`, which avoids a heap key and a byte comparison per lookup and keeps the table small
+/// enough for the CPU caches.
 struct TokenCache<V> {
-    small: HashMap<u128, V>,
+    small: HashMap<u64, V>,
     large: HashMap<Vec<u8>, V>,
 }
 
@@ -119,15 +120,15 @@ impl<V> Default for TokenCache<V> {
 }
 
 impl<V> TokenCache<V> {
-    fn small_key(token: &[u8]) -> Option<u128> {
+    fn small_key(token: &[u8]) -> Option<u64> {
         // Assembled with shifts: copying into a byte array and reading it back as a whole
         // stalls on store forwarding in this hot path.
-        (token.len() < 16).then(|| {
+        (token.len() < 8).then(|| {
             let key = token
                 .iter()
                 .enumerate()
-                .fold(0u128, |k, (i, &b)| k | (u128::from(b) << (8 * i)));
-            key | (token.len() as u128) << 120
+                .fold(0u64, |k, (i, &b)| k | (u64::from(b) << (8 * i)));
+            key | (token.len() as u64) << 56
         })
     }
 
@@ -155,7 +156,7 @@ enum Hasher {
         sha1: Box<Hmac<Sha1>>,
         md5: Box<Hmac<Md5>>,
         prevent_singularity: bool,
-        cache: TokenCache<(u64, u64)>,
+        cache: TokenCache<(u32, u32)>,
     },
     Blake {
         key: Zeroizing<Vec<u8>>,
@@ -187,7 +188,7 @@ impl Hasher {
                         h
                     }
                 };
-                let mut g = h1;
+                let (mut g, h2) = (u64::from(h1), u64::from(h2));
                 for _ in 0..k {
                     bits.set(g);
                     g += h2;
@@ -591,7 +592,7 @@ fn double_hash(
     prevent_singularity: bool,
     token: &[u8],
     l: u64,
-) -> Result<(u64, u64), String> {
+) -> Result<(u32, u32), String> {
     let mut mac = sha1.clone();
     mac.update(token);
     let h1 = digest_mod(&mac.finalize().into_bytes(), l);
@@ -617,7 +618,8 @@ fn double_hash(
             j += 1;
         }
     }
-    Ok((h1, h2))
+    // Both are below l <= 2^32.
+    Ok((h1 as u32, h2 as u32))
 }
 
 fn blake_shorts(key: &[u8], token: &[u8], blocks: usize) -> Result<Vec<u16>, String> {
