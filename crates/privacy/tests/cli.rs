@@ -174,31 +174,23 @@ fn encode_writes_record_filters() {
 
     // Own fields: two of the columns, 1000 bits.
     let config = dir.path("fields.json");
-    std::fs::write(
-        &config,
-        r#"{"length": 1000, "fields": [
-            {"name": "firstName", "length": 500, "weight": 0.5},
-            {"name": "lastName", "length": 500, "weight": 0.5, "n": 3, "bitsPerGram": 10}]}"#,
+    let with_fields = |fields: &str| {
+        let json = format!(r#"{{"length": 1000, "fields": [{fields}]}}"#);
+        std::fs::write(&config, json).expect("write");
+        encode(&["--record-filter", "--record-filter-config", &config])
+    };
+    with_fields(
+        r#"{"name": "firstName", "length": 500, "weight": 0.5},
+           {"name": "lastName", "length": 500, "weight": 0.5, "n": 3, "bitsPerGram": 10}"#,
     )
-    .expect("write");
-    encode(&["--record-filter", "--record-filter-config", &config]).expect("encode");
+    .expect("encode");
     let clks = json(&out)["clks"].clone();
     let first = BloomFilter::from_base64(clks[0].as_str().expect("base64")).expect("filter");
     assert_eq!(first.len(), 1000);
 
-    std::fs::write(
-        &config,
-        r#"{"length": 1000, "fields": [{"name": "middleName", "length": 500, "weight": 1}]}"#,
-    )
-    .expect("write");
-    let missing = encode(&["--record-filter", "--record-filter-config", &config]);
+    let missing = with_fields(r#"{"name": "middleName", "length": 500, "weight": 1}"#);
     assert!(format!("{:#}", missing.expect_err("no such column")).contains("middleName"));
-    std::fs::write(
-        &config,
-        r#"{"length": 1000, "fields": [{"name": "firstName", "length": 500, "weight": 0.5}]}"#,
-    )
-    .expect("write");
-    let weights = encode(&["--record-filter", "--record-filter-config", &config]);
+    let weights = with_fields(r#"{"name": "firstName", "length": 500, "weight": 0.5}"#);
     assert!(format!("{:#}", weights.expect_err("weights")).contains("sum"));
     assert!(
         encode(&["--record-filter-config", &config]).is_err(),
