@@ -44,12 +44,12 @@ pub(crate) struct BandIndex {
 
 impl BandIndex {
     /// Indexes `filters` (each `stride` words of bit length `len`, as in
-    /// [`crate::BloomFilter`]), numbered in slice order.
+    /// [`crate::BloomFilter`]), numbered in slice order. `blocking.bits` is at most 64.
     pub(crate) fn new(blocking: Blocking, len: usize, words: &[u64], stride: usize) -> Self {
         let mut state = 0x005E_ED0F_B10C_u64;
         let positions: Vec<Vec<usize>> = (0..blocking.bands)
             .map(|_| {
-                (0..blocking.bits.clamp(1, 64))
+                (0..blocking.bits)
                     .map(|_| (splitmix64(&mut state) % len.max(1) as u64) as usize)
                     .collect()
             })

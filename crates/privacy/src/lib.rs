@@ -5,7 +5,8 @@
 //!   JSON) and [`ClkEncoder`] encodes records into [`BloomFilter`]s bit-identical to clkhash's.
 //!   [`record_filter`] builds record-level filters in the HiGHmed design. [`linkage`] matches
 //!   filters at the linking party: Dice similarity, popcount pruning, greedy one-to-one and
-//!   multi-party grouping, and precision/recall/F1 against known matches.
+//!   multi-party grouping, and precision/recall/F1 against known matches; [`blocking`] lets it
+//!   compare far fewer pairs at a documented risk of missing some.
 //! - **Pseudonyms and encryption.** [`pseudonym`] derives site pseudonyms and delivers per-study
 //!   cross-site pseudonyms; [`envelope`] seals data between sites with AES-256-GCM and RSA-OAEP
 //!   key wrapping, bound to `sender|receiver`.

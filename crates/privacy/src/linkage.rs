@@ -7,8 +7,8 @@
 //! This pruning is exact, but it only skips pairs of very different popcounts: FEBRL4's CLKs,
 //! for example, have 40–70 % of their bits set, so at threshold 0.7 every pair lies inside the
 //! window. No cheaper exact bound does much better on such dense filters: two unrelated records
-//! share about a quarter of their bits, and a bound that has not seen all of them must assume
-//! the unseen ones match. Where comparing all pairs is too slow, [`crate::blocking`] compares
+//! with half of their bits set have about half of those in common (Dice about 0.5), and a bound
+//! that has not looked at every word must assume that the unseen bits coincide. Where comparing all pairs is too slow, [`crate::blocking`] compares
 //! only records that share a band of sampled bits, with a documented chance of missing pairs.
 //!
 //! **Solving.** All candidate pairs (Dice ≥ threshold, between different data sets) are visited
@@ -46,6 +46,9 @@ pub enum LinkError {
     /// At least two data sets are needed.
     #[error("linkage needs at least two data sets")]
     TooFewDatasets,
+    /// Blocking needs at least one band and 1 to 64 bits per band.
+    #[error("blocking needs at least one band and 1 to 64 bits per band, not {0:?}")]
+    Blocking(Blocking),
 }
 
 /// A record: data set number (from 0, in input order) and row (from 0).
@@ -282,6 +285,11 @@ pub fn candidate_pairs_with_progress(
     }
     if datasets.len() < 2 {
         return Err(LinkError::TooFewDatasets);
+    }
+    if let Some(b) = options.blocking
+        && (b.bands == 0 || !(1..=64).contains(&b.bits))
+    {
+        return Err(LinkError::Blocking(b));
     }
     let expected = datasets.iter().flatten().next().map_or(0, BloomFilter::len);
     for (dataset, filters) in datasets.iter().enumerate() {

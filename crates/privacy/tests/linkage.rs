@@ -123,6 +123,20 @@ fn progress_counts_every_record_of_each_lower_data_set() {
 
 #[test]
 fn invalid_input_is_rejected() {
+    let sets = [vec![filter(&[1])], vec![filter(&[1])]];
+    for (bands, bits) in [(0, 10), (4, 0), (4, 65)] {
+        let blocking = Some(Blocking { bands, bits });
+        assert_eq!(
+            link(
+                &sets,
+                LinkOptions {
+                    blocking,
+                    ..options(0.8)
+                }
+            ),
+            Err(LinkError::Blocking(Blocking { bands, bits }))
+        );
+    }
     let a = vec![filter(&[1])];
     assert_eq!(
         link(std::slice::from_ref(&a), options(0.8)),
