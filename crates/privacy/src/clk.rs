@@ -283,9 +283,7 @@ impl BitSink for ValueBits {
 /// of birth, identifiers) switch the cache off after a trial, so it does not crowd the CPU caches.
 #[derive(Default)]
 struct ValueCache {
-    /// Range of each value's words in `words`.
-    map: HashMap<String, std::ops::Range<usize>>,
-    words: Vec<(u32, u64)>,
+    map: HashMap<String, Box<[(u32, u64)]>>,
     lookups: u32,
     hits: u32,
     disabled: bool,
@@ -303,16 +301,15 @@ impl ValueCache {
             self.lookups += 1;
             let hit = self.map.contains_key(value);
             self.hits += u32::from(hit);
-            if self.lookups == Self::TRIAL && self.hits * 8 < self.lookups {
+            if self.lookups == Self::TRIAL && self.hits * 4 < self.lookups {
                 self.disabled = true;
                 self.map = HashMap::default();
-                self.words = Vec::new();
             }
             if !hit || self.disabled {
                 return None;
             }
         }
-        self.map.get(value).and_then(|r| self.words.get(r.clone()))
+        self.map.get(value).map(|b| &**b)
     }
 
     fn enabled(&self) -> bool {
@@ -325,11 +322,8 @@ impl ValueCache {
         }
         if self.map.len() >= VALUE_CACHE_LIMIT {
             self.map.clear();
-            self.words.clear();
         }
-        let start = self.words.len();
-        self.words.extend_from_slice(words);
-        self.map.insert(value.to_owned(), start..self.words.len());
+        self.map.insert(value.to_owned(), words.into());
     }
 }
 

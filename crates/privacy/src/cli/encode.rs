@@ -131,6 +131,8 @@ pub(super) fn encode(args: EncodeArgs) -> anyhow::Result<()> {
     let mut json = String::from("{\"clks\": [");
     let batch_len = BATCH_PER_THREAD * threads;
     let mut batch = vec![csv::StringRecord::with_capacity(256, header.len()); batch_len];
+    // Per thread, the batch's encodings; kept across batches so that their memory is reused.
+    let mut parts = vec![String::new(); threads];
     let mut done = 0;
     loop {
         let mut n = 0;
@@ -144,11 +146,16 @@ pub(super) fn encode(args: EncodeArgs) -> anyhow::Result<()> {
         if n == 0 {
             break;
         }
-        for part in encode_batch(&mut encoders, &batch[..n], done)? {
+        let used = encode_batch(&mut encoders, &batch[..n], done, &mut parts)?;
+        for part in &parts[..used] {
             if done > 0 || json.len() > 10 {
                 json.push_str(", ");
             }
-            json.push_str(&part);
+            json.push_str(part);
+        }
+        if done == 0 {
+            // Room for all rows at the first batch's size per row.
+            json.reserve(json.len() / n * lines.saturating_sub(n));
         }
         done += n;
         bar.inc(n as u64);
@@ -163,44 +170,52 @@ pub(super) fn encode(args: EncodeArgs) -> anyhow::Result<()> {
     write_output(args.output.as_deref(), json.as_bytes())
 }
 
-/// Encodes a batch of rows on one thread per encoder, keeping the order. Returns per thread the
-/// comma-separated quoted Base64 filters; errors name the row (from 0, `first` being the
+/// Encodes a batch of rows on one thread per encoder, keeping the order: writes the
+/// comma-separated quoted Base64 filters of consecutive chunks of rows to `outs` (one per
+/// encoder) and returns how many of them it used. Errors name the row (from 0, `first` being the
 /// batch's).
 fn encode_batch(
     encoders: &mut [RowEncoder],
     rows: &[csv::StringRecord],
     first: usize,
-) -> anyhow::Result<Vec<String>> {
+    outs: &mut [String],
+) -> anyhow::Result<usize> {
     let chunk = rows.len().div_ceil(encoders.len()).max(1);
-    let work = |encoder: &mut RowEncoder, part: &[csv::StringRecord], offset: usize| {
-        let mut fields: Vec<&str> = Vec::new();
-        let mut out = String::with_capacity(part.len() * 180);
-        for (i, row) in part.iter().enumerate() {
-            let filter = encoder
-                .encode(row, &mut fields)
-                .with_context(|| format!("row {}", offset + i))?;
-            if i > 0 {
-                out.push_str(", ");
+    let work =
+        |encoder: &mut RowEncoder, part: &[csv::StringRecord], offset: usize, out: &mut String| {
+            let mut fields: Vec<&str> = Vec::new();
+            out.clear();
+            for (i, row) in part.iter().enumerate() {
+                let filter = encoder
+                    .encode(row, &mut fields)
+                    .with_context(|| format!("row {}", offset + i))?;
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push('"');
+                filter.append_base64(out);
+                out.push('"');
             }
-            out.push('"');
-            filter.append_base64(&mut out);
-            out.push('"');
-        }
-        anyhow::Ok(out)
-    };
+            anyhow::Ok(())
+        };
     if encoders.len() == 1 || rows.len() <= chunk {
-        return Ok(vec![work(&mut encoders[0], rows, first)?]);
+        work(&mut encoders[0], rows, first, &mut outs[0])?;
+        return Ok(1);
     }
     std::thread::scope(|s| {
         let handles: Vec<_> = encoders
             .iter_mut()
+            .zip(outs.iter_mut())
             .zip(rows.chunks(chunk))
             .enumerate()
-            .map(|(c, (encoder, part))| s.spawn(move || work(encoder, part, first + c * chunk)))
+            .map(|(c, ((encoder, out), part))| {
+                s.spawn(move || work(encoder, part, first + c * chunk, out))
+            })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+        let used = handles.len();
+        for h in handles {
+            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+        }
+        Ok(used)
     })
 }
