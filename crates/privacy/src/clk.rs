@@ -511,7 +511,7 @@ impl ClkEncoder {
             };
             let strategy = spec.hashing.strategy;
             let caching = values.enabled();
-            tokens::for_each_token(
+            let tokenised = tokens::for_each_token(
                 &spec.hashing.comparison,
                 &word,
                 scratch,
@@ -532,10 +532,13 @@ impl ClkEncoder {
                         hasher.set_bits(token, k, l, filter.words_mut())
                     }
                 },
-            )
-            .map_err(invalid)?;
+            );
+            // Drained before any error, so that a failed value leaves no bits behind.
             if caching {
                 bits.drain(value_words);
+            }
+            tokenised.map_err(invalid)?;
+            if caching {
                 or_words(filter.words_mut(), value_words);
                 values.insert(value, value_words);
             }
