@@ -92,6 +92,7 @@ fn main() -> anyhow::Result<()> {
         LinkOptions {
             threshold,
             threads: 1,
+            blocking: None,
         },
     )?;
     let linked = started.elapsed().as_secs_f64();

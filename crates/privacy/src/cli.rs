@@ -1,5 +1,5 @@
-//! The `dsf privacy` command line: encode CSV files into CLKs, link CLK files, and generate keys
-//! for, seal and open envelopes. Mount [`PrivacyArgs`] as a subcommand and call [`run`].
+//! The `dsf privacy` command line: encode CSV files into CLKs or record-level Bloom filters, link
+//! such files, and generate keys for, seal and open envelopes. Mount [`PrivacyArgs`] as a subcommand and call [`run`].
 //!
 //! Results go to stdout (or `--output`); progress bars, timings and linkage quality go to stderr.
 
@@ -12,10 +12,12 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
+use crate::blocking::Blocking;
 use crate::envelope;
 use crate::filter::BloomFilter;
 use crate::linkage::{self, LinkOptions, RecordRef};
-use crate::{ClkEncoder, LinkageSchema};
+
+mod encode;
 
 /// Inputs with at least this many records show a progress bar.
 const PROGRESS_MIN: usize = 10_000;
@@ -31,7 +33,8 @@ pub struct PrivacyArgs {
 /// The `dsf privacy` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum PrivacyCommand {
-    /// Encode the records of a CSV file into Bloom filters (clkhash-compatible CLKs).
+    /// Encode the records of a CSV file into Bloom filters (clkhash-compatible CLKs, or
+    /// record-level filters with --record-filter).
     Encode(EncodeArgs),
     /// Link two or more CLK files and print the groups of matching records.
     Link(LinkArgs),
@@ -47,8 +50,23 @@ pub enum PrivacyCommand {
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
     /// clkhash linkage schema (v3 JSON).
+    #[arg(
+        long,
+        required_unless_present = "record_filter",
+        conflicts_with = "record_filter"
+    )]
+    pub schema: Option<PathBuf>,
+    /// Encode record-level Bloom filters in the HiGHmed design (per-field filters sampled by
+    /// weight into one filter and permuted with a key from the secret) instead of CLKs. The
+    /// CSV header names the fields' columns, in any order; other columns are ignored.
     #[arg(long)]
-    pub schema: PathBuf,
+    pub record_filter: bool,
+    /// Fields of the record-level filters as JSON, `{"length": 3000, "fields": [{"name":
+    /// "firstName", "length": 500, "weight": 0.1, "n": 2, "bitsPerGram": 15}, ...]}`; default
+    /// the HiGHmed fields firstName, lastName, birthday, sex, street, zipCode, city, country
+    /// and insuranceNumber.
+    #[arg(long, requires = "record_filter")]
+    pub record_filter_config: Option<PathBuf>,
     /// Secret shared by the sites (UTF-8). Prefer --secret-file or the environment variable.
     #[arg(
         long,
@@ -60,7 +78,8 @@ pub struct EncodeArgs {
     /// File holding the secret (a trailing newline is removed).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
-    /// CSV file with a header row and the schema's columns in order (`-` for stdin).
+    /// CSV file with a header row and the schema's columns in order, or the record filter's
+    /// columns (`-` for stdin).
     pub input: PathBuf,
     /// Write `{"clks": [...]}` here instead of stdout.
     #[arg(long, short)]
@@ -88,6 +107,18 @@ pub struct LinkArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Compare only records that agree on all sampled bits of at least one band (bit-sampling
+    /// blocking): far fewer comparisons, but pairs near the threshold may be missed. Without it
+    /// the result is exact.
+    #[arg(long)]
+    pub blocking: bool,
+    /// Bands for --blocking (more find more pairs).
+    #[arg(long, default_value_t = Blocking::default().bands, requires = "blocking")]
+    pub bands: usize,
+    /// Sampled bits per band for --blocking, 1 to 64 (more compare fewer unrelated pairs).
+    #[arg(long, default_value_t = Blocking::default().bits, requires = "blocking",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub band_bits: u32,
 }
 
 /// Arguments of `dsf privacy keygen`.
@@ -154,7 +185,7 @@ struct GroupsFile {
 /// Runs a `dsf privacy` subcommand.
 pub fn run(args: PrivacyArgs) -> anyhow::Result<()> {
     match args.command {
-        PrivacyCommand::Encode(a) => encode(a),
+        PrivacyCommand::Encode(a) => encode::encode(a),
         PrivacyCommand::Link(a) => link(a),
         PrivacyCommand::Keygen(a) => keygen(a),
         PrivacyCommand::Seal(a) => seal(a),
@@ -205,126 +236,6 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-fn encode(args: EncodeArgs) -> anyhow::Result<()> {
-    let secret = match (&args.secret, &args.secret_file) {
-        (Some(s), _) => s.clone().into_bytes(),
-        (None, Some(p)) => {
-            let mut s =
-                std::fs::read(p).with_context(|| format!("reading secret {}", p.display()))?;
-            while s.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                s.pop();
-            }
-            s
-        }
-        (None, None) => {
-            bail!("a secret is required: --secret, --secret-file or DSF_PRIVACY_SECRET")
-        }
-    };
-    let schema_text = std::fs::read_to_string(&args.schema)
-        .with_context(|| format!("reading schema {}", args.schema.display()))?;
-    let schema = LinkageSchema::from_json(&schema_text)
-        .with_context(|| format!("schema {}", args.schema.display()))?;
-    let encoder = ClkEncoder::new(&schema, &secret)?;
-    let data = read_input(&args.input)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(data.as_slice());
-    let header: Vec<String> = reader
-        .headers()
-        .context("reading the CSV header")?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    encoder.check_header(&header).context("CSV header")?;
-    let threads = threads(args.threads);
-    let mut encoders: Vec<ClkEncoder> = (0..threads).map(|_| encoder.clone()).collect();
-    let lines = data
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        .saturating_sub(1);
-    let bar = progress(lines, "encoding");
-    let started = Instant::now();
-    let mut json = String::from("{\"clks\": [");
-    let mut batch = vec![csv::StringRecord::new(); BATCH];
-    let mut done = 0;
-    loop {
-        let mut n = 0;
-        while n < BATCH
-            && reader
-                .read_record(&mut batch[n])
-                .with_context(|| format!("CSV row {}", done + n))?
-        {
-            n += 1;
-        }
-        if n == 0 {
-            break;
-        }
-        for part in encode_batch(&mut encoders, &batch[..n], done)? {
-            if done > 0 || json.len() > 10 {
-                json.push_str(", ");
-            }
-            json.push_str(&part);
-        }
-        done += n;
-        bar.inc(n as u64);
-    }
-    bar.finish_and_clear();
-    let elapsed = started.elapsed().as_secs_f64();
-    eprintln!(
-        "encoded {done} records in {elapsed:.3} s ({:.0} records/s)",
-        done as f64 / elapsed.max(1e-9)
-    );
-    json.push_str("]}\n");
-    write_output(args.output.as_deref(), json.as_bytes())
-}
-
-/// Rows read and encoded at a time.
-const BATCH: usize = 8192;
-
-/// Encodes a batch of rows on one thread per encoder, keeping the order. Returns per thread the
-/// comma-separated quoted Base64 CLKs; errors name the row (from 0, `first` being the batch's).
-fn encode_batch(
-    encoders: &mut [ClkEncoder],
-    rows: &[csv::StringRecord],
-    first: usize,
-) -> anyhow::Result<Vec<String>> {
-    let chunk = rows.len().div_ceil(encoders.len()).max(1);
-    let work = |encoder: &mut ClkEncoder, part: &[csv::StringRecord], offset: usize| {
-        let mut fields: Vec<&str> = Vec::new();
-        let mut out = String::with_capacity(part.len() * 180);
-        for (i, row) in part.iter().enumerate() {
-            fields.clear();
-            fields.extend(row.iter());
-            let clk = encoder
-                .encode(&fields)
-                .with_context(|| format!("row {}", offset + i))?;
-            if i > 0 {
-                out.push_str(", ");
-            }
-            out.push('"');
-            clk.append_base64(&mut out);
-            out.push('"');
-        }
-        anyhow::Ok(out)
-    };
-    if encoders.len() == 1 || rows.len() <= chunk {
-        return Ok(vec![work(&mut encoders[0], rows, first)?]);
-    }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = encoders
-            .iter_mut()
-            .zip(rows.chunks(chunk))
-            .enumerate()
-            .map(|(c, (encoder, part))| s.spawn(move || work(encoder, part, first + c * chunk)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
-}
-
 fn read_clks(path: &Path) -> anyhow::Result<Vec<BloomFilter>> {
     let data = read_input(path)?;
     let file: ClkFile = serde_json::from_slice(&data)
@@ -354,6 +265,10 @@ fn link(args: LinkArgs) -> anyhow::Result<()> {
         LinkOptions {
             threshold: args.threshold,
             threads: threads(args.threads),
+            blocking: args.blocking.then_some(Blocking {
+                bands: args.bands,
+                bits: args.band_bits,
+            }),
         },
         &|n| bar.inc(n),
     )?;

@@ -14,9 +14,10 @@
 //! - `blakeHash`: for block `j < ceil(k/32)`, BLAKE2b-512 keyed with `key0` and salted with the
 //!   decimal text of `j` gives 32 little-endian 16-bit numbers; bit `i` is number `i mod L`.
 //!
-//! Hash results are cached per column and token, and bit positions per column and value, as
-//! clkhash does with its n-gram and token caches; that is what makes encoding fast on real data,
-//! where most values and n-grams repeat.
+//! Hash results are cached per column and token, and a value's nonzero filter words per column
+//! and value, as clkhash does with its n-gram and token caches; that is what makes encoding fast
+//! on real data, where most values and n-grams repeat. Tokens are slices of one padded buffer
+//! and bits go straight into the filter's words, so the hot path does not allocate.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -101,10 +102,11 @@ fn derive_keys(
     Ok(okm.chunks(config.key_size).map(<[u8]>::to_vec).collect())
 }
 
-/// Hash results per token. Tokens of up to 15 bytes (nearly all n-grams) are keyed by a packed
-/// `u128`, which avoids a heap key and a byte comparison per lookup.
+/// Hash results per token. Tokens of up to 7 bytes (nearly all n-grams) are keyed by a packed
+/// `u64`, which avoids a heap key and a byte comparison per lookup and keeps the table small
+/// enough for the CPU caches.
 struct TokenCache<V> {
-    small: HashMap<u128, V>,
+    small: HashMap<u64, V>,
     large: HashMap<Vec<u8>, V>,
 }
 
@@ -118,15 +120,15 @@ impl<V> Default for TokenCache<V> {
 }
 
 impl<V> TokenCache<V> {
-    fn small_key(token: &[u8]) -> Option<u128> {
+    fn small_key(token: &[u8]) -> Option<u64> {
         // Assembled with shifts: copying into a byte array and reading it back as a whole
         // stalls on store forwarding in this hot path.
-        (token.len() < 16).then(|| {
+        (token.len() < 8).then(|| {
             let key = token
                 .iter()
                 .enumerate()
-                .fold(0u128, |k, (i, &b)| k | (u128::from(b) << (8 * i)));
-            key | (token.len() as u128) << 120
+                .fold(0u64, |k, (i, &b)| k | (u64::from(b) << (8 * i)));
+            key | (token.len() as u64) << 56
         })
     }
 
@@ -154,7 +156,7 @@ enum Hasher {
         sha1: Box<Hmac<Sha1>>,
         md5: Box<Hmac<Md5>>,
         prevent_singularity: bool,
-        cache: TokenCache<(u64, u64)>,
+        cache: TokenCache<(u32, u32)>,
     },
     Blake {
         key: Zeroizing<Vec<u8>>,
@@ -163,14 +165,13 @@ enum Hasher {
 }
 
 impl Hasher {
-    /// Calls `emit` with the `k` bit positions of `token` (filter length `l`), using and filling
-    /// the cache.
-    fn positions(
+    /// Sets the `k` bits of `token` (filter length `l`) in `bits`, using and filling the cache.
+    fn set_bits(
         &mut self,
         token: &[u8],
         k: u32,
         l: u64,
-        mut emit: impl FnMut(u32),
+        bits: &mut (impl BitSink + ?Sized),
     ) -> Result<(), String> {
         match self {
             Hasher::Double {
@@ -187,9 +188,9 @@ impl Hasher {
                         h
                     }
                 };
-                let mut g = h1;
+                let (mut g, h2) = (u64::from(h1), u64::from(h2));
                 for _ in 0..k {
-                    emit(g as u32);
+                    bits.set(g);
                     g += h2;
                     if g >= l {
                         g -= l;
@@ -204,7 +205,7 @@ impl Hasher {
                 }
                 let shorts = cache.get(token).ok_or("token cache")?;
                 for s in &shorts[..k as usize] {
-                    emit((u64::from(*s) % l) as u32);
+                    bits.set(u64::from(*s) % l);
                 }
             }
         }
@@ -220,11 +221,69 @@ struct Column {
     values: ValueCache,
 }
 
-/// Bit positions per raw value of a column. Columns whose values rarely repeat (dates of birth,
-/// identifiers) switch the cache off after a trial, so it does not crowd the CPU caches.
+/// Where a token's bits go.
+trait BitSink {
+    /// Sets bit `index` (callers reduce it modulo the filter length).
+    fn set(&mut self, index: u64);
+}
+
+/// A filter's words, bit `i` being bit `63 - i % 64` of word `i / 64` (as in [`BloomFilter`]).
+impl BitSink for [u64] {
+    #[inline]
+    fn set(&mut self, index: u64) {
+        if let Some(word) = self.get_mut((index >> 6) as usize) {
+            *word |= 1 << (63 - (index & 63));
+        }
+    }
+}
+
+/// The bits of one value, set in a dense scratch filter with a bitmap of its touched words, so
+/// that collecting the value's words (and clearing the scratch) reads 1/4096 of the filter plus
+/// the touched words. Setting a bit does not branch on the data.
+struct ValueBits {
+    words: Vec<u64>,
+    touched: Vec<u64>,
+}
+
+impl ValueBits {
+    fn new(len: usize) -> Self {
+        let words = len.div_ceil(64);
+        Self {
+            words: vec![0; words],
+            touched: vec![0; words.div_ceil(64)],
+        }
+    }
+
+    /// Moves the nonzero words, as `(index, word)`, to `out` and clears the scratch.
+    fn drain(&mut self, out: &mut Vec<(u32, u64)>) {
+        out.clear();
+        for (t, touched) in self.touched.iter_mut().enumerate() {
+            let mut mask = std::mem::take(touched);
+            while mask != 0 {
+                let w = t * 64 + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                out.push((w as u32, std::mem::take(&mut self.words[w])));
+            }
+        }
+    }
+}
+
+impl BitSink for ValueBits {
+    #[inline]
+    fn set(&mut self, index: u64) {
+        let w = (index >> 6) as usize;
+        if let (Some(word), Some(touched)) = (self.words.get_mut(w), self.touched.get_mut(w >> 6)) {
+            *word |= 1 << (63 - (index & 63));
+            *touched |= 1 << (w & 63);
+        }
+    }
+}
+
+/// The nonzero filter words per raw value of a column. Columns whose values rarely repeat (dates
+/// of birth, identifiers) switch the cache off after a trial, so it does not crowd the CPU caches.
 #[derive(Default)]
 struct ValueCache {
-    map: HashMap<String, Box<[u32]>>,
+    map: HashMap<String, Box<[(u32, u64)]>>,
     lookups: u32,
     hits: u32,
     disabled: bool,
@@ -234,7 +293,7 @@ impl ValueCache {
     /// Lookups before deciding whether the cache pays off.
     const TRIAL: u32 = 1024;
 
-    fn get(&mut self, value: &str) -> Option<&[u32]> {
+    fn get(&mut self, value: &str) -> Option<&[(u32, u64)]> {
         if self.disabled {
             return None;
         }
@@ -257,14 +316,14 @@ impl ValueCache {
         !self.disabled
     }
 
-    fn insert(&mut self, value: &str, positions: &[u32]) {
+    fn insert(&mut self, value: &str, words: &[(u32, u64)]) {
         if self.disabled {
             return;
         }
         if self.map.len() >= VALUE_CACHE_LIMIT {
             self.map.clear();
         }
-        self.map.insert(value.to_owned(), positions.into());
+        self.map.insert(value.to_owned(), words.into());
     }
 }
 
@@ -276,7 +335,8 @@ pub struct ClkEncoder {
     xor_folds: u32,
     token_bytes: Vec<u8>,
     scratch: tokens::Scratch,
-    positions: Vec<u32>,
+    bits: ValueBits,
+    value_words: Vec<(u32, u64)>,
 }
 
 impl Clone for ClkEncoder {
@@ -313,7 +373,8 @@ impl Clone for ClkEncoder {
             xor_folds: self.xor_folds,
             token_bytes: Vec::new(),
             scratch: tokens::Scratch::default(),
-            positions: Vec::new(),
+            bits: ValueBits::new(self.hash_length),
+            value_words: Vec::new(),
         }
     }
 }
@@ -384,7 +445,8 @@ impl ClkEncoder {
             xor_folds: schema.xor_folds,
             token_bytes: Vec::new(),
             scratch: tokens::Scratch::default(),
-            positions: Vec::new(),
+            bits: ValueBits::new(hash_length),
+            value_words: Vec::new(),
         })
     }
 
@@ -420,7 +482,8 @@ impl ClkEncoder {
         let mut filter = BloomFilter::zeros(self.hash_length);
         let token_bytes = &mut self.token_bytes;
         let scratch = &mut self.scratch;
-        let positions = &mut self.positions;
+        let bits = &mut self.bits;
+        let value_words = &mut self.value_words;
         for (column, value) in self.columns.iter_mut().zip(record) {
             let Column {
                 identifier,
@@ -432,10 +495,8 @@ impl ClkEncoder {
                 continue;
             };
             let value = value.as_ref();
-            if let Some(bits) = values.get(value) {
-                for &b in bits {
-                    filter.set(b as usize);
-                }
+            if let Some(words) = values.get(value) {
+                or_words(filter.words_mut(), words);
                 continue;
             }
             let invalid = |reason: String| EncodeError::InvalidEntry {
@@ -449,9 +510,8 @@ impl ClkEncoder {
                 _ => TextEncoding::Utf8,
             };
             let strategy = spec.hashing.strategy;
-            positions.clear();
             let caching = values.enabled();
-            tokens::for_each_token(
+            let tokenised = tokens::for_each_token(
                 &spec.hashing.comparison,
                 &word,
                 scratch,
@@ -460,20 +520,27 @@ impl ClkEncoder {
                     if k == 0 {
                         return Ok(());
                     }
-                    tokens::encode_text(encoding, gram, token_bytes)?;
-                    if caching {
-                        hasher.positions(token_bytes, k, l, |b| positions.push(b))
+                    let token = if encoding == TextEncoding::Utf8 {
+                        gram.as_bytes()
                     } else {
-                        hasher.positions(token_bytes, k, l, |b| filter.set(b as usize))
+                        tokens::encode_text(encoding, gram, token_bytes)?;
+                        &token_bytes[..]
+                    };
+                    if caching {
+                        hasher.set_bits(token, k, l, bits)
+                    } else {
+                        hasher.set_bits(token, k, l, filter.words_mut())
                     }
                 },
-            )
-            .map_err(invalid)?;
+            );
+            // Drained before any error, so that a failed value leaves no bits behind.
             if caching {
-                for &b in positions.iter() {
-                    filter.set(b as usize);
-                }
-                values.insert(value, positions);
+                bits.drain(value_words);
+            }
+            tokenised.map_err(invalid)?;
+            if caching {
+                or_words(filter.words_mut(), value_words);
+                values.insert(value, value_words);
             }
         }
         Ok(if self.xor_folds == 0 {
@@ -481,6 +548,15 @@ impl ClkEncoder {
         } else {
             filter.xor_fold(self.xor_folds)
         })
+    }
+}
+
+/// ORs `(index, word)` pairs into `words`; indices beyond the end are ignored.
+fn or_words(words: &mut [u64], pairs: &[(u32, u64)]) {
+    for &(w, bits) in pairs {
+        if let Some(word) = words.get_mut(w as usize) {
+            *word |= bits;
+        }
     }
 }
 
@@ -519,7 +595,7 @@ fn double_hash(
     prevent_singularity: bool,
     token: &[u8],
     l: u64,
-) -> Result<(u64, u64), String> {
+) -> Result<(u32, u32), String> {
     let mut mac = sha1.clone();
     mac.update(token);
     let h1 = digest_mod(&mac.finalize().into_bytes(), l);
@@ -545,7 +621,8 @@ fn double_hash(
             j += 1;
         }
     }
-    Ok((h1, h2))
+    // Both are below l <= 2^32.
+    Ok((h1 as u32, h2 as u32))
 }
 
 fn blake_shorts(key: &[u8], token: &[u8], blocks: usize) -> Result<Vec<u16>, String> {

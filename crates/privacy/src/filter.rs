@@ -84,6 +84,12 @@ impl BloomFilter {
         &self.words
     }
 
+    /// The words for writing, in the order of [`words`](Self::words); bits beyond the length
+    /// must stay zero.
+    pub(crate) fn words_mut(&mut self) -> &mut [u64] {
+        &mut self.words
+    }
+
     /// Number of set bits.
     pub fn popcount(&self) -> u32 {
         self.words.iter().map(|w| w.count_ones()).sum()

@@ -4,6 +4,12 @@
 //! **Pruning.** Dice is at most `2 min(|A|,|B|) / (|A| + |B|)`, so for a record with popcount `p`
 //! only records with popcount in `[p t / (2 - t), p (2 - t) / t]` can reach threshold `t`. Each
 //! data set is sorted by popcount once and every record is compared with that window only.
+//! This pruning is exact, but it only skips pairs of very different popcounts: FEBRL4's CLKs,
+//! for example, have 40–70 % of their bits set, so at threshold 0.7 every pair lies inside the
+//! window. No cheaper exact bound does much better on such dense filters: two unrelated records
+//! with half of their bits set have about half of those in common (Dice about 0.5), and a bound
+//! that has not looked at every word must assume that the unseen bits coincide. Where comparing all pairs is too slow, [`crate::blocking`] compares
+//! only records that share a band of sampled bits, with a documented chance of missing pairs.
 //!
 //! **Solving.** All candidate pairs (Dice ≥ threshold, between different data sets) are visited
 //! in order of decreasing similarity (ties by data set and row, so the result does not depend on
@@ -15,6 +21,7 @@
 
 use std::collections::HashMap;
 
+use crate::blocking::{BandIndex, Blocking};
 use crate::filter::{BloomFilter, dice_from_counts};
 
 /// Errors in linkage input.
@@ -39,6 +46,9 @@ pub enum LinkError {
     /// At least two data sets are needed.
     #[error("linkage needs at least two data sets")]
     TooFewDatasets,
+    /// Blocking needs at least one band and 1 to 64 bits per band.
+    #[error("blocking needs at least one band and 1 to 64 bits per band, not {0:?}")]
+    Blocking(Blocking),
 }
 
 /// A record: data set number (from 0, in input order) and row (from 0).
@@ -80,6 +90,9 @@ pub struct LinkOptions {
     pub threshold: f64,
     /// Worker threads for the comparisons (at least 1).
     pub threads: usize,
+    /// Compare only pairs that share a band ([`crate::blocking`]); `None` compares every pair
+    /// within the popcount bound, which is exact.
+    pub blocking: Option<Blocking>,
 }
 
 impl Default for LinkOptions {
@@ -87,34 +100,40 @@ impl Default for LinkOptions {
         Self {
             threshold: 0.8,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            blocking: None,
         }
     }
 }
 
-/// A data set sorted by popcount, its words stored contiguously for windowed comparisons.
+/// A data set sorted by popcount, its words stored contiguously for windowed comparisons, and
+/// with blocking its band index (numbering records in sorted order).
 struct Sorted {
     order: Vec<usize>,
     counts: Vec<u32>,
     words: Vec<u64>,
     stride: usize,
+    index: Option<BandIndex>,
 }
 
 impl Sorted {
-    fn new(filters: &[BloomFilter]) -> Self {
+    fn new(filters: &[BloomFilter], blocking: Option<Blocking>) -> Self {
         let mut order: Vec<usize> = (0..filters.len()).collect();
         let pop: Vec<u32> = filters.iter().map(BloomFilter::popcount).collect();
         order.sort_by_key(|&i| (pop[i], i));
         let counts = order.iter().map(|&i| pop[i]).collect();
         let stride = filters.first().map_or(0, |f| f.words().len());
-        let words = order
+        let words: Vec<u64> = order
             .iter()
             .flat_map(|&i| filters[i].words().iter().copied())
             .collect();
+        let len = filters.first().map_or(0, BloomFilter::len);
+        let index = blocking.map(|blocking| BandIndex::new(blocking, len, &words, stride));
         Self {
             order,
             counts,
             words,
             stride,
+            index,
         }
     }
 }
@@ -161,6 +180,9 @@ fn candidates_between(
         let mut found = Vec::new();
         let mut comparisons = 0u64;
         let mut both = Vec::new();
+        let mut picked = Vec::new();
+        let mut gathered = Vec::new();
+        let mut seen = vec![false; if b.index.is_some() { b.order.len() } else { 0 }];
         for i in range {
             if i % 256 == 255 {
                 progress(256);
@@ -171,19 +193,33 @@ fn candidates_between(
             let hi = (f64::from(pa) * upper).ceil() as u32;
             let start = b.counts.partition_point(|&c| c < lo);
             let end = b.counts.partition_point(|&c| c <= hi);
+            // Positions in `b` to compare with: the popcount window, or those of its records
+            // that share a band with `fa`.
+            picked.clear();
             both.clear();
-            intersections(
-                fa.words(),
-                &b.words[start * b.stride..end * b.stride],
-                b.stride,
-                &mut both,
-            );
-            comparisons += (end - start) as u64;
-            for ((&j, &pb), &both) in b.order[start..end]
-                .iter()
-                .zip(&b.counts[start..end])
-                .zip(&both)
-            {
+            match &b.index {
+                None => {
+                    picked.extend(start..end);
+                    intersections(
+                        fa.words(),
+                        &b.words[start * b.stride..end * b.stride],
+                        b.stride,
+                        &mut both,
+                    );
+                }
+                Some(index) => {
+                    index.candidates(fa.words(), &mut seen, &mut picked);
+                    picked.retain(|j| (start..end).contains(j));
+                    gathered.clear();
+                    for &j in &picked {
+                        gathered.extend_from_slice(&b.words[j * b.stride..(j + 1) * b.stride]);
+                    }
+                    intersections(fa.words(), &gathered, b.stride, &mut both);
+                }
+            }
+            comparisons += picked.len() as u64;
+            for (&j, &both) in picked.iter().zip(&both) {
+                let pb = b.counts[j];
                 // Dice >= t  <=>  2 |A∧B| >= t (|A| + |B|), on exact integers converted to f64.
                 if pa + pb > 0 && f64::from(2 * both) >= threshold * f64::from(pa + pb) {
                     found.push(Candidate {
@@ -193,7 +229,7 @@ fn candidates_between(
                         },
                         b: RecordRef {
                             dataset: ids.1,
-                            row: j,
+                            row: b.order[j],
                         },
                         score: dice_from_counts(both, pa, pb),
                     });
@@ -250,6 +286,11 @@ pub fn candidate_pairs_with_progress(
     if datasets.len() < 2 {
         return Err(LinkError::TooFewDatasets);
     }
+    if let Some(b) = options.blocking
+        && (b.bands == 0 || !(1..=64).contains(&b.bits))
+    {
+        return Err(LinkError::Blocking(b));
+    }
     let expected = datasets.iter().flatten().next().map_or(0, BloomFilter::len);
     for (dataset, filters) in datasets.iter().enumerate() {
         if let Some((row, f)) = filters
@@ -265,7 +306,12 @@ pub fn candidate_pairs_with_progress(
             });
         }
     }
-    let sorted: Vec<Sorted> = datasets.iter().map(|d| Sorted::new(d)).collect();
+    // Data set 0 is never looked up in, so it needs no band index.
+    let sorted: Vec<Sorted> = datasets
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Sorted::new(d, options.blocking.filter(|_| i > 0)))
+        .collect();
     let mut all = Vec::new();
     let mut comparisons = 0;
     for (i, a) in datasets.iter().enumerate() {

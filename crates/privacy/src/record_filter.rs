@@ -29,6 +29,7 @@
 //! secret that the linking party never sees.
 
 use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::filter::BloomFilter;
@@ -52,22 +53,34 @@ pub enum RecordFilterError {
 }
 
 /// One identifying field of a record filter.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldConfig {
-    /// Field name (documentation only).
+    /// Field name (the CSV column for `dsf privacy encode --record-filter`).
     pub name: String,
     /// Field filter length `m` in bits.
     pub length: usize,
     /// Share of the record filter taken from this field.
     pub weight: f64,
-    /// The n of this field's n-grams (HiGHmed uses 2).
+    /// The n of this field's n-grams (HiGHmed uses 2, the default in JSON).
+    #[serde(default = "highmed_n")]
     pub n: usize,
-    /// Bits set per n-gram (HiGHmed uses 15).
+    /// Bits set per n-gram (HiGHmed uses 15, the default in JSON).
+    #[serde(default = "highmed_bits_per_gram")]
     pub bits_per_gram: u32,
 }
 
+fn highmed_n() -> usize {
+    2
+}
+
+fn highmed_bits_per_gram() -> u32 {
+    15
+}
+
 /// Settings shared by all sites.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordFilterConfig {
     /// The fields, in record order.
     pub fields: Vec<FieldConfig>,
@@ -95,14 +108,21 @@ impl RecordFilterConfig {
             name: name.to_owned(),
             length,
             weight,
-            n: 2,
-            bits_per_gram: 15,
+            n: highmed_n(),
+            bits_per_gram: highmed_bits_per_gram(),
         })
         .collect();
         Self {
             fields,
             length: 3000,
         }
+    }
+
+    /// Reads a configuration from JSON: `{"length": 3000, "fields": [{"name": "firstName",
+    /// "length": 500, "weight": 0.1, "n": 2, "bitsPerGram": 15}, ...]}` (`n` and `bitsPerGram`
+    /// optional). [`RecordFilterEncoder::new`] checks the values.
+    pub fn from_json(text: &str) -> Result<Self, RecordFilterError> {
+        serde_json::from_str(text).map_err(|e| RecordFilterError::Config(e.to_string()))
     }
 }
 
@@ -148,6 +168,7 @@ impl RecordFilterKeys {
 }
 
 /// Encodes records into record-level Bloom filters.
+#[derive(Clone)]
 pub struct RecordFilterEncoder {
     config: RecordFilterConfig,
     samples: Vec<usize>,
@@ -157,6 +178,11 @@ pub struct RecordFilterEncoder {
 }
 
 impl RecordFilterEncoder {
+    /// The configuration.
+    pub fn config(&self) -> &RecordFilterConfig {
+        &self.config
+    }
+
     /// Checks the configuration and prepares the permutation.
     pub fn new(
         config: RecordFilterConfig,

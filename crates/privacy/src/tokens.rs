@@ -7,12 +7,17 @@ use crate::schema::{Comparison, TextEncoding};
 /// Reusable buffers for [`for_each_token`].
 #[derive(Default)]
 pub(crate) struct Scratch {
-    chars: Vec<char>,
+    /// The padded word.
+    padded: String,
+    /// Byte offset of every character of a non-ASCII `padded`, and its length.
+    bounds: Vec<usize>,
+    /// A positional token.
     token: String,
 }
 
 /// Calls `f(index, count, token)` for every token of `word` under `comparison`, in order; an
-/// empty word has no tokens. N-grams are built in `scratch` without allocating.
+/// empty word has no tokens. N-grams are slices of the padded word in `scratch` (positional ones
+/// are assembled there), so tokenising does not allocate.
 pub(crate) fn for_each_token(
     comparison: &Comparison,
     word: &str,
@@ -25,20 +30,42 @@ pub(crate) fn for_each_token(
     match comparison {
         Comparison::Ngram { n, positional } => {
             let n = *n;
-            let pad = n - 1;
-            scratch.chars.clear();
-            scratch.chars.extend(std::iter::repeat_n(' ', pad));
-            scratch.chars.extend(word.chars());
-            scratch.chars.extend(std::iter::repeat_n(' ', pad));
-            let count = scratch.chars.len() + 1 - n;
+            let Scratch {
+                padded,
+                bounds,
+                token,
+            } = scratch;
+            padded.clear();
+            padded.extend(std::iter::repeat_n(' ', n - 1));
+            padded.push_str(word);
+            padded.extend(std::iter::repeat_n(' ', n - 1));
+            // Character boundaries are only listed for non-ASCII words.
+            let ascii = padded.is_ascii();
+            bounds.clear();
+            if !ascii {
+                bounds.extend(padded.char_indices().map(|(i, _)| i));
+                bounds.push(padded.len());
+            }
+            let count = if ascii {
+                padded.len() + 1
+            } else {
+                bounds.len()
+            } - n;
             for i in 0..count {
-                scratch.token.clear();
+                let gram = if ascii {
+                    &padded[i..i + n]
+                } else {
+                    &padded[bounds[i]..bounds[i + n]]
+                };
                 if *positional {
-                    push_decimal(&mut scratch.token, i + 1);
-                    scratch.token.push(' ');
+                    token.clear();
+                    push_decimal(token, i + 1);
+                    token.push(' ');
+                    token.push_str(gram);
+                    f(i, count, token)?;
+                } else {
+                    f(i, count, gram)?;
                 }
-                scratch.token.extend(&scratch.chars[i..i + n]);
-                f(i, count, &scratch.token)?;
             }
             Ok(())
         }
@@ -64,6 +91,10 @@ pub(crate) fn for_each_token(
 
 /// Appends the decimal digits of `n` (cheaper than `write!` in the per-token loop).
 fn push_decimal(out: &mut String, n: usize) {
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;

@@ -117,6 +117,91 @@ fn encode_rejects_a_wrong_header_and_a_missing_secret() {
 }
 
 #[test]
+fn encode_writes_record_filters() {
+    use dsf_privacy::BloomFilter;
+    use dsf_privacy::record_filter::{RecordFilterConfig, RecordFilterEncoder, RecordFilterKeys};
+
+    let dir = TempDir::new("encode-record-filter");
+    // The HiGHmed columns in another order, plus a column that is not a field.
+    let csv = dir.path("people.csv");
+    std::fs::write(
+        &csv,
+        "id,lastName,firstName,birthday,sex,street,zipCode,city,country,insuranceNumber\n\
+         1,Schmidt,Johanna,1960-02-01,F,Hauptstr. 1,69117,Heidelberg,DE,A123456789\n\
+         2,Weber,Peter,1971-12-24,M,Ringstr. 7,10115,Berlin,DE,B987654321\n",
+    )
+    .expect("write");
+    let out = dir.path("rbf.json");
+    let encode = |extra: &[&str]| {
+        let args = ["encode", "--secret", "site secret", "-o", &out, &csv];
+        dsf_privacy(&[&args[..], extra].concat())
+    };
+    encode(&["--record-filter"]).expect("encode");
+    let encoder = RecordFilterEncoder::new(
+        RecordFilterConfig::highmed(),
+        &RecordFilterKeys::from_secret(b"site secret"),
+    )
+    .expect("encoder");
+    let people = [
+        [
+            "Johanna",
+            "Schmidt",
+            "1960-02-01",
+            "F",
+            "Hauptstr. 1",
+            "69117",
+            "Heidelberg",
+            "DE",
+            "A123456789",
+        ],
+        [
+            "Peter",
+            "Weber",
+            "1971-12-24",
+            "M",
+            "Ringstr. 7",
+            "10115",
+            "Berlin",
+            "DE",
+            "B987654321",
+        ],
+    ];
+    let expected: Vec<String> = people
+        .iter()
+        .map(|p| encoder.encode(p).expect("encode").to_base64())
+        .collect();
+    assert_eq!(json(&out)["clks"], serde_json::json!(expected));
+
+    // Own fields: two of the columns, 1000 bits.
+    let config = dir.path("fields.json");
+    let with_fields = |fields: &str| {
+        let json = format!(r#"{{"length": 1000, "fields": [{fields}]}}"#);
+        std::fs::write(&config, json).expect("write");
+        encode(&["--record-filter", "--record-filter-config", &config])
+    };
+    with_fields(
+        r#"{"name": "firstName", "length": 500, "weight": 0.5},
+           {"name": "lastName", "length": 500, "weight": 0.5, "n": 3, "bitsPerGram": 10}"#,
+    )
+    .expect("encode");
+    let clks = json(&out)["clks"].clone();
+    let first = BloomFilter::from_base64(clks[0].as_str().expect("base64")).expect("filter");
+    assert_eq!(first.len(), 1000);
+
+    let missing = with_fields(r#"{"name": "middleName", "length": 500, "weight": 1}"#);
+    assert!(format!("{:#}", missing.expect_err("no such column")).contains("middleName"));
+    let weights = with_fields(r#"{"name": "firstName", "length": 500, "weight": 0.5}"#);
+    assert!(format!("{:#}", weights.expect_err("weights")).contains("sum"));
+    assert!(
+        encode(&["--record-filter-config", &config]).is_err(),
+        "needs --record-filter"
+    );
+    assert!(encode(&[]).is_err(), "needs --schema or --record-filter");
+    let schema = data("clkhash/schemas/double_hash_bigrams.json");
+    assert!(encode(&["--record-filter", "--schema", &schema]).is_err());
+}
+
+#[test]
 fn link_writes_groups_and_reads_truth() {
     let dir = TempDir::new("link");
     let out = dir.path("links.json");
@@ -142,6 +227,19 @@ fn link_writes_groups_and_reads_truth() {
     for (i, g) in groups.iter().enumerate() {
         assert_eq!(g, &serde_json::json!([[0, i], [1, i]]));
     }
+    // Identical records share every band, so blocking finds the same groups.
+    let blocked = dir.path("blocked.json");
+    let link_blocked = |extra: &[&str]| {
+        let args = ["link", &a, &a, "--threshold", "0.95", "-o", &blocked];
+        dsf_privacy(&[&args[..], extra].concat())
+    };
+    link_blocked(&["--blocking", "--bands", "4", "--band-bits", "20"]).expect("blocked link");
+    assert_eq!(json(&blocked)["groups"], json(&out)["groups"]);
+    assert!(
+        link_blocked(&["--bands", "4"]).is_err(),
+        "--bands needs --blocking"
+    );
+    assert!(link_blocked(&["--blocking", "--band-bits", "65"]).is_err());
     assert!(
         dsf_privacy(&["link", &a]).is_err(),
         "one input is not enough"

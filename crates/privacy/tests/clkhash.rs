@@ -106,3 +106,34 @@ fn clkhash_live() {
     let _ = std::fs::remove_dir_all(&out);
     assert_eq!(compared, 5);
 }
+
+/// The per-column caches (token hashes, whole values, and switching the value cache off for
+/// columns whose values rarely repeat) never change an encoding: 3000 records, the first 1500
+/// with unique names and cities and the next 1500 repeating them, encoded by one encoder equal
+/// those of a fresh encoder per record.
+#[test]
+fn caches_do_not_change_encodings() {
+    let dir = data_dir();
+    let schema = LinkageSchema::from_json(
+        &std::fs::read_to_string(dir.join("schemas/double_hash_bigrams.json")).expect("schema"),
+    )
+    .expect("schema");
+    let mut reader = csv::Reader::from_path(dir.join("records.csv")).expect("records.csv");
+    let base: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.expect("row").iter().map(str::to_owned).collect())
+        .collect();
+    let mut shared = ClkEncoder::new(&schema, SECRET.as_bytes()).expect("encoder");
+    for i in 0..3000 {
+        let mut record = base[i % base.len()].clone();
+        // given_name, surname and city
+        for column in [1, 2, 7] {
+            record[column] = format!("{} {}", record[column], i % 1500);
+        }
+        let fresh = ClkEncoder::new(&schema, SECRET.as_bytes())
+            .expect("encoder")
+            .encode(&record)
+            .expect("encode");
+        assert_eq!(shared.encode(&record).expect("encode"), fresh, "record {i}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Matching: Dice similarity, pruning, one-to-one and multi-party grouping, quality figures.
 
 use dsf_privacy::BloomFilter;
+use dsf_privacy::blocking::Blocking;
 use dsf_privacy::linkage::{
     LinkError, LinkOptions, RecordRef, candidate_pairs, link, link_with_progress, quality, solve,
 };
@@ -18,10 +19,18 @@ fn r(dataset: usize, row: usize) -> RecordRef {
     RecordRef { dataset, row }
 }
 
+fn blocked(threshold: f64) -> LinkOptions {
+    LinkOptions {
+        blocking: Some(Blocking::default()),
+        ..options(threshold)
+    }
+}
+
 fn options(threshold: f64) -> LinkOptions {
     LinkOptions {
         threshold,
         threads: 1,
+        blocking: None,
     }
 }
 
@@ -100,6 +109,7 @@ fn progress_counts_every_record_of_each_lower_data_set() {
         LinkOptions {
             threshold: 0.9,
             threads: 3,
+            blocking: None,
         },
         &|n| {
             seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -113,6 +123,20 @@ fn progress_counts_every_record_of_each_lower_data_set() {
 
 #[test]
 fn invalid_input_is_rejected() {
+    let sets = [vec![filter(&[1])], vec![filter(&[1])]];
+    for (bands, bits) in [(0, 10), (4, 0), (4, 65)] {
+        let blocking = Some(Blocking { bands, bits });
+        assert_eq!(
+            link(
+                &sets,
+                LinkOptions {
+                    blocking,
+                    ..options(0.8)
+                }
+            ),
+            Err(LinkError::Blocking(Blocking { bands, bits }))
+        );
+    }
     let a = vec![filter(&[1])];
     assert_eq!(
         link(std::slice::from_ref(&a), options(0.8)),
@@ -134,6 +158,40 @@ fn invalid_input_is_rejected() {
             found: 128
         })
     ));
+}
+
+#[test]
+fn blocking_finds_near_copies_and_skips_unrelated_records() {
+    // 200 random 1024-bit filters with about half of the bits set; data set b holds each with
+    // 5 % of its bits flipped (Dice about 0.95), in reverse order.
+    let mut state = 7u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let a: Vec<BloomFilter> = (0..200)
+        .map(|_| BloomFilter::from_bytes(&(0..128).map(|_| next() as u8).collect::<Vec<_>>()))
+        .collect();
+    let b: Vec<BloomFilter> = a
+        .iter()
+        .rev()
+        .map(|f| {
+            let mut bytes = f.to_bytes();
+            for _ in 0..51 {
+                let bit = (next() % 1024) as usize;
+                bytes[bit / 8] ^= 0x80 >> (bit % 8);
+            }
+            BloomFilter::from_bytes(&bytes)
+        })
+        .collect();
+    let exact = link(&[a.clone(), b.clone()], options(0.8)).expect("link");
+    let fast = link(&[a, b], blocked(0.8)).expect("link");
+    assert_eq!(exact.groups.len(), 200);
+    assert_eq!(fast.groups, exact.groups);
+    assert_eq!(exact.comparisons, 40_000);
+    assert!(fast.comparisons < 4_000, "{} comparisons", fast.comparisons);
 }
 
 #[test]
@@ -161,7 +219,7 @@ proptest! {
         threshold in 0.05f64..=1.0,
         threads in 1usize..4,
     ) {
-        let (found, _) = candidate_pairs(&[a.clone(), b.clone()], LinkOptions { threshold, threads })
+        let (found, _) = candidate_pairs(&[a.clone(), b.clone()], LinkOptions { threshold, threads, blocking: None })
             .expect("valid input");
         let mut found: Vec<(usize, usize)> = found.iter().map(|c| (c.a.row, c.b.row)).collect();
         found.sort();
@@ -176,6 +234,23 @@ proptest! {
             }
         }
         prop_assert_eq!(found, brute);
+    }
+
+    /// Blocking finds a subset of the exact candidates, with the same scores.
+    #[test]
+    fn blocked_candidates_are_exact_candidates(
+        sets in prop::collection::vec(arb_filters(20), 2..4),
+        threshold in 0.3f64..=1.0,
+        bands in 1usize..8,
+        bits in 1u32..=64,
+    ) {
+        let (exact, _) = candidate_pairs(&sets, options(threshold)).expect("valid");
+        let blocking = Some(Blocking { bands, bits });
+        let (fast, _) = candidate_pairs(&sets, LinkOptions { blocking, ..options(threshold) })
+            .expect("valid");
+        for c in &fast {
+            prop_assert!(exact.contains(c), "{c:?}");
+        }
     }
 
     /// Groups never hold two records of one data set, and every pair in a group is a candidate.

@@ -1,5 +1,6 @@
 //! Integration tests of `dsf-privacy` through its public API, one module per topic:
-//! - `clkhash`: bit-identity with clkhash (committed reference encodings and a live run);
+//! - `clkhash`: bit-identity with clkhash (committed reference encodings and a live run), and
+//!   encodings independent of the encoder's caches;
 //! - `schema`: linkage schema parsing and record validation errors;
 //! - `linkage`: Dice, pruning, one-to-one and multi-party grouping, quality figures;
 //! - `record_filter`: HiGHmed-style record-level Bloom filters;

@@ -235,3 +235,26 @@ mod robustness {
         }
     }
 }
+
+/// A value that fails after some of its n-grams were hashed (here a non-ASCII replacement for
+/// a missing value in an ASCII column) leaves nothing behind for the next record.
+#[test]
+fn a_failed_value_does_not_change_the_next_encoding() {
+    let hashing = r#"{"comparison": {"type": "ngram", "n": 2}, "strategy": {"bitsPerToken": 10},
+        "hash": {"type": "doubleHash"}, "missingValue": {"sentinel": "?", "replaceWith": "abcü"}}"#;
+    let s = schema(
+        &field(r#"{"type": "string", "encoding": "ascii"}"#, hashing),
+        CONFIG,
+    )
+    .expect("valid schema");
+    let mut encoder = ClkEncoder::new(&s, b"secret").expect("encoder");
+    assert!(matches!(
+        encoder.encode(&["?"]),
+        Err(EncodeError::InvalidEntry { .. })
+    ));
+    let mut fresh = ClkEncoder::new(&s, b"secret").expect("encoder");
+    assert_eq!(
+        encoder.encode(&["xyz"]).expect("encode"),
+        fresh.encode(&["xyz"]).expect("encode")
+    );
+}
