@@ -40,10 +40,10 @@ const JSON: &str = "application/fhir+json";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One site of the demo.
-struct DemoSite {
-    name: String,
-    identifier: String,
-    base_url: String,
+pub(crate) struct DemoSite {
+    pub(crate) name: String,
+    pub(crate) identifier: String,
+    pub(crate) base_url: String,
     client: Client,
 }
 
@@ -70,7 +70,7 @@ impl DemoSite {
     }
 
     /// `GET` or `POST` (with `body`) of `path` as JSON; fails unless the answer is a success.
-    async fn call(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    pub(crate) async fn call(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
         let url = format!("{}/{path}", self.base_url);
         let request = match body {
             Some(body) => self
@@ -102,7 +102,7 @@ impl DemoSite {
 }
 
 /// A start-ping Task of `site` to itself: ping every other site.
-fn start_ping(site: &DemoSite) -> Value {
+pub(crate) fn start_ping(site: &DemoSite) -> Value {
     let organization =
         json!({"type": "Organization", "identifier": {"system": ORG, "value": site.identifier}});
     json!({
@@ -118,117 +118,177 @@ fn start_ping(site: &DemoSite) -> Value {
     })
 }
 
+/// Sites started in this process (FHIR server and engine each), up and with ping deployed.
+pub(crate) struct RunningFederation {
+    /// The sites, in the order given.
+    pub(crate) sites: Vec<DemoSite>,
+    /// Where their files are.
+    pub(crate) dir: PathBuf,
+    stop: tokio::sync::watch::Sender<bool>,
+    running: std::thread::JoinHandle<anyhow::Result<()>>,
+    _temporary: tempfile::TempDir,
+}
+
+impl RunningFederation {
+    /// Writes a federation of `names` into `dir` (a temporary directory if `None`), starts every
+    /// site and waits until each has deployed the ping process.
+    pub(crate) async fn start(
+        names: &[String],
+        base_port: u16,
+        dir: Option<PathBuf>,
+        started: Instant,
+    ) -> anyhow::Result<RunningFederation> {
+        let temporary = tempfile::tempdir()?;
+        let dir = dir.unwrap_or_else(|| temporary.path().join("federation"));
+        federation::init(&InitArgs {
+            dir: dir.clone(),
+            sites: names.to_vec(),
+            roles: Vec::new(),
+            base_port,
+            parent: "dsf.test".to_owned(),
+            key_password_file: None,
+            days: 30,
+            force: true,
+        })?;
+        let sites = names
+            .iter()
+            .zip((base_port..).step_by(10))
+            .map(|(name, port)| DemoSite::new(&dir, name, port))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        println!(
+            "Starting {} sites (FHIR server and process engine each) in {}",
+            sites.len(),
+            dir.display()
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let configs: Vec<PathBuf> = sites
+            .iter()
+            .map(|s| dir.join(&s.name).join("site.toml"))
+            .collect();
+        // The sites run on a runtime of their own, in a thread of their own.
+        let running = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().context("starting the sites' runtime")?;
+            runtime.block_on(async move {
+                let sites = configs.iter().map(|config| {
+                    let mut stopped = stopped.clone();
+                    async move {
+                        site::run_site(config, async move {
+                            let _ = stopped.changed().await;
+                        })
+                        .await
+                        .with_context(|| format!("site {}", config.display()))
+                    }
+                });
+                futures::future::join_all(sites)
+                    .await
+                    .into_iter()
+                    .collect::<anyhow::Result<Vec<()>>>()
+                    .map(|_| ())
+            })
+        });
+        let federation = RunningFederation {
+            sites,
+            dir,
+            stop,
+            running,
+            _temporary: temporary,
+        };
+        if let Err(e) = federation.wait_until_up(started).await {
+            return Err(federation.stop().await.err().unwrap_or(e));
+        }
+        Ok(federation)
+    }
+
+    /// Waits until every site's engine has deployed the ping process on its FHIR server.
+    async fn wait_until_up(&self, started: Instant) -> anyhow::Result<()> {
+        let deadline = Instant::now() + TIMEOUT;
+        for site in &self.sites {
+            loop {
+                let found = site
+                    .call(
+                        "ActivityDefinition?url=http://dsf.dev/bpe/Process/ping&status=active&_summary=count",
+                        None,
+                    )
+                    .await;
+                if found.is_ok_and(|b| b["total"].as_u64().unwrap_or(0) > 0) {
+                    break;
+                }
+                if Instant::now() > deadline || self.running.is_finished() {
+                    bail!("site {} did not come up", site.name);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            println!(
+                "  {:<6} up at {} ({:.1} s)",
+                site.name,
+                site.base_url,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops every site; the first site's failure, if any.
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let running = self.running;
+        tokio::task::spawn_blocking(move || running.join())
+            .await
+            .context("waiting for the sites")?
+            .map_err(|_| anyhow::anyhow!("a site panicked"))?
+    }
+}
+
 /// Runs the demo.
 pub async fn run(
     args: &DemoArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let temporary = tempfile::tempdir()?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| temporary.path().join("federation"));
-    federation::init(&InitArgs {
-        dir: dir.clone(),
-        sites: args.sites.clone(),
-        roles: Vec::new(),
-        base_port: args.base_port,
-        parent: "dsf.test".to_owned(),
-        key_password_file: None,
-        days: 30,
-        force: true,
-    })?;
-    let sites = args
-        .sites
-        .iter()
-        .zip((args.base_port..).step_by(10))
-        .map(|(name, port)| DemoSite::new(&dir, name, port))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    println!(
-        "Starting {} sites (FHIR server and process engine each) in {}",
-        sites.len(),
-        dir.display()
-    );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running = sites.iter().map(|s| {
-        let config = dir.join(&s.name).join("site.toml");
-        let mut stopped = stopped.clone();
-        async move {
-            site::run_site(&config, async move {
-                let _ = stopped.changed().await;
-            })
-            .await
-            .with_context(|| format!("site {}", config.display()))
-        }
-    });
-    let main = async {
-        let result = pings(&sites, started).await;
-        match &result {
-            Ok(()) if args.keep => {
-                print_access(&dir, &sites);
-                shutdown.await;
-            }
-            _ => {}
-        }
-        let _ = stop.send(true);
-        result
-    };
-    let (site_results, result) = tokio::join!(futures::future::join_all(running), main);
-    for site in site_results {
-        site?;
+    let federation =
+        RunningFederation::start(&args.sites, args.base_port, args.dir.clone(), started).await?;
+    let result = pings(&federation.sites, started).await;
+    if result.is_ok() && args.keep {
+        print_access(&federation.dir, &federation.sites);
+        shutdown.await;
     }
-    result
+    let stopped = federation.stop().await;
+    result.and(stopped)
 }
 
-/// Waits for the sites, pings every other site from each, prints the table; fails if any ping
-/// did not come back.
+/// Starts a ping at `site` and waits until its start Task has finished.
+pub(crate) async fn ping(site: &DemoSite, deadline: Instant) -> anyhow::Result<Value> {
+    let task = site.call("Task", Some(&start_ping(site))).await?;
+    let id = task["id"].as_str().context("Task id")?.to_owned();
+    finished(site, &id, deadline).await
+}
+
+/// Polls Task `id` of `site` until it is neither requested nor in progress.
+pub(crate) async fn finished(
+    site: &DemoSite,
+    id: &str,
+    deadline: Instant,
+) -> anyhow::Result<Value> {
+    loop {
+        let task = site.call(&format!("Task/{id}"), None).await?;
+        if !matches!(task["status"].as_str(), Some("requested" | "in-progress")) {
+            return Ok(task);
+        }
+        if Instant::now() > deadline {
+            bail!("the ping of {} did not finish", site.name);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Pings every other site from each, prints the table; fails if any ping did not come back.
 async fn pings(sites: &[DemoSite], started: Instant) -> anyhow::Result<()> {
     let deadline = Instant::now() + TIMEOUT;
-    for site in sites {
-        // Up when its engine has deployed the ping process on its FHIR server.
-        loop {
-            let found = site
-                .call(
-                    "ActivityDefinition?url=http://dsf.dev/bpe/Process/ping&status=active&_summary=count",
-                    None,
-                )
-                .await;
-            if found.is_ok_and(|b| b["total"].as_u64().unwrap_or(0) > 0) {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("site {} did not come up", site.name);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        println!(
-            "  {:<6} up at {} ({:.1} s)",
-            site.name,
-            site.base_url,
-            started.elapsed().as_secs_f64()
-        );
-    }
     println!("Every site pings every other site ...");
-    let mut started_pings = Vec::new();
-    for site in sites {
-        let task = site.call("Task", Some(&start_ping(site))).await?;
-        let id = task["id"].as_str().context("Task id")?.to_owned();
-        started_pings.push((site, id));
-    }
+    let tasks = futures::future::try_join_all(sites.iter().map(|s| ping(s, deadline))).await?;
     let mut results = BTreeMap::new();
-    for (site, id) in &started_pings {
-        let task = loop {
-            let task = site.call(&format!("Task/{id}"), None).await?;
-            if !matches!(task["status"].as_str(), Some("requested" | "in-progress")) {
-                break task;
-            }
-            if Instant::now() > deadline {
-                bail!("the ping of {} did not finish", site.name);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        for (target, status, key) in ping_statuses(&task) {
+    for (site, task) in sites.iter().zip(&tasks) {
+        for (target, status, key) in ping_statuses(task) {
             let rtt = round_trip(site, sites, &target, &key).await.ok();
             results.insert((site.name.clone(), target), (status, rtt));
         }
@@ -253,7 +313,7 @@ async fn pings(sites: &[DemoSite], started: Instant) -> anyhow::Result<()> {
 }
 
 /// `(target organization, status, correlation key)` of every ping-status output.
-fn ping_statuses(task: &Value) -> Vec<(String, String, String)> {
+pub(crate) fn ping_statuses(task: &Value) -> Vec<(String, String, String)> {
     task["output"]
         .as_array()
         .into_iter()
@@ -298,7 +358,7 @@ fn correlation_key(task: &Value) -> Option<&str> {
 
 /// From the ping Task's `authoredOn` (set by the pinging site when it sent it) to the pong
 /// Task's arrival at the pinging site (its first version), found by correlation key.
-async fn round_trip(
+pub(crate) async fn round_trip(
     origin: &DemoSite,
     sites: &[DemoSite],
     target: &str,

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use dsf_fhir_server::FhirSettings;
 use tracing_subscriber::EnvFilter;
 
+mod bench_ping;
 mod bpmn_check;
 mod demo;
 mod federation;
@@ -42,7 +43,16 @@ enum Command {
     Federation(federation::FederationCommand),
     /// Measure throughput and latency beside baselines.
     #[command(subcommand)]
-    Bench(dsf_bench::BenchCommand),
+    Bench(BenchCommand),
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    #[command(flatten)]
+    Server(dsf_bench::BenchCommand),
+    /// The ping process between two sites: round trips, pings per second, the demo's time.
+    Ping(bench_ping::PingBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,7 +84,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Fhir(settings) => settings.run(shutdown_signal()).await.context("FHIR server"),
             Command::Bpe(args) => site::run_bpe(&args.config, shutdown_signal()).await,
             Command::Site(args) => site::run_site(&args.config, shutdown_signal()).await,
-            Command::Bench(command) => dsf_bench::run(command).await,
+            Command::Bench(BenchCommand::Server(command)) => dsf_bench::run(command).await,
+            Command::Bench(BenchCommand::Ping(args)) => bench_ping::run(&args).await,
             Command::Demo(args) => demo::run(&args, shutdown_signal()).await,
             Command::Privacy(args) => dsf_privacy::cli::run(args),
             Command::Bpmn(command) => bpmn_check::run(command),

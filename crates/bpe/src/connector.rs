@@ -11,6 +11,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::Semaphore;
 use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -27,6 +28,8 @@ pub const QUESTIONNAIRE_RESPONSE_CRITERIA: &str = "QuestionnaireResponse?status=
 /// How far before the last handled resource a catch-up searches: a version's `lastUpdated` is
 /// set when it is written, so one committed late may carry an earlier time.
 const CATCH_UP_OVERLAP: time::Duration = time::Duration::seconds(5);
+/// Resources handled at the same time.
+const CONCURRENT: usize = 32;
 /// The longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -55,7 +58,7 @@ pub async fn follow(
 async fn connect_and_follow(
     local: &FhirClient,
     tls: &ClientTls,
-    handler: &Handler,
+    handler: &Arc<Handler>,
     criteria: &str,
 ) -> Result<(), BpeError> {
     let subscription = subscription_id(local, criteria).await?;
@@ -85,6 +88,7 @@ async fn connect_and_follow(
         }
     }
     tracing::info!(criteria, subscription, "websocket bound");
+    let permits = Arc::new(Semaphore::new(CONCURRENT));
     catch_up(local, handler, criteria).await?;
     while let Some(frame) = socket.next().await {
         match frame.map_err(closed)? {
@@ -92,7 +96,20 @@ async fn connect_and_follow(
                 catch_up(local, handler, criteria).await?;
             }
             Message::Text(text) => match serde_json::from_str::<Value>(text.as_str()) {
-                Ok(resource) => handle(handler, resource).await,
+                // Handled concurrently, at most `CONCURRENT` at a time, as the reference hands
+                // each resource to a thread pool.
+                Ok(resource) => {
+                    let permit = permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| BpeError::Config(e.to_string()))?;
+                    let handler = handler.clone();
+                    tokio::spawn(async move {
+                        handle(&handler, resource).await;
+                        drop(permit);
+                    });
+                }
                 Err(e) => tracing::warn!(criteria, "unreadable websocket frame: {e}"),
             },
             Message::Close(_) => return Ok(()),

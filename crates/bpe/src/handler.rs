@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dsf_bpmn::error::EngineError;
 use serde_json::{Value, json};
@@ -27,6 +28,11 @@ use crate::plugin::deploy::ProcessState;
 use crate::state::ServiceState;
 use crate::task::{self, BPMN_MESSAGE, ProcessUrl};
 use crate::user_task::{self, USER_TASK_ID_ITEM};
+
+/// The first wait before a failed correlation is tried again; it doubles each time.
+const CORRELATION_RETRY: Duration = Duration::from_millis(25);
+/// Correlation is not retried after waits this long.
+const CORRELATION_WAIT: Duration = Duration::from_secs(4);
 
 /// Hands delivered Tasks and QuestionnaireResponses to the engine.
 pub struct Handler {
@@ -167,17 +173,29 @@ impl Handler {
             let reason = format!("Process {}|{} is retired", process.url, process.version);
             return self.fail(task, &reason).await;
         }
-        let result = self
-            .engine
-            .hand_over(
-                &key,
-                &process.version,
-                message,
-                &business_key,
-                correlation_key.as_deref(),
-                task.clone(),
-            )
-            .await;
+        // A message may arrive before the instance that waits for it has committed the step that
+        // sent the request (the answer came back that fast): correlation is retried for a while.
+        let mut delay = CORRELATION_RETRY;
+        let result = loop {
+            let result = self
+                .engine
+                .hand_over(
+                    &key,
+                    &process.version,
+                    message,
+                    &business_key,
+                    correlation_key.as_deref(),
+                    task.clone(),
+                )
+                .await;
+            match result {
+                Err(EngineError::Correlation { matches: 0, .. }) if delay < CORRELATION_WAIT => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => break other,
+            }
+        };
         match result {
             Ok(_) => Ok(Handled::Handed),
             Err(EngineError::Correlation { .. }) => {
