@@ -115,11 +115,16 @@ impl ProcessEngine {
         correlation_key: Option<&str>,
         task: serde_json::Value,
     ) -> Result<Handover, EngineError> {
-        let mut vars = Variables::new();
-        vars.insert(variables::INCOMING_TASK.to_owned(), Value::Fhir(task));
         let (result, effects) = {
             let mut engine = self.lock().await;
             let running = runs(&engine, key, business_key).await?;
+            // A start takes the Task as the start Task; a correlation under its correlation key.
+            let name = if running {
+                variables::incoming_name(correlation_key)
+            } else {
+                variables::INCOMING_TASK.to_owned()
+            };
+            let vars = Variables::from([(name, Value::Fhir(task))]);
             let result = if running {
                 engine
                     .correlate(Correlation {

@@ -68,8 +68,9 @@ impl Builtin {
                 Ok(())
             }
             Builtin::Continue => {
-                if let Some(Value::Fhir(task)) = ctx.variable(INCOMING_TASK).cloned() {
-                    ctx.remove_variable(INCOMING_TASK);
+                let name = variables::incoming_name(ctx.string(variables::CORRELATION_KEY));
+                if let Some(Value::Fhir(task)) = ctx.variable(&name).cloned() {
+                    ctx.remove_variable(&name);
                     let mut tasks = ctx.received_tasks();
                     tasks.push(task);
                     let name = variables::received_name(ctx.work().scope);

@@ -5,7 +5,8 @@
 use dsf_bpmn::value::{Value, Variables};
 use serde::{Deserialize, Serialize};
 
-/// The Task being handed to the process (taken by the start and continue listeners).
+/// The Task being handed to the process (taken by the start and continue listeners); with a
+/// correlation key, [`incoming_name`] names it.
 pub const INCOMING_TASK: &str = "dsf.task";
 /// The Task that started the process.
 pub const START_TASK: &str = "dsf.startTask";
@@ -51,6 +52,15 @@ pub fn json(value: Option<&Value>) -> Option<&serde_json::Value> {
     match value {
         Some(Value::Json(json) | Value::Fhir(json)) => Some(json),
         _ => None,
+    }
+}
+
+/// The variable a Task with `correlation_key` is handed over in: branches waiting at the same
+/// time each take their own, however their listeners interleave.
+pub fn incoming_name(correlation_key: Option<&str>) -> String {
+    match correlation_key {
+        Some(key) => format!("{INCOMING_TASK}.{key}"),
+        None => INCOMING_TASK.to_owned(),
     }
 }
 

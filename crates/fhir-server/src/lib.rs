@@ -70,6 +70,13 @@ pub async fn serve_state(
         AuthMode::DevInsecure | AuthMode::Proxy(_) => None,
     };
     let subscriptions = subscriptions::start(&state);
+    // Websocket connections are not requests a graceful shutdown waits for: they are closed.
+    let subscribers = state.subscribers.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let clients = subscribers.disconnect_all();
+        tracing::info!(clients, "server stopping: websocket clients disconnected");
+    };
     // Trailing slashes are trimmed before routing, so `{base}/` and `{base}` are the same.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
     let served = match tls {

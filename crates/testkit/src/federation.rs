@@ -35,6 +35,7 @@ pub struct TestFederation {
     pub ca_file: PathBuf,
     /// The sites, in the order given.
     pub sites: Vec<TestSite>,
+    members: Vec<Member>,
     _dir: tempfile::TempDir,
 }
 
@@ -96,8 +97,49 @@ impl TestFederation {
             pki,
             ca_file,
             sites,
+            members,
             _dir: dir,
         }
+    }
+
+    /// Stops the FHIR server of site `name` and starts it again on the same port and database.
+    ///
+    /// # Panics
+    /// When there is no such site or the port cannot be bound again within 10 s.
+    pub async fn restart_server(&mut self, name: &str) {
+        let index = self
+            .sites
+            .iter()
+            .position(|s| s.name == name)
+            .expect("a site of that name");
+        let site = &mut self.sites[index];
+        site.server.stop();
+        let port = site.server.port();
+        let mut attempts = 0;
+        let listener = loop {
+            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    attempts += 1;
+                    assert!(attempts < 200, "port {port} not free again: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        };
+        let db = site.server.shared_db();
+        site.server = SecureServer::start_on(
+            db,
+            (listener, port),
+            &self.pki,
+            &site.identifier,
+            &self.members,
+            None,
+            |_| {},
+        )
+        .await;
+        init_bundle::load_default_subscriptions(&site.server.state)
+            .await
+            .expect("default Subscriptions");
     }
 
     /// The site `name`.

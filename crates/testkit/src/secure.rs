@@ -253,6 +253,20 @@ impl SecureServer {
         }
     }
 
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.base_url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The database, to start another server on.
+    pub(crate) fn shared_db(&self) -> Arc<TestDb> {
+        self.db.clone()
+    }
+
     /// How the server's database is opened (a site's process engine may share it).
     pub fn database(&self) -> &dsf_fhir_store::StoreConfig {
         &self.db.config

@@ -68,7 +68,13 @@ pub fn start(state: &AppState) -> JoinHandle<()> {
             }
             if missed || delivered.is_err() {
                 registry.invalidate();
-                state.subscribers.disconnect_all();
+                let clients = state.subscribers.disconnect_all();
+                if clients > 0 {
+                    tracing::warn!(
+                        clients,
+                        "change feed interrupted: websocket clients disconnected"
+                    );
+                }
             }
         }
     })

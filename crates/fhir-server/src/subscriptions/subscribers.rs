@@ -121,14 +121,15 @@ impl Subscribers {
         }
     }
 
-    /// Disconnects every client (changes were missed; they catch up by searching).
-    pub fn disconnect_all(&self) {
-        if let Ok(mut bound) = self.bound.lock()
-            && !bound.is_empty()
-        {
-            tracing::warn!("change feed interrupted: every websocket client is disconnected");
-            bound.clear();
-        }
+    /// Disconnects every client, e.g. because changes were missed or the server stops; they
+    /// catch up by searching after they reconnect. Returns how many were bound.
+    pub fn disconnect_all(&self) -> usize {
+        let Ok(mut bound) = self.bound.lock() else {
+            return 0;
+        };
+        let clients = bound.values().map(Vec::len).sum();
+        bound.clear();
+        clients
     }
 
     fn remove(&self, subscription: &str, keys: &[u64]) {

@@ -155,3 +155,34 @@ async fn an_engine_restarted_while_its_ping_waits_gets_the_pong() {
     dic1.stop().await;
     dic2.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_fhir_server_loses_no_task() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut federation = TestFederation::start(Backend::Sqlite, &["dic1", "dic2"]).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dic1 = engine(&federation, federation.site("dic1"), dir.path()).await;
+    let dic2 = engine(&federation, federation.site("dic2"), dir.path()).await;
+    // dic1's server restarts under its running engine; a ping started right after is handled
+    // once the engine has reconnected (catching up on what came meanwhile).
+    federation.restart_server("dic1").await;
+    let site = federation.site("dic1");
+    let client = federation.pki.client(Some(&site.certificate));
+    let (code, created) = call(
+        &client,
+        Method::POST,
+        &site.server.url("Task"),
+        Some(&start_ping(site)),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let task = finished(&federation, site, created["id"].as_str().expect("id")).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    assert_eq!(
+        ping_statuses(&task),
+        vec![status("dic2.dsf.test", "pong-received")],
+        "{task}"
+    );
+    dic1.stop().await;
+    dic2.stop().await;
+}
