@@ -8,6 +8,8 @@ use dsf_bpe::{Target, listeners};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
+use crate::support::{failed, start_task};
+
 /// Code system of the ping and pong Task inputs and outputs.
 pub const PING: &str = "http://dsf.dev/fhir/CodeSystem/ping";
 /// Code system of ping and pong results.
@@ -28,16 +30,6 @@ const TARGET_SEARCH_TYPES: [&str; 8] = [
     "OrganizationAffiliation",
     "PractitionerRole",
 ];
-
-fn failed(what: &str, e: impl std::fmt::Display) -> DelegateError {
-    DelegateError::Failed(format!("{what}: {e}"))
-}
-
-fn start_task(ctx: &ActivityContext) -> Result<Value, DelegateError> {
-    ctx.start_task()
-        .cloned()
-        .ok_or_else(|| DelegateError::Failed("the process has no start Task".into()))
-}
 
 fn target(ctx: &ActivityContext) -> Result<Target, DelegateError> {
     ctx.target()
@@ -167,6 +159,19 @@ fn managing_organization<'a>(endpoint: &Value, organizations: &'a [Value]) -> Op
     })
 }
 
+/// The identifier value of the local organization's Endpoint.
+async fn local_endpoint_identifier(api: &ProcessPluginApi) -> Result<String, DelegateError> {
+    let endpoint = api
+        .local_endpoint()
+        .await
+        .map_err(|e| failed("reading the local endpoint", e))?;
+    endpoint
+        .as_ref()
+        .and_then(|e| identifier_value(e, ENDPOINT_IDENTIFIER))
+        .map(str::to_owned)
+        .ok_or_else(|| DelegateError::Failed("the local endpoint has no identifier".into()))
+}
+
 /// Sends the ping to `target`, with the local endpoint's identifier; a failed send sets
 /// `statusCode` and `errorMessage` instead of failing the process.
 pub struct SendPing;
@@ -178,18 +183,7 @@ impl Activity for SendPing {
     ) -> BoxFuture<'a, Result<(), DelegateError>> {
         Box::pin(async move {
             let target = target(ctx)?;
-            let endpoint = ctx
-                .api()
-                .local_endpoint()
-                .await
-                .map_err(|e| failed("reading the local endpoint", e))?;
-            let endpoint_identifier = endpoint
-                .as_ref()
-                .and_then(|e| identifier_value(e, ENDPOINT_IDENTIFIER))
-                .ok_or_else(|| {
-                    DelegateError::Failed("the local endpoint has no identifier".into())
-                })?
-                .to_owned();
+            let endpoint_identifier = local_endpoint_identifier(ctx.api()).await?;
             let input = task::parameter(
                 PING,
                 "endpoint-identifier",
