@@ -2,7 +2,9 @@
 //! process ids, canonical URLs, message names, Task profiles and outputs, with models and
 //! resources authored here.
 //!
-//! - [`ping_pong`]: `dsfdev_ping` and `dsfdev_pong`, the federation's connection test;
+//! - [`ping_pong`]: `dsfdev_ping` and `dsfdev_pong`, the federation's connection test, and
+//!   `dsfdev_pingAutostart`, which starts a ping of the local organization at an interval until
+//!   it is stopped;
 //! - [`hello_world`]: `dsfdev_helloWorld` and `dsfdev_helloUser`, examples for plugin authors,
 //!   the second with a user task;
 //! - [`allow_list`]: `dsfdev_updateAllowList`, which publishes the federation's allow list as a

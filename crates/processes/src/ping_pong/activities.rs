@@ -19,6 +19,8 @@ const PING_STATUS_EXTENSION: &str = "http://dsf.dev/fhir/StructureDefinition/ext
 /// The endpoints pinged when the start Task does not say.
 const DEFAULT_TARGETS: &str =
     "Endpoint?status=active&identifier=http://dsf.dev/sid/endpoint-identifier|";
+/// The timer interval of ping autostart when the start Task does not give one.
+const DEFAULT_TIMER_INTERVAL: &str = "PT24H";
 /// Resource types a `target-endpoints` search may name.
 const TARGET_SEARCH_TYPES: [&str; 8] = [
     "Endpoint",
@@ -396,6 +398,64 @@ impl Activity for SendPong {
                     ctx.update_start_task(written);
                 }
             }
+            Ok(())
+        })
+    }
+}
+
+/// Sets `timerInterval` from the start Task's `timer-interval` input (`PT24H` without one) and
+/// the local organization and endpoint as the `target` of the startPing Tasks.
+pub struct SetTargetAndConfigureTimer;
+
+impl Activity for SetTargetAndConfigureTimer {
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a mut ActivityContext,
+    ) -> BoxFuture<'a, Result<(), DelegateError>> {
+        Box::pin(async move {
+            let start = start_task(ctx)?;
+            let interval = task::input_string(&start, PING, "timer-interval")
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .unwrap_or(DEFAULT_TIMER_INTERVAL)
+                .to_owned();
+            let api = ctx.api();
+            let endpoint_identifier = local_endpoint_identifier(api).await?;
+            let target = Target {
+                organization_identifier_value: api.local_organization_identifier().to_owned(),
+                endpoint_identifier_value: endpoint_identifier,
+                endpoint_url: api.local_endpoint_address().to_owned(),
+                correlation_key: None,
+            };
+            tracing::info!(interval, "ping autostart configured");
+            ctx.set_variable("timerInterval", interval);
+            ctx.set_target(&target);
+            Ok(())
+        })
+    }
+}
+
+/// Sends a startPing Task to the local organization, with the `target-endpoints` input of the
+/// autostart's start Task. It carries no business key: every ping is a process of its own.
+pub struct SendStartPing;
+
+impl Activity for SendStartPing {
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a mut ActivityContext,
+    ) -> BoxFuture<'a, Result<(), DelegateError>> {
+        Box::pin(async move {
+            let start = start_task(ctx)?;
+            let target = target(ctx)?;
+            let inputs = task::inputs(&start, PING, "target-endpoints")
+                .cloned()
+                .collect();
+            let mut message = ctx.message(inputs)?;
+            message.business_key = None;
+            ctx.api()
+                .send(&message, &target)
+                .await
+                .map_err(|e| failed("sending startPing", e))?;
             Ok(())
         })
     }
