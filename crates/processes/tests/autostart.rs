@@ -10,7 +10,7 @@ use dsf_testkit::federation::{TestFederation, TestSite};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{engine_with, finished, local_task, ping_statuses, run_task, site_call};
+use super::{create_task, engine_with, finished, local_task, ping_statuses, run_task, site_call};
 
 const PING: &str = "http://dsf.dev/fhir/CodeSystem/ping";
 
@@ -91,21 +91,12 @@ pub async fn autostart_pings_until_stopped(plugins: fn() -> Vec<Arc<dyn ProcessP
         engines.push(engine_with(&federation, site, dir.path(), plugins(), Vec::new()).await);
     }
     let dic1 = federation.site("dic1");
-    let (status, first) = site_call(
-        &federation,
-        dic1,
-        Method::POST,
-        "Task",
-        Some(&start_autostart(dic1, "PT2S")),
-    )
-    .await;
-    assert_eq!(status, 201, "{first}");
-    let first_id = first["id"].as_str().expect("Task id");
+    let first_id = create_task(&federation, dic1, &start_autostart(dic1, "PT2S")).await;
 
     // A startPing at once and one after every interval, each a ping of its own.
     let pings = await_start_pings(&federation, dic1, 3).await;
     assert_eq!(
-        task(&federation, dic1, first_id).await["status"],
+        task(&federation, dic1, &first_id).await["status"],
         "in-progress"
     );
     let mut business_keys = std::collections::HashSet::new();
@@ -142,29 +133,20 @@ pub async fn autostart_pings_until_stopped(plugins: fn() -> Vec<Arc<dyn ProcessP
     );
 
     // A newer autostart stops the running one.
-    let (status, second) = site_call(
-        &federation,
-        dic1,
-        Method::POST,
-        "Task",
-        Some(&start_autostart(dic1, "PT2S")),
-    )
-    .await;
-    assert_eq!(status, 201, "{second}");
-    let first = finished(&federation, dic1, first_id).await;
+    let second_id = create_task(&federation, dic1, &start_autostart(dic1, "PT2S")).await;
+    let first = finished(&federation, dic1, &first_id).await;
     assert_eq!(first["status"], "completed", "{first}");
-    let second_id = second["id"].as_str().expect("Task id");
     let before = start_pings(&federation, dic1).await.len();
     await_start_pings(&federation, dic1, before + 1).await;
     assert_eq!(
-        task(&federation, dic1, second_id).await["status"],
+        task(&federation, dic1, &second_id).await["status"],
         "in-progress"
     );
 
     // Stopping ends it: no more startPing Tasks.
     let stopped = run_task(&federation, dic1, &stop_autostart(dic1)).await;
     assert_eq!(stopped["status"], "completed", "{stopped}");
-    let second = finished(&federation, dic1, second_id).await;
+    let second = finished(&federation, dic1, &second_id).await;
     assert_eq!(second["status"], "completed", "{second}");
     let after_stop = start_pings(&federation, dic1).await.len();
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -122,12 +122,17 @@ pub async fn site_call(
     (status.as_u16(), body)
 }
 
-/// Creates `task` on `site` and waits until it is finished.
-pub async fn run_task(federation: &TestFederation, site: &TestSite, task: &Value) -> Value {
+/// Creates `task` on `site`: its id.
+pub async fn create_task(federation: &TestFederation, site: &TestSite, task: &Value) -> String {
     let (status, created) = site_call(federation, site, Method::POST, "Task", Some(task)).await;
     assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("Task id");
-    finished(federation, site, id).await
+    created["id"].as_str().expect("Task id").to_owned()
+}
+
+/// Creates `task` on `site` and waits until it is finished.
+pub async fn run_task(federation: &TestFederation, site: &TestSite, task: &Value) -> Value {
+    let id = create_task(federation, site, task).await;
+    finished(federation, site, &id).await
 }
 
 /// Polls Task `id` on `site` until its status is not requested or in progress.

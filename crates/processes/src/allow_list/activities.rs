@@ -336,6 +336,12 @@ impl Activity for DownloadAllowList {
     }
 }
 
+/// The Bundle [`DownloadAllowList`] downloaded.
+fn downloaded(ctx: &ActivityContext) -> Result<&Value, DelegateError> {
+    ctx.fhir_variable(BUNDLE)
+        .ok_or_else(|| DelegateError::Failed("no allow list was downloaded".into()))
+}
+
 /// Checks the downloaded Bundle: a transaction or batch whose entries only write (`PUT`) or
 /// remove (`DELETE`) Organizations, OrganizationAffiliations and Endpoints. Each violation
 /// becomes an `error` output of the start Task, and the process fails.
@@ -347,9 +353,7 @@ impl Activity for CheckAllowList {
         ctx: &'a mut ActivityContext,
     ) -> BoxFuture<'a, Result<(), DelegateError>> {
         Box::pin(async move {
-            let bundle = ctx
-                .fhir_variable(BUNDLE)
-                .ok_or_else(|| DelegateError::Failed("no allow list was downloaded".into()))?;
+            let bundle = downloaded(ctx)?;
             let problems = violations(bundle);
             if problems.is_empty() {
                 return Ok(());
@@ -422,9 +426,7 @@ impl Activity for InsertAllowList {
         ctx: &'a mut ActivityContext,
     ) -> BoxFuture<'a, Result<(), DelegateError>> {
         Box::pin(async move {
-            let bundle = ctx
-                .fhir_variable(BUNDLE)
-                .ok_or_else(|| DelegateError::Failed("no allow list was downloaded".into()))?;
+            let bundle = downloaded(ctx)?;
             let bundle = with_reference_identifiers(bundle);
             let response = ctx
                 .api()
