@@ -88,7 +88,13 @@ pub async fn autostart_pings_until_stopped(plugins: fn() -> Vec<Arc<dyn ProcessP
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut engines = Vec::new();
     for site in &federation.sites {
-        engines.push(engine_with(&federation, site, dir.path(), plugins(), Vec::new()).await);
+        let engine = engine_with(&federation, site, dir.path(), plugins(), Vec::new()).await;
+        assert!(
+            engine.deployment().warnings.is_empty(),
+            "{:?}",
+            engine.deployment().warnings
+        );
+        engines.push(engine);
     }
     let dic1 = federation.site("dic1");
     let first_id = create_task(&federation, dic1, &start_autostart(dic1, "PT2S")).await;
