@@ -129,6 +129,16 @@ impl ActivityContext {
         }
     }
 
+    /// A visible variable holding a FHIR resource or JSON.
+    pub fn fhir_variable(&self, name: &str) -> Option<&serde_json::Value> {
+        fhir(self.variables.get(name))
+    }
+
+    /// Sets the variable `name` to a FHIR resource, as [`ActivityContext::set_variable`] does.
+    pub fn set_fhir_variable(&mut self, name: &str, resource: serde_json::Value) {
+        self.set_variable(name, Value::Fhir(resource));
+    }
+
     /// `execution.setVariable`: where the variable exists, else on the process instance.
     pub fn set_variable(&mut self, name: &str, value: impl Into<Value>) {
         let value = value.into();

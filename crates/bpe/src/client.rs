@@ -136,6 +136,13 @@ impl FhirClient {
         self.send(Method::PUT, url, Some(resource), version).await
     }
 
+    /// `PUT {base}/{query}`, a conditional update such as `Bundle?identifier=<system>|<value>`:
+    /// updates the one match of `query` or creates `resource`; returns it as stored.
+    pub async fn update_where(&self, query: &str, resource: &Value) -> Result<Value, ClientError> {
+        self.send(Method::PUT, self.url_of(query), Some(resource), None)
+            .await
+    }
+
     /// `GET` of a reference: relative (`Type/id[/_history/v]`) to this server, or absolute.
     pub async fn read(&self, reference: &str) -> Result<Value, ClientError> {
         self.send(Method::GET, self.url_of(reference), None, None)

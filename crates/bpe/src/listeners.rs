@@ -121,7 +121,8 @@ async fn complete(
 }
 
 /// Writes a Task changed by the process to the local server. When it changed there meanwhile
-/// (412), the status and outputs are applied to the current version.
+/// (412), the status is applied to the current version and the outputs it lacks are added, so
+/// that outputs written meanwhile (e.g. by an activity before it failed) are kept.
 pub async fn put_task(
     api: &ProcessPluginApi,
     task: &serde_json::Value,
@@ -131,8 +132,15 @@ pub async fn put_task(
             let id = task.get("id").and_then(|i| i.as_str()).unwrap_or_default();
             let mut current = api.local().read(&format!("Task/{id}")).await?;
             current["status"] = task["status"].clone();
-            if let Some(output) = task.get("output") {
-                current["output"] = output.clone();
+            let outputs = task.get("output").and_then(|o| o.as_array());
+            for output in outputs.into_iter().flatten() {
+                let known = current
+                    .get("output")
+                    .and_then(|o| o.as_array())
+                    .is_some_and(|known| known.contains(output));
+                if !known {
+                    task::push(&mut current, "output", output.clone());
+                }
             }
             api.local().update(&current).await
         }

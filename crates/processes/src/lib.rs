@@ -2,9 +2,14 @@
 //! process ids, canonical URLs, message names, Task profiles and outputs, with models and
 //! resources authored here.
 //!
-//! - [`ping_pong`]: `dsfdev_ping` and `dsfdev_pong`, the federation's connection test;
+//! - [`ping_pong`]: `dsfdev_ping` and `dsfdev_pong`, the federation's connection test, and
+//!   `dsfdev_pingAutostart`, which starts a ping of the local organization at an interval until
+//!   it is stopped;
 //! - [`hello_world`]: `dsfdev_helloWorld` and `dsfdev_helloUser`, examples for plugin authors,
-//!   the second with a user task.
+//!   the second with a user task;
+//! - [`allow_list`]: `dsfdev_updateAllowList`, which publishes the federation's allow list as a
+//!   Bundle at the organization that manages it, and `dsfdev_downloadAllowList`, which downloads,
+//!   checks and inserts it at every site.
 //!
 //! Each plugin registers its activities under this project's class names and under the
 //! reference's (`dev.dsf.bpe...`), so that the reference's own models run unchanged.
@@ -45,8 +50,10 @@ macro_rules! model {
     };
 }
 
+pub mod allow_list;
 pub mod hello_world;
 pub mod ping_pong;
+mod support;
 
 use std::sync::Arc;
 
@@ -57,5 +64,6 @@ pub fn all() -> Vec<Arc<dyn ProcessPlugin>> {
     vec![
         Arc::new(ping_pong::PingPong),
         Arc::new(hello_world::HelloWorld),
+        Arc::new(allow_list::AllowList),
     ]
 }

@@ -210,7 +210,8 @@ pub fn parse_file(file: &FhirFile, options: &DeployOptions) -> Result<Value, Str
             })
             .collect()
     };
-    let filled = dsf_bpmn::parse::placeholders::fill(&file.content, &properties).map_err(|p| {
+    let with_defaults = fill_with_defaults(&file.content, &properties)?;
+    let filled = dsf_bpmn::parse::placeholders::fill(&with_defaults, &properties).map_err(|p| {
         p.iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
@@ -223,6 +224,50 @@ pub fn parse_file(file: &FhirFile, options: &DeployOptions) -> Result<Value, Str
     };
     let resource = dsf_fhir::parse(filled.as_bytes(), format).map_err(|e| e.to_string())?;
     Ok(Value::Object(resource.as_json().clone()))
+}
+
+/// Resolves the property placeholders the reference resolves in FHIR files besides `#{name}`:
+/// `${name}`, `${name:default}` and `#{name:default}` become the deployment's value of `name`,
+/// else the default (written as is). A `${name}` with neither is an error; `#{name}` is left to
+/// the placeholder filler, and anything that is not a property name stays as it is.
+fn fill_with_defaults(
+    content: &str,
+    properties: &HashMap<String, String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(content.len());
+    let mut rest = content;
+    while let Some(start) = rest.find(['$', '#']) {
+        out.push_str(&rest[..start]);
+        let marker = &rest[start..start + 1];
+        let after = &rest[start + 1..];
+        let placeholder = after
+            .strip_prefix('{')
+            .and_then(|inner| inner.find('}').map(|end| &inner[..end]));
+        let Some(inner) = placeholder else {
+            out.push_str(marker);
+            rest = after;
+            continue;
+        };
+        let (name, default) = match inner.split_once(':') {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        let is_name = name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        let consumed = 2 + inner.len() + 1;
+        if !is_name || (marker == "#" && default.is_none()) {
+            out.push_str(&rest[start..start + consumed]);
+        } else if let Some(value) = properties.get(name).map(String::as_str).or(default) {
+            out.push_str(value);
+        } else {
+            return Err(format!("placeholder '${{{name}}}' has no value"));
+        }
+        rest = &rest[start + consumed..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Checks one resource of process `id`; `Ok(true)` for its ActivityDefinition.
@@ -280,4 +325,29 @@ fn check_draft_task(task: &Value, id: &str, version: &str) -> Result<(), String>
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_with_defaults() {
+        let properties = HashMap::from([
+            ("version".to_owned(), "1.0".to_owned()),
+            ("a.b".to_owned(), "set".to_owned()),
+        ]);
+        let filled = fill_with_defaults(
+            "${a.b:x} ${c.d:hs-heilbronn.de} #{c.d:y} #{a.b:z} #{version} ${a.b} $5 #{x == y} ${a b}",
+            &properties,
+        );
+        assert_eq!(
+            filled.as_deref(),
+            Ok("set hs-heilbronn.de y set #{version} set $5 #{x == y} ${a b}")
+        );
+        assert_eq!(
+            fill_with_defaults("value ${missing}", &properties),
+            Err("placeholder '${missing}' has no value".to_owned())
+        );
+    }
 }

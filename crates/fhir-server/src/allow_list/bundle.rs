@@ -71,6 +71,14 @@ fn organization_reference(url: &str, identifier: &str) -> Value {
            "identifier": {"system": ORGANIZATION_IDENTIFIER, "value": identifier}})
 }
 
+/// A reference to an Endpoint carrying its identifier too, for `endpoint:identifier` in the
+/// affiliations' conditional updates (as for [`organization_reference`]); the allow list
+/// process's Bundle names affiliations that way.
+fn endpoint_reference(url: &str, identifier: &str) -> Value {
+    json!({"reference": url, "type": "Endpoint",
+           "identifier": {"system": ENDPOINT_IDENTIFIER, "value": identifier}})
+}
+
 fn entry(full_url: &str, resource: Value, url: String) -> Value {
     json!({"fullUrl": full_url, "resource": resource, "request": {"method": "PUT", "url": url}})
 }
@@ -144,7 +152,7 @@ impl Federation {
                        "organization": organization_reference(&parent, &self.parent_identifier),
                        "participatingOrganization": organization_reference(&org, &member.identifier),
                        "code": codes,
-                       "endpoint": [reference(&endpoint, "Endpoint")]}),
+                       "endpoint": [endpoint_reference(&endpoint, &member.endpoint_identifier)]}),
                 format!(
                     "OrganizationAffiliation?primary-organization:identifier={ORGANIZATION_IDENTIFIER}|{}\
                      &participating-organization:identifier={ORGANIZATION_IDENTIFIER}|{}",

@@ -8,6 +8,8 @@ use dsf_bpe::{Target, listeners};
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
+use crate::support::{failed, start_task};
+
 /// Code system of the ping and pong Task inputs and outputs.
 pub const PING: &str = "http://dsf.dev/fhir/CodeSystem/ping";
 /// Code system of ping and pong results.
@@ -17,6 +19,8 @@ const PING_STATUS_EXTENSION: &str = "http://dsf.dev/fhir/StructureDefinition/ext
 /// The endpoints pinged when the start Task does not say.
 const DEFAULT_TARGETS: &str =
     "Endpoint?status=active&identifier=http://dsf.dev/sid/endpoint-identifier|";
+/// The timer interval of ping autostart when the start Task does not give one.
+const DEFAULT_TIMER_INTERVAL: &str = "PT24H";
 /// Resource types a `target-endpoints` search may name.
 const TARGET_SEARCH_TYPES: [&str; 8] = [
     "Endpoint",
@@ -28,16 +32,6 @@ const TARGET_SEARCH_TYPES: [&str; 8] = [
     "OrganizationAffiliation",
     "PractitionerRole",
 ];
-
-fn failed(what: &str, e: impl std::fmt::Display) -> DelegateError {
-    DelegateError::Failed(format!("{what}: {e}"))
-}
-
-fn start_task(ctx: &ActivityContext) -> Result<Value, DelegateError> {
-    ctx.start_task()
-        .cloned()
-        .ok_or_else(|| DelegateError::Failed("the process has no start Task".into()))
-}
 
 fn target(ctx: &ActivityContext) -> Result<Target, DelegateError> {
     ctx.target()
@@ -167,6 +161,19 @@ fn managing_organization<'a>(endpoint: &Value, organizations: &'a [Value]) -> Op
     })
 }
 
+/// The identifier value of the local organization's Endpoint.
+async fn local_endpoint_identifier(api: &ProcessPluginApi) -> Result<String, DelegateError> {
+    let endpoint = api
+        .local_endpoint()
+        .await
+        .map_err(|e| failed("reading the local endpoint", e))?;
+    endpoint
+        .as_ref()
+        .and_then(|e| identifier_value(e, ENDPOINT_IDENTIFIER))
+        .map(str::to_owned)
+        .ok_or_else(|| DelegateError::Failed("the local endpoint has no identifier".into()))
+}
+
 /// Sends the ping to `target`, with the local endpoint's identifier; a failed send sets
 /// `statusCode` and `errorMessage` instead of failing the process.
 pub struct SendPing;
@@ -178,18 +185,7 @@ impl Activity for SendPing {
     ) -> BoxFuture<'a, Result<(), DelegateError>> {
         Box::pin(async move {
             let target = target(ctx)?;
-            let endpoint = ctx
-                .api()
-                .local_endpoint()
-                .await
-                .map_err(|e| failed("reading the local endpoint", e))?;
-            let endpoint_identifier = endpoint
-                .as_ref()
-                .and_then(|e| identifier_value(e, ENDPOINT_IDENTIFIER))
-                .ok_or_else(|| {
-                    DelegateError::Failed("the local endpoint has no identifier".into())
-                })?
-                .to_owned();
+            let endpoint_identifier = local_endpoint_identifier(ctx.api()).await?;
             let input = task::parameter(
                 PING,
                 "endpoint-identifier",
@@ -402,6 +398,64 @@ impl Activity for SendPong {
                     ctx.update_start_task(written);
                 }
             }
+            Ok(())
+        })
+    }
+}
+
+/// Sets `timerInterval` from the start Task's `timer-interval` input (`PT24H` without one) and
+/// the local organization and endpoint as the `target` of the startPing Tasks.
+pub struct SetTargetAndConfigureTimer;
+
+impl Activity for SetTargetAndConfigureTimer {
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a mut ActivityContext,
+    ) -> BoxFuture<'a, Result<(), DelegateError>> {
+        Box::pin(async move {
+            let start = start_task(ctx)?;
+            let interval = task::input_string(&start, PING, "timer-interval")
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .unwrap_or(DEFAULT_TIMER_INTERVAL)
+                .to_owned();
+            let api = ctx.api();
+            let endpoint_identifier = local_endpoint_identifier(api).await?;
+            let target = Target {
+                organization_identifier_value: api.local_organization_identifier().to_owned(),
+                endpoint_identifier_value: endpoint_identifier,
+                endpoint_url: api.local_endpoint_address().to_owned(),
+                correlation_key: None,
+            };
+            tracing::info!(interval, "ping autostart configured");
+            ctx.set_variable("timerInterval", interval);
+            ctx.set_target(&target);
+            Ok(())
+        })
+    }
+}
+
+/// Sends a startPing Task to the local organization, with the `target-endpoints` input of the
+/// autostart's start Task. It carries no business key: every ping is a process of its own.
+pub struct SendStartPing;
+
+impl Activity for SendStartPing {
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a mut ActivityContext,
+    ) -> BoxFuture<'a, Result<(), DelegateError>> {
+        Box::pin(async move {
+            let start = start_task(ctx)?;
+            let target = target(ctx)?;
+            let inputs = task::inputs(&start, PING, "target-endpoints")
+                .cloned()
+                .collect();
+            let mut message = ctx.message(inputs)?;
+            message.business_key = None;
+            ctx.api()
+                .send(&message, &target)
+                .await
+                .map_err(|e| failed("sending startPing", e))?;
             Ok(())
         })
     }

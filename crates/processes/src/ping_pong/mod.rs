@@ -1,7 +1,9 @@
 //! Ping/pong (reference plugin `dsf-process-ping-pong` 1.0): `dsfdev_ping` sends a ping Task to
 //! every selected endpoint and waits 20 s for the pong; `dsfdev_pong` answers a ping with a pong.
 //! The start Task of a ping gets one `ping-status` output per target: `pong-received`,
-//! `pong-missing`, `not-allowed` or `not-reachable`.
+//! `pong-missing`, `not-allowed` or `not-reachable`. `dsfdev_pingAutostart` sends a startPing
+//! Task to the local organization at once and after every `timer-interval` (`PT24H` by default)
+//! until a `stopPingAutostart` Task, or a newer autostart, stops it.
 
 mod activities;
 
@@ -32,6 +34,7 @@ impl ProcessPlugin for PingPong {
         vec![
             model!("ping-pong", "ping.bpmn"),
             model!("ping-pong", "pong.bpmn"),
+            model!("ping-pong", "ping-autostart.bpmn"),
         ]
     }
 
@@ -61,10 +64,29 @@ impl ProcessPlugin for PingPong {
             fhir!("ping-pong", "ActivityDefinition-pong.json"),
             fhir!("ping-pong", "StructureDefinition-task-ping.json"),
         ]);
+        let autostart = vec![
+            fhir!("ping-pong", "CodeSystem-ping.json"),
+            fhir!("ping-pong", "ValueSet-ping.json"),
+            fhir!("ping-pong", "ActivityDefinition-ping-autostart.json"),
+            fhir!(
+                "ping-pong",
+                "StructureDefinition-task-start-ping-autostart.json"
+            ),
+            fhir!(
+                "ping-pong",
+                "StructureDefinition-task-stop-ping-autostart.json"
+            ),
+            fhir!("ping-pong", "Task-start-ping-autostart.json"),
+            fhir!("ping-pong", "Task-stop-ping-autostart.json"),
+        ];
         vec![
             ProcessResources {
                 process_id: "dsfdev_ping".into(),
                 files: ping,
+            },
+            ProcessResources {
+                process_id: "dsfdev_pingAutostart".into(),
+                files: autostart,
             },
             ProcessResources {
                 process_id: "dsfdev_pong".into(),
@@ -128,6 +150,16 @@ impl ProcessPlugin for PingPong {
             "dsf.ping.SendPong",
             "dev.dsf.bpe.message.SendPong",
             Arc::new(SendPong),
+        );
+        add(
+            "dsf.ping.SetTargetAndConfigureTimer",
+            "dev.dsf.bpe.service.SetTargetAndConfigureTimer",
+            Arc::new(SetTargetAndConfigureTimer),
+        );
+        add(
+            "dsf.ping.SendStartPing",
+            "dev.dsf.bpe.message.SendStartPing",
+            Arc::new(SendStartPing),
         );
         activities
     }

@@ -1,8 +1,11 @@
 //! Ping and pong across a federation of real sites: FHIR servers with mutual TLS on loopback
 //! and an engine service per site, on SQLite and on PostgreSQL; with this project's models and
 //! with the reference's own (`reference`); and when sites are down, refuse, or restart
-//! (`faults`); and a user task (`user_task`).
+//! (`faults`); a user task (`user_task`); the allow list published and downloaded between sites
+//! (`allow_list`); and ping autostart (`autostart`).
 
+mod allow_list;
+mod autostart;
 mod faults;
 mod reference;
 mod user_task;
@@ -35,6 +38,22 @@ pub async fn engine_with(
     plugins: Vec<Arc<dyn ProcessPlugin>>,
     excluded: Vec<String>,
 ) -> Bpe {
+    let config = PluginConfig {
+        excluded,
+        ..PluginConfig::default()
+    };
+    engine_configured(federation, site, dir, plugins, config).await
+}
+
+/// Starts the engine service of `site` with `plugins` and the process states and placeholder
+/// values of `config` (its organization is set to the site's).
+pub async fn engine_configured(
+    federation: &TestFederation,
+    site: &TestSite,
+    dir: &std::path::Path,
+    plugins: Vec<Arc<dyn ProcessPlugin>>,
+    config: PluginConfig,
+) -> Bpe {
     let database = match site.server.database() {
         StoreConfig::Postgres { url } => Database::Postgres(url.clone()),
         StoreConfig::Sqlite { .. } => Database::Sqlite(dir.join(&site.name)),
@@ -51,8 +70,7 @@ pub async fn engine_with(
         database,
         plugins: PluginConfig {
             organization: site.identifier.clone(),
-            excluded,
-            ..PluginConfig::default()
+            ..config
         },
     };
     Bpe::start(config, plugins)
@@ -64,15 +82,57 @@ fn organization(identifier: &str) -> Value {
     json!({"type": "Organization", "identifier": {"system": "http://dsf.dev/sid/organization-identifier", "value": identifier}})
 }
 
-/// A start-ping Task of `site` to itself.
-pub fn start_ping(site: &TestSite) -> Value {
+/// A requested Task of `site` to itself that starts `process` (`ping|1.0`) with `message`,
+/// profile `task-<profile>` and further `inputs`.
+pub fn local_task(
+    site: &TestSite,
+    process: &str,
+    profile: &str,
+    message: &str,
+    inputs: Vec<Value>,
+) -> Value {
+    let mut input = vec![
+        json!({"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]}, "valueString": message}),
+    ];
+    input.extend(inputs);
     json!({"resourceType": "Task",
-        "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-start-ping|1.0"]},
-        "instantiatesCanonical": "http://dsf.dev/bpe/Process/ping|1.0",
+        "meta": {"profile": [format!("http://dsf.dev/fhir/StructureDefinition/task-{profile}")]},
+        "instantiatesCanonical": format!("http://dsf.dev/bpe/Process/{process}"),
         "status": "requested", "intent": "order", "authoredOn": "2026-11-30T10:00:00+01:00",
         "requester": organization(&site.identifier),
         "restriction": {"recipient": [organization(&site.identifier)]},
-        "input": [{"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]}, "valueString": "startPing"}]})
+        "input": input})
+}
+
+/// A start-ping Task of `site` to itself.
+pub fn start_ping(site: &TestSite) -> Value {
+    local_task(site, "ping|1.0", "start-ping|1.0", "startPing", Vec::new())
+}
+
+/// `method` on `path` of `site`'s FHIR server as the site itself: status and body.
+pub async fn site_call(
+    federation: &TestFederation,
+    site: &TestSite,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let client = federation.pki.client(Some(&site.certificate));
+    let (status, body) = call(&client, method, &site.server.url(path), body).await;
+    (status.as_u16(), body)
+}
+
+/// Creates `task` on `site`: its id.
+pub async fn create_task(federation: &TestFederation, site: &TestSite, task: &Value) -> String {
+    let (status, created) = site_call(federation, site, Method::POST, "Task", Some(task)).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().expect("Task id").to_owned()
+}
+
+/// Creates `task` on `site` and waits until it is finished.
+pub async fn run_task(federation: &TestFederation, site: &TestSite, task: &Value) -> Value {
+    let id = create_task(federation, site, task).await;
+    finished(federation, site, &id).await
 }
 
 /// Polls Task `id` on `site` until its status is not requested or in progress.

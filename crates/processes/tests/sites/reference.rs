@@ -1,6 +1,6 @@
-//! The reference's own ping and pong models and FHIR resources (`../shared/fixtures`), unchanged,
-//! run with this project's activities registered under the reference's class names, and give the
-//! results of this project's models.
+//! The reference's own models and FHIR resources (`../shared/fixtures`) of ping/pong (with
+//! autostart) and of the allow list, unchanged, run with this project's activities registered
+//! under the reference's class names, and give the results of this project's models.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -12,19 +12,31 @@ use dsf_testkit::Backend;
 /// The reference's ping-pong plugin files with the built-in plugin's activities.
 struct ReferencePingPong;
 
-fn fixture(path: &str) -> (Cow<'static, str>, Cow<'static, str>) {
+/// A file of the reference's plugin `plugin` (`ping-pong`): its name and content.
+fn fixture(plugin: &str, path: &str) -> (Cow<'static, str>, Cow<'static, str>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/plugins/ping-pong");
+        .join("../../../shared/fixtures/plugins")
+        .join(plugin);
     let content = std::fs::read_to_string(dir.join(path))
-        .expect("the reference's ping-pong plugin in ../shared/fixtures");
+        .expect("the reference's plugins in ../shared/fixtures");
     (path.to_owned().into(), content.into())
 }
 
-fn files(paths: &[&str]) -> Vec<FhirFile> {
+fn models(plugin: &str, paths: &[&str]) -> Vec<ProcessModel> {
     paths
         .iter()
         .map(|p| {
-            let (file, content) = fixture(&format!("fhir/{p}"));
+            let (file, xml) = fixture(plugin, p);
+            ProcessModel { file, xml }
+        })
+        .collect()
+}
+
+fn files(plugin: &str, paths: &[&str]) -> Vec<FhirFile> {
+    paths
+        .iter()
+        .map(|p| {
+            let (file, content) = fixture(plugin, &format!("fhir/{p}"));
             FhirFile { file, content }
         })
         .collect()
@@ -44,13 +56,10 @@ impl ProcessPlugin for ReferencePingPong {
     }
 
     fn models(&self) -> Vec<ProcessModel> {
-        ["bpe/ping.bpmn", "bpe/pong.bpmn"]
-            .iter()
-            .map(|p| {
-                let (file, xml) = fixture(p);
-                ProcessModel { file, xml }
-            })
-            .collect()
+        models(
+            "ping-pong",
+            &["bpe/ping.bpmn", "bpe/pong.bpmn", "bpe/ping-autostart.bpmn"],
+        )
     }
 
     fn resources(&self) -> Vec<ProcessResources> {
@@ -62,6 +71,7 @@ impl ProcessPlugin for ReferencePingPong {
             "ValueSet/dsf-pong-status.xml",
             "StructureDefinition/dsf-extension-ping-status.xml",
         ];
+        let files = |paths: &[&str]| files("ping-pong", paths);
         let mut ping = files(&shared);
         ping.extend(files(&[
             "ActivityDefinition/dsf-ping.xml",
@@ -74,10 +84,23 @@ impl ProcessPlugin for ReferencePingPong {
             "ActivityDefinition/dsf-pong.xml",
             "StructureDefinition/dsf-task-ping.xml",
         ]));
+        let autostart = files(&[
+            "CodeSystem/dsf-ping.xml",
+            "ValueSet/dsf-ping.xml",
+            "ActivityDefinition/dsf-ping-autostart.xml",
+            "StructureDefinition/dsf-task-start-ping-autostart.xml",
+            "StructureDefinition/dsf-task-stop-ping-autostart.xml",
+            "Task/dsf-task-start-ping-autostart.xml",
+            "Task/dsf-task-stop-ping-autostart.xml",
+        ]);
         vec![
             ProcessResources {
                 process_id: "dsfdev_ping".into(),
                 files: ping,
+            },
+            ProcessResources {
+                process_id: "dsfdev_pingAutostart".into(),
+                files: autostart,
             },
             ProcessResources {
                 process_id: "dsfdev_pong".into(),
@@ -91,11 +114,83 @@ impl ProcessPlugin for ReferencePingPong {
     }
 }
 
+/// The reference's allow list plugin files with the built-in plugin's activities.
+struct ReferenceAllowList;
+
+impl ProcessPlugin for ReferenceAllowList {
+    fn name(&self) -> &str {
+        "dsf-process-allow-list"
+    }
+
+    fn version(&self) -> &str {
+        "1.0.0.1"
+    }
+
+    fn release_date(&self) -> &str {
+        "2023-09-14"
+    }
+
+    fn models(&self) -> Vec<ProcessModel> {
+        models(
+            "allow-list",
+            &["bpe/update-allow-list.bpmn", "bpe/download-allow-list.bpmn"],
+        )
+    }
+
+    fn resources(&self) -> Vec<ProcessResources> {
+        let files = |paths: &[&str]| files("allow-list", paths);
+        let shared = [
+            "CodeSystem/dsf-allow-list.xml",
+            "ValueSet/dsf-allow-list.xml",
+        ];
+        let mut update = files(&shared);
+        update.extend(files(&[
+            "ActivityDefinition/dsf-update-allow-list.xml",
+            "StructureDefinition/dsf-task-update-allow-list.xml",
+            "Task/dsf-task-update-allow-list.xml",
+        ]));
+        let mut download = files(&shared);
+        download.extend(files(&[
+            "ActivityDefinition/dsf-download-allow-list.xml",
+            "StructureDefinition/dsf-task-download-allow-list.xml",
+            "Task/dsf-task-download-allow-list.xml",
+        ]));
+        vec![
+            ProcessResources {
+                process_id: "dsfdev_updateAllowList".into(),
+                files: update,
+            },
+            ProcessResources {
+                process_id: "dsfdev_downloadAllowList".into(),
+                files: download,
+            },
+        ]
+    }
+
+    fn activities(&self) -> Activities {
+        dsf_processes::allow_list::AllowList.activities()
+    }
+}
+
 fn reference_plugins() -> Vec<Arc<dyn ProcessPlugin>> {
     vec![Arc::new(ReferencePingPong)]
+}
+
+fn reference_allow_list() -> Vec<Arc<dyn ProcessPlugin>> {
+    vec![Arc::new(ReferenceAllowList)]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_references_models_ping_every_other_site() {
     super::ping_every_other_site(Backend::Sqlite, reference_plugins).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_references_autostart_pings_until_stopped() {
+    super::autostart::autostart_pings_until_stopped(reference_plugins).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_references_allow_list_is_published_and_downloaded() {
+    super::allow_list::publish_and_download(Backend::Sqlite, reference_allow_list).await;
 }
