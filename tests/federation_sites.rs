@@ -1,7 +1,7 @@
 //! A federation written by `dsf federation init`, each site's server started with
 //! `dsf fhir --config <site>/site.toml`: sites know each other from the allow list, and a Task
 //! from dic2 to dic1 is accepted when dic1's ActivityDefinition authorizes dic2 and refused
-//! otherwise.
+//! otherwise; with `dsf bpe --config` beside each server, the sites ping each other.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -195,4 +195,90 @@ fn unusable_certificates_stop_start_up_with_one_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("dic1/server.crt"), "{stderr}");
+}
+
+/// The JSON at `url`; `Null` while the server is not up.
+async fn get(client: &Client, url: &str) -> Value {
+    let Ok(response) = client.get(url).header("accept", JSON).send().await else {
+        return Value::Null;
+    };
+    serde_json::from_slice(&response.bytes().await.expect("body")).unwrap_or(Value::Null)
+}
+
+/// Each site as two processes, `dsf fhir` and `dsf bpe` talking over HTTPS: dic1's ping reaches
+/// dic2 and its pong comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_and_engines_apart_ping_each_other() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("federation");
+    let base_port = 40_000 + (std::process::id() % 1000) * 20;
+    let init = Command::new(env!("CARGO_BIN_EXE_dsf"))
+        .args(["federation", "init"])
+        .arg(&dir)
+        .args([
+            "--sites",
+            "dic1,dic2",
+            "--base-port",
+            &base_port.to_string(),
+        ])
+        .output()
+        .expect("run dsf federation init");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mut processes = Vec::new();
+    for site in ["dic1", "dic2"] {
+        for command in ["bpe", "fhir"] {
+            processes.push(Site(
+                Command::new(env!("CARGO_BIN_EXE_dsf"))
+                    .args([command, "--config"])
+                    .arg(dir.join(site).join("site.toml"))
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("start process"),
+            ));
+        }
+    }
+    let dic1 = client(&dir, "dic1");
+    let base = format!("https://localhost:{base_port}/fhir");
+    // Up when both engines have deployed ping/pong on their servers.
+    for port in [base_port, base_port + 10] {
+        let url = format!(
+            "https://localhost:{port}/fhir/ActivityDefinition?url=http://dsf.dev/bpe/Process/pong&_summary=count"
+        );
+        let mut waited = 0;
+        while get(&dic1, &url).await["total"].as_u64().unwrap_or(0) == 0 {
+            waited += 1;
+            assert!(waited < 300, "the engine of port {port} did not deploy");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let organization =
+        json!({"type": "Organization", "identifier": {"system": ORG, "value": "dic1.dsf.test"}});
+    let start = json!({"resourceType": "Task",
+        "meta": {"profile": ["http://dsf.dev/fhir/StructureDefinition/task-start-ping|1.0"]},
+        "instantiatesCanonical": "http://dsf.dev/bpe/Process/ping|1.0",
+        "status": "requested", "intent": "order", "authoredOn": "2026-11-30T10:00:00+01:00",
+        "requester": organization, "restriction": {"recipient": [organization]},
+        "input": [{"type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/bpmn-message", "code": "message-name"}]},
+                   "valueString": "startPing"}]});
+    let (status, created) = post(&dic1, &format!("{base}/Task"), &start).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let url = format!("{base}/Task/{}", created["id"].as_str().expect("id"));
+    let mut waited = 0;
+    let task = loop {
+        let task = get(&dic1, &url).await;
+        if task["status"] == "completed" || task["status"] == "failed" {
+            break task;
+        }
+        waited += 1;
+        assert!(waited < 600, "the ping did not finish: {task}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(task["status"], "completed", "{task}");
+    assert!(task.to_string().contains("pong-received"), "{task}");
+    drop(processes);
 }
