@@ -23,6 +23,21 @@ impl Drop for Site {
     }
 }
 
+/// `dsf federation init DIR --sites SITES --base-port PORT`.
+fn init(dir: &Path, sites: &str, base_port: u32) {
+    let init = Command::new(env!("CARGO_BIN_EXE_dsf"))
+        .args(["federation", "init"])
+        .arg(dir)
+        .args(["--sites", sites, "--base-port", &base_port.to_string()])
+        .output()
+        .expect("run dsf federation init");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+}
+
 fn client(dir: &Path, site: &str) -> Client {
     let read = |p: &str| std::fs::read_to_string(dir.join(p)).expect("PEM file");
     let (ca, cert, key) = (
@@ -67,22 +82,7 @@ async fn sites_of_a_federation_authorize_each_other() {
     let dir = tmp.path().join("federation");
     // Ports away from common services and from other test runs on the machine.
     let base_port = 20_000 + (std::process::id() % 1000) * 30;
-    let init = Command::new(env!("CARGO_BIN_EXE_dsf"))
-        .args(["federation", "init"])
-        .arg(&dir)
-        .args([
-            "--sites",
-            "dic1,dic2,ttp",
-            "--base-port",
-            &base_port.to_string(),
-        ])
-        .output()
-        .expect("run dsf federation init");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    init(&dir, "dic1,dic2,ttp", base_port);
 
     let sites: Vec<Site> = ["dic1", "dic2", "ttp"]
         .iter()
@@ -212,22 +212,7 @@ async fn servers_and_engines_apart_ping_each_other() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("federation");
     let base_port = 40_000 + (std::process::id() % 1000) * 20;
-    let init = Command::new(env!("CARGO_BIN_EXE_dsf"))
-        .args(["federation", "init"])
-        .arg(&dir)
-        .args([
-            "--sites",
-            "dic1,dic2",
-            "--base-port",
-            &base_port.to_string(),
-        ])
-        .output()
-        .expect("run dsf federation init");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    init(&dir, "dic1,dic2", base_port);
     let mut processes = Vec::new();
     for site in ["dic1", "dic2"] {
         for command in ["bpe", "fhir"] {

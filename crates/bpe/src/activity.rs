@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use dsf_bpmn::changes::VariableChanges;
 use dsf_bpmn::exec::{VariableChange, WorkItem};
 pub use dsf_bpmn::runtime::DelegateError;
 use dsf_bpmn::value::{Value, Variables};
@@ -82,8 +83,7 @@ impl std::fmt::Debug for Activities {
 /// fields, and the services of the process engine.
 pub struct ActivityContext {
     work: WorkItem,
-    variables: Variables,
-    changes: Vec<VariableChange>,
+    variables: VariableChanges,
     api: Arc<ProcessPluginApi>,
 }
 
@@ -91,14 +91,13 @@ impl ActivityContext {
     pub(crate) fn new(work: WorkItem, variables: Variables, api: Arc<ProcessPluginApi>) -> Self {
         ActivityContext {
             work,
-            variables,
-            changes: Vec::new(),
+            variables: VariableChanges::new(variables),
             api,
         }
     }
 
     pub(crate) fn into_changes(self) -> Vec<VariableChange> {
-        self.changes
+        self.variables.into_changes()
     }
 
     /// The work item: element, class, definition, attempt.
@@ -141,24 +140,17 @@ impl ActivityContext {
 
     /// `execution.setVariable`: where the variable exists, else on the process instance.
     pub fn set_variable(&mut self, name: &str, value: impl Into<Value>) {
-        let value = value.into();
-        self.variables.insert(name.to_owned(), value.clone());
-        self.changes
-            .push(VariableChange::Set(name.to_owned(), value));
+        self.variables.set(name, value);
     }
 
     /// `execution.setVariableLocal`: on the element's own scope.
     pub fn set_variable_local(&mut self, name: &str, value: impl Into<Value>) {
-        let value = value.into();
-        self.variables.insert(name.to_owned(), value.clone());
-        self.changes
-            .push(VariableChange::SetLocal(name.to_owned(), value));
+        self.variables.set_local(name, value);
     }
 
     /// `execution.removeVariable`.
     pub fn remove_variable(&mut self, name: &str) {
         self.variables.remove(name);
-        self.changes.push(VariableChange::Remove(name.to_owned()));
     }
 
     /// A field injection as a string (`camunda:field`).
@@ -204,7 +196,7 @@ impl ActivityContext {
 
     /// The Tasks received by message catch events in this activity's scope, oldest first.
     pub fn received_tasks(&self) -> Vec<serde_json::Value> {
-        variables::tasks_of(&self.variables, self.work.scope)
+        variables::tasks_of(self.variables.all(), self.work.scope)
     }
 
     /// The most recently received Task: the last one received in this scope, else the start

@@ -100,6 +100,7 @@
 
 #![warn(missing_docs)]
 
+pub mod changes;
 pub mod clock;
 pub mod deploy;
 pub mod engine;

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::changes::VariableChanges;
 use crate::deploy::DeployOptions;
 use crate::engine::{DefinitionInfo, Engine};
 use crate::error::EngineError;
-use crate::exec::{Effect, VariableChange, WorkItem, WorkOutcome, WorkResult};
+use crate::exec::{Effect, WorkItem, WorkOutcome, WorkResult};
 use crate::store::Store;
-use crate::value::{Value, Variables};
+use crate::value::Value;
 
 /// How a delegate failed.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -36,8 +37,7 @@ pub enum DelegateError {
 /// What a delegate sees and changes: the variables visible at its element, its fields.
 pub struct DelegateContext<'a> {
     work: &'a WorkItem,
-    variables: Variables,
-    changes: Vec<VariableChange>,
+    variables: VariableChanges,
 }
 
 impl DelegateContext<'_> {
@@ -67,24 +67,17 @@ impl DelegateContext<'_> {
 
     /// `execution.setVariable`.
     pub fn set_variable(&mut self, name: &str, value: impl Into<Value>) {
-        let value = value.into();
-        self.variables.insert(name.to_owned(), value.clone());
-        self.changes
-            .push(VariableChange::Set(name.to_owned(), value));
+        self.variables.set(name, value);
     }
 
     /// `execution.setVariableLocal`.
     pub fn set_variable_local(&mut self, name: &str, value: impl Into<Value>) {
-        let value = value.into();
-        self.variables.insert(name.to_owned(), value.clone());
-        self.changes
-            .push(VariableChange::SetLocal(name.to_owned(), value));
+        self.variables.set_local(name, value);
     }
 
     /// `execution.removeVariable`.
     pub fn remove_variable(&mut self, name: &str) {
         self.variables.remove(name);
-        self.changes.push(VariableChange::Remove(name.to_owned()));
     }
 }
 
@@ -200,8 +193,7 @@ impl<S: Store> Runtime<S> {
         };
         let mut ctx = DelegateContext {
             work,
-            variables,
-            changes: Vec::new(),
+            variables: VariableChanges::new(variables),
         };
         let outcome = match self.registry.get(&work.class) {
             None => WorkOutcome::Failed(format!("no implementation for class '{}'", work.class)),
@@ -214,7 +206,7 @@ impl<S: Store> Runtime<S> {
             },
         };
         let result = WorkResult {
-            variables: ctx.changes,
+            variables: ctx.variables.into_changes(),
             outcome,
         };
         match self.engine.complete_work(work.id, result).await {

@@ -4,11 +4,30 @@
 use std::time::Duration;
 
 use dsf_testkit::Backend;
-use dsf_testkit::federation::TestFederation;
+use dsf_testkit::federation::{TestFederation, TestSite};
 use dsf_testkit::secure::call;
 use reqwest::Method;
 
-use super::{engine, engine_with, finished, ping_statuses, start_ping};
+use super::{engine, engine_with, finished, ping_from, ping_statuses, start_ping};
+
+/// Waits until `site` holds one requested Task (that no engine has taken).
+async fn wait_for_requested_task(federation: &TestFederation, site: &TestSite) {
+    let client = federation.pki.client(Some(&site.certificate));
+    for _ in 0..200 {
+        let (_, found) = call(
+            &client,
+            Method::GET,
+            &site.server.url("Task?status=requested"),
+            None,
+        )
+        .await;
+        if found["total"].as_u64() == Some(1) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no requested Task arrived at {}", site.name);
+}
 
 fn status(organization: &str, status: &str) -> (String, String) {
     (organization.to_owned(), status.to_owned())
@@ -32,16 +51,7 @@ async fn down_and_refusing_targets_are_reported() {
     // dic3's server is down.
     federation.sites[2].server.stop();
     let site = federation.site("dic1");
-    let client = federation.pki.client(Some(&site.certificate));
-    let (code, created) = call(
-        &client,
-        Method::POST,
-        &site.server.url("Task"),
-        Some(&start_ping(site)),
-    )
-    .await;
-    assert_eq!(code, 201, "{created}");
-    let task = finished(&federation, site, created["id"].as_str().expect("id")).await;
+    let task = ping_from(&federation, site).await;
     assert_eq!(task["status"], "completed", "{task}");
     assert_eq!(
         ping_statuses(&task),
@@ -66,17 +76,8 @@ async fn a_missing_pong_times_out() {
     dic2.stop().await;
     let dic1 = engine(&federation, federation.site("dic1"), dir.path()).await;
     let site = federation.site("dic1");
-    let client = federation.pki.client(Some(&site.certificate));
-    let (code, created) = call(
-        &client,
-        Method::POST,
-        &site.server.url("Task"),
-        Some(&start_ping(site)),
-    )
-    .await;
-    assert_eq!(code, 201, "{created}");
     // The model waits 20 s for the pong.
-    let task = finished(&federation, site, created["id"].as_str().expect("id")).await;
+    let task = ping_from(&federation, site).await;
     assert_eq!(task["status"], "completed", "{task}");
     assert_eq!(
         ping_statuses(&task),
@@ -107,42 +108,11 @@ async fn an_engine_restarted_while_its_ping_waits_gets_the_pong() {
     let id = created["id"].as_str().expect("id");
     // The ping reached dic2, whose engine is down; dic1's instance waits for the pong.
     let dic2_site = federation.site("dic2");
-    let dic2_client = federation.pki.client(Some(&dic2_site.certificate));
-    let mut waited = 0;
-    loop {
-        let (_, found) = call(
-            &dic2_client,
-            Method::GET,
-            &dic2_site.server.url("Task?status=requested"),
-            None,
-        )
-        .await;
-        if found["total"].as_u64() == Some(1) {
-            break;
-        }
-        waited += 1;
-        assert!(waited < 200, "the ping did not arrive at dic2: {found}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_requested_task(&federation, dic2_site).await;
     dic1.stop().await;
     // dic2 answers while dic1's engine is down; dic1's server keeps the pong Task.
     let dic2 = engine(&federation, dic2_site, dir.path()).await;
-    let mut waited = 0;
-    loop {
-        let (_, found) = call(
-            &client,
-            Method::GET,
-            &site.server.url("Task?status=requested"),
-            None,
-        )
-        .await;
-        if found["total"].as_u64() == Some(1) {
-            break;
-        }
-        waited += 1;
-        assert!(waited < 200, "the pong did not arrive at dic1: {found}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_requested_task(&federation, site).await;
     // Restarted, dic1's engine catches up on the pong and its ping finishes.
     let dic1 = engine(&federation, site, dir.path()).await;
     let task = finished(&federation, site, id).await;
@@ -167,16 +137,7 @@ async fn a_restarted_fhir_server_loses_no_task() {
     // once the engine has reconnected (catching up on what came meanwhile).
     federation.restart_server("dic1").await;
     let site = federation.site("dic1");
-    let client = federation.pki.client(Some(&site.certificate));
-    let (code, created) = call(
-        &client,
-        Method::POST,
-        &site.server.url("Task"),
-        Some(&start_ping(site)),
-    )
-    .await;
-    assert_eq!(code, 201, "{created}");
-    let task = finished(&federation, site, created["id"].as_str().expect("id")).await;
+    let task = ping_from(&federation, site).await;
     assert_eq!(task["status"], "completed", "{task}");
     assert_eq!(
         ping_statuses(&task),

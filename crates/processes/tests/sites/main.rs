@@ -135,6 +135,20 @@ pub async fn run_task(federation: &TestFederation, site: &TestSite, task: &Value
     finished(federation, site, &id).await
 }
 
+/// Starts a ping at `site` (to every other site) and waits until its start Task has finished.
+pub async fn ping_from(federation: &TestFederation, site: &TestSite) -> Value {
+    let client = federation.pki.client(Some(&site.certificate));
+    let (code, created) = call(
+        &client,
+        Method::POST,
+        &site.server.url("Task"),
+        Some(&start_ping(site)),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    finished(federation, site, created["id"].as_str().expect("Task id")).await
+}
+
 /// Polls Task `id` on `site` until its status is not requested or in progress.
 pub async fn finished(federation: &TestFederation, site: &TestSite, id: &str) -> Value {
     let client = federation.pki.client(Some(&site.certificate));
