@@ -81,7 +81,8 @@ async fn sites_of_a_federation_authorize_each_other() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("federation");
     // Ports away from common services and from other test runs on the machine.
-    let base_port = 20_000 + (std::process::id() % 1000) * 30;
+    // Below the ephemeral range (32768 and up), where outgoing connections would collide.
+    let base_port = 20_000 + (std::process::id() % 400) * 30;
     init(&dir, "dic1,dic2,ttp", base_port);
 
     let sites: Vec<Site> = ["dic1", "dic2", "ttp"]
@@ -211,7 +212,8 @@ async fn get(client: &Client, url: &str) -> Value {
 async fn servers_and_engines_apart_ping_each_other() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("federation");
-    let base_port = 40_000 + (std::process::id() % 1000) * 20;
+    // Below the ephemeral range, apart from the other test's ports.
+    let base_port = 12_000 + (std::process::id() % 400) * 20;
     init(&dir, "dic1,dic2", base_port);
     let mut processes = Vec::new();
     for site in ["dic1", "dic2"] {
