@@ -14,6 +14,7 @@ pub mod error;
 pub mod handler;
 pub mod listeners;
 pub mod plugin;
+pub mod read_access;
 pub mod service;
 pub mod state;
 pub mod task;

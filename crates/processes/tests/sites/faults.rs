@@ -1,5 +1,6 @@
 //! Ping when things go wrong: a target that is down, a target that refuses the ping, a target
-//! that never answers, and an engine restarted while its ping waits for the pong.
+//! that never answers, an engine restarted while its ping waits for the pong, a FHIR server
+//! restarted under its engine, and a Task for a process the engine does not run.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use dsf_testkit::Backend;
 use dsf_testkit::federation::{TestFederation, TestSite};
 use dsf_testkit::secure::call;
 use reqwest::Method;
+use serde_json::json;
 
 use super::{engine, engine_with, finished, ping_from, ping_statuses, start_ping};
 
@@ -146,4 +148,48 @@ async fn a_restarted_fhir_server_loses_no_task() {
     );
     dic1.stop().await;
     dic2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_for_a_process_the_engine_does_not_run_fails() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let federation = TestFederation::start(Backend::Sqlite, &["dic1"]).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let site = federation.site("dic1");
+    let dic1 = engine(&federation, site, dir.path()).await;
+    let client = federation.pki.client(Some(&site.certificate));
+    // The FHIR server authorizes the process, but no plugin of the engine brings it.
+    let coding = |code: &str| json!({"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": code});
+    let definition = json!({"resourceType": "ActivityDefinition",
+        "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
+        "url": "http://dsf.dev/bpe/Process/unknown", "version": "1.0", "status": "active", "kind": "Task",
+        "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization", "extension": [
+            {"url": "message-name", "valueString": "start"},
+            {"url": "task-profile", "valueCanonical": "http://dsf.dev/fhir/StructureDefinition/task-unknown|1.0"},
+            {"url": "requester", "valueCoding": coding("LOCAL_ALL")},
+            {"url": "recipient", "valueCoding": coding("LOCAL_ALL")}]}]});
+    let (code, body) = call(
+        &client,
+        Method::POST,
+        &site.server.url("ActivityDefinition"),
+        Some(&definition),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let mut task = start_ping(site);
+    task["meta"]["profile"] = json!(["http://dsf.dev/fhir/StructureDefinition/task-unknown|1.0"]);
+    task["instantiatesCanonical"] = json!("http://dsf.dev/bpe/Process/unknown|1.0");
+    task["input"][0]["valueString"] = json!("start");
+    let (code, created) = call(&client, Method::POST, &site.server.url("Task"), Some(&task)).await;
+    assert_eq!(code, 201, "{created}");
+    let task = finished(&federation, site, created["id"].as_str().expect("id")).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["output"]
+            .to_string()
+            .contains("Process http://dsf.dev/bpe/Process/unknown|1.0 not found"),
+        "{task}"
+    );
+    assert!(task["input"].to_string().contains("business-key"), "{task}");
+    dic1.stop().await;
 }

@@ -1,5 +1,5 @@
 //! The reference's own models and FHIR resources (`../shared/fixtures`) of ping/pong (with
-//! autostart) and of the allow list, unchanged, run with this project's activities registered
+//! autostart), the allow list and hello world, unchanged, run with this project's activities registered
 //! under the reference's class names, and give the results of this project's models.
 
 use std::borrow::Cow;
@@ -172,6 +172,74 @@ impl ProcessPlugin for ReferenceAllowList {
     }
 }
 
+/// The reference's hello-world plugin files with the built-in plugin's activities.
+struct ReferenceHelloWorld;
+
+impl ProcessPlugin for ReferenceHelloWorld {
+    fn name(&self) -> &str {
+        "dsf-process-hello-world"
+    }
+
+    fn version(&self) -> &str {
+        "1.5.0.0"
+    }
+
+    fn release_date(&self) -> &str {
+        "2024-03-01"
+    }
+
+    fn models(&self) -> Vec<ProcessModel> {
+        models(
+            "hello-world",
+            &["bpe/hello-world.bpmn", "bpe/hello-user.bpmn"],
+        )
+    }
+
+    fn resources(&self) -> Vec<ProcessResources> {
+        let shared = [
+            "CodeSystem/dsf-hello-world.xml",
+            "ValueSet/dsf-hello-world.xml",
+        ];
+        let mut world = files("hello-world", &shared);
+        world.extend(files(
+            "hello-world",
+            &[
+                "ActivityDefinition/dsf-hello-world.xml",
+                "StructureDefinition/dsf-task-hello-world.xml",
+                "Task/dsf-task-hello-world.xml",
+            ],
+        ));
+        let mut user = files("hello-world", &shared);
+        user.extend(files(
+            "hello-world",
+            &[
+                "ActivityDefinition/dsf-hello-user.xml",
+                "StructureDefinition/dsf-task-hello-user.xml",
+                "Questionnaire/dsf-hello-user.xml",
+                "Task/dsf-task-hello-user.xml",
+            ],
+        ));
+        vec![
+            ProcessResources {
+                process_id: "dsfdev_helloWorld".into(),
+                files: world,
+            },
+            ProcessResources {
+                process_id: "dsfdev_helloUser".into(),
+                files: user,
+            },
+        ]
+    }
+
+    fn activities(&self) -> Activities {
+        dsf_processes::hello_world::HelloWorld.activities()
+    }
+}
+
+fn reference_hello_world() -> Vec<Arc<dyn ProcessPlugin>> {
+    vec![Arc::new(ReferenceHelloWorld)]
+}
+
 fn reference_plugins() -> Vec<Arc<dyn ProcessPlugin>> {
     vec![Arc::new(ReferencePingPong)]
 }
@@ -193,4 +261,9 @@ async fn the_references_autostart_pings_until_stopped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_references_allow_list_is_published_and_downloaded() {
     super::allow_list::publish_and_download(Backend::Sqlite, reference_allow_list).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_references_hello_user_takes_the_answers() {
+    super::user_task::answer_hello_user(reference_hello_world).await;
 }

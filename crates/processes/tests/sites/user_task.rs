@@ -9,7 +9,11 @@ use dsf_testkit::secure::call;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{engine, finished};
+use std::sync::Arc;
+
+use dsf_bpe::ProcessPlugin;
+
+use super::{engine_with, finished};
 
 fn hello_user(identifier: &str) -> Value {
     let organization = json!({"type": "Organization", "identifier": {"system": "http://dsf.dev/sid/organization-identifier", "value": identifier}});
@@ -23,11 +27,17 @@ fn hello_user(identifier: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_answers_the_hello_user_questionnaire() {
+    answer_hello_user(dsf_processes::all).await;
+}
+
+/// Starts hello-user at a site running `plugins`, answers its questionnaire as a person of the
+/// site, and checks that the process finishes.
+pub async fn answer_hello_user(plugins: fn() -> Vec<Arc<dyn ProcessPlugin>>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let federation = TestFederation::start(Backend::Sqlite, &["dic1"]).await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let site = federation.site("dic1");
-    let bpe = engine(&federation, site, dir.path()).await;
+    let bpe = engine_with(&federation, site, dir.path(), plugins(), Vec::new()).await;
     let client = federation.pki.client(Some(&site.certificate));
     let (code, created) = call(
         &client,
