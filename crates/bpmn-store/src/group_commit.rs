@@ -64,14 +64,24 @@ impl GroupCommit {
 
     /// Writes one engine commit (all rows or none) in a transaction shared with the commits
     /// queued beside it; returns once that transaction has committed.
+    ///
+    /// A commit waits for its outcome and for the writer at once: when another commit's writer
+    /// takes it into its transaction, it leaves the writer's queue, so that the writer goes
+    /// next to a commit still waiting, with everything queued meanwhile.
     pub(crate) async fn commit(&self, db: &Db, rows: Vec<Written>) -> Outcome {
-        let (done, outcome) = oneshot::channel();
+        let (done, mut outcome) = oneshot::channel();
         {
             let mut queue = self.queue();
             queue.commits.push(rows);
             queue.waiting.push(done);
         }
-        let writer = self.writer.lock().await;
+        let writer = tokio::select! {
+            biased;
+            told = &mut outcome => return told.unwrap_or_else(|_| abandoned()),
+            writer = self.writer.lock() => writer,
+        };
+        // Writers hand out outcomes before they let go of the writer, so this commit is still
+        // queued: it is written now, with the commits queued beside it.
         let Queue { commits, waiting } = std::mem::take(&mut *self.queue());
         if !commits.is_empty() {
             match write(db, &commits).await {
@@ -89,12 +99,16 @@ impl GroupCommit {
             }
         }
         drop(writer);
-        outcome.await.unwrap_or_else(|_| {
-            Err(CommitError::Store(SqlStoreError::Invalid(
-                "the transaction holding the commit was abandoned".into(),
-            )))
-        })
+        outcome.await.unwrap_or_else(|_| abandoned())
     }
+}
+
+/// What a commit is told when the transaction holding it went away without an outcome (its
+/// writer's task was cancelled).
+fn abandoned() -> Outcome {
+    Err(CommitError::Store(SqlStoreError::Invalid(
+        "the transaction holding the commit was abandoned".into(),
+    )))
 }
 
 /// Writes a batch of commits in one transaction; returns each commit's verdict.
