@@ -42,6 +42,9 @@ pub(crate) struct Dialect {
     pub(crate) lock_rows: &'static str,
     /// Leases due instances; see [`crate::store::SqlStore`].
     pub(crate) acquire_due: &'static str,
+    /// Whether a write transaction may update rows without locking them first in a fixed
+    /// order: true where it holds the whole database (SQLite), so that no deadlock can arise.
+    pub(crate) unlocked_updates: bool,
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool `$db` holds and `$dialect` to its
@@ -78,8 +81,10 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(30));
+        // a file does not go away under an open connection: no test query before each use
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         migrator(false).run(&pool).await?;

@@ -34,6 +34,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     lock_rows: "",
     acquire_due: acquire_due!(""),
+    unlocked_updates: true,
 };
 
 /// Engines sharing a PostgreSQL database skip the rows another engine is leasing.
@@ -41,6 +42,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     begin_write: "BEGIN",
     lock_rows: " FOR UPDATE",
     acquire_due: acquire_due!(" FOR UPDATE SKIP LOCKED"),
+    unlocked_updates: false,
 };
 
 /// The process engine's persistence in a SQL database. Clones share one connection pool and
