@@ -46,7 +46,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
 };
 
 /// The process engine's persistence in a SQL database. Clones share one connection pool and
-/// one group commit ([`crate::group_commit`]): commits made at the same time through any of them
+/// one group commit (`group_commit`): commits made at the same time through any of them
 /// share a transaction.
 #[derive(Debug, Clone)]
 pub struct SqlStore {

@@ -92,7 +92,8 @@ pub struct EngineConfig {
     pub listeners: Vec<AddedListener>,
     /// Set when several engines share the store: each command reads the instance from the store
     /// first, due instances are leased for this long, and work handed out stays locked to this
-    /// engine for this long (its class must report within it). `None`: this engine is the
+    /// engine for this long (its class must report within it); classes given to the engine are
+    /// handed out too rather than run in place ([`InlineClasses`]). `None`: this engine is the
     /// store's only user and keeps what it loaded. Timer start events are kept in the store and
     /// start one instance per due time whichever engine fires them.
     pub lease: Option<time::Duration>,
