@@ -20,12 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dsf_bpmn::store::CommitError;
-use sqlx::QueryBuilder;
+use sqlx::{Connection, QueryBuilder};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::columns::{self, Written};
-use crate::db::{Db, on_pool};
+use crate::db::{Writer, on_pool};
 use crate::error::SqlStoreError;
 
 /// Rows per statement, well below both databases' limits on bound parameters.
@@ -49,10 +49,10 @@ const UPSERT_CONFLICT: &str = " ON CONFLICT (id) DO UPDATE SET \
 type Outcome = Result<(), CommitError<SqlStoreError>>;
 
 /// The commits waiting for the writer, and the writer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct GroupCommit {
     queue: Mutex<Queue>,
-    writer: tokio::sync::Mutex<()>,
+    writer: tokio::sync::Mutex<Writer>,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +62,14 @@ struct Queue {
 }
 
 impl GroupCommit {
+    /// A group commit writing through `writer`.
+    pub(crate) fn new(writer: Writer) -> Self {
+        GroupCommit {
+            queue: Mutex::default(),
+            writer: tokio::sync::Mutex::new(writer),
+        }
+    }
+
     fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -72,14 +80,14 @@ impl GroupCommit {
     /// A commit waits for its outcome and for the writer at once: when another commit's writer
     /// takes it into its transaction, it leaves the writer's queue, so that the writer goes
     /// next to a commit still waiting, with everything queued meanwhile.
-    pub(crate) async fn commit(&self, db: &Db, rows: Vec<Written>) -> Outcome {
+    pub(crate) async fn commit(&self, rows: Vec<Written>) -> Outcome {
         let (done, mut outcome) = oneshot::channel();
         {
             let mut queue = self.queue();
             queue.commits.push(rows);
             queue.waiting.push(done);
         }
-        let writer = tokio::select! {
+        let mut writer = tokio::select! {
             biased;
             told = &mut outcome => return told.unwrap_or_else(|_| abandoned()),
             writer = self.writer.lock() => writer,
@@ -88,7 +96,7 @@ impl GroupCommit {
         // queued: it is written now, with the commits queued beside it.
         let Queue { commits, waiting } = std::mem::take(&mut *self.queue());
         if !commits.is_empty() {
-            match write(db, &commits).await {
+            match write(&mut writer, &commits).await {
                 Ok(verdicts) => {
                     for (done, verdict) in waiting.into_iter().zip(verdicts) {
                         let _ = done.send(verdict.map_err(CommitError::Conflict));
@@ -127,15 +135,18 @@ const UPDATE_WHERE: &str = ") AS v WHERE bpmn_instances.id = v.column1 \
     AND bpmn_instances.revision = v.column6 - 1 RETURNING id";
 
 /// Writes a batch of commits in one transaction; returns each commit's verdict.
-async fn write(db: &Db, commits: &[Vec<Written>]) -> Result<Vec<Result<(), Uuid>>, SqlStoreError> {
-    if let Some(verdicts) = write_unchecked(db, commits).await? {
+async fn write(
+    writer: &mut Writer,
+    commits: &[Vec<Written>],
+) -> Result<Vec<Result<(), Uuid>>, SqlStoreError> {
+    if let Some(verdicts) = write_unchecked(writer, commits).await? {
         return Ok(verdicts);
     }
     let mut ids: Vec<String> = commits.iter().flatten().map(|r| r.id.to_string()).collect();
     ids.sort_unstable();
     ids.dedup();
     for _ in 0..ATTEMPTS {
-        let written = on_pool!(db, pool, dialect => {
+        let written = on_pool!(@Writer &mut *writer, pool, dialect => {
             let mut tx = pool.begin_with(dialect.begin_write).await?;
             let mut stored = HashMap::new();
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
@@ -194,7 +205,7 @@ async fn write(db: &Db, commits: &[Vec<Written>]) -> Result<Vec<Result<(), Uuid>
 /// the database do not deadlock. Returns `None`, having written nothing, when the batch does not
 /// qualify or a row was not written (a conflict): then each commit is checked.
 async fn write_unchecked(
-    db: &Db,
+    writer: &mut Writer,
     commits: &[Vec<Written>],
 ) -> Result<Option<Vec<Result<(), Uuid>>>, SqlStoreError> {
     let mut rows: Vec<&Written> = commits.iter().flatten().collect();
@@ -204,7 +215,7 @@ async fn write_unchecked(
     }
     let (new, stored): (Vec<&Written>, Vec<&Written>) =
         rows.into_iter().partition(|r| r.revision == 1);
-    let written = on_pool!(db, pool, dialect => {
+    let written = on_pool!(@Writer writer, pool, dialect => {
         if !stored.is_empty() && !dialect.unlocked_updates {
             return Ok(None);
         }

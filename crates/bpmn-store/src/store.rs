@@ -58,18 +58,20 @@ impl SqlStore {
     /// Opens (creating if needed) the SQLite database file at `path`, in WAL mode with a busy
     /// timeout, and migrates it. The engine should have a file of its own, e.g. `bpe.db`.
     pub async fn open_sqlite(path: &Path, durability: Durability) -> Result<Self, SqlStoreError> {
+        let (db, writer) = Db::open_sqlite(path, durability).await?;
         Ok(SqlStore {
-            db: Db::open_sqlite(path, durability).await?,
-            group: Arc::default(),
+            db,
+            group: Arc::new(GroupCommit::new(writer)),
         })
     }
 
     /// Connects to PostgreSQL at `url` (`postgres://user@host/database`) and migrates it. The
     /// database may be shared with the FHIR store and with other engines.
     pub async fn open_postgres(url: &str) -> Result<Self, SqlStoreError> {
+        let (db, writer) = Db::open_postgres(url).await?;
         Ok(SqlStore {
-            db: Db::open_postgres(url).await?,
-            group: Arc::default(),
+            db,
+            group: Arc::new(GroupCommit::new(writer)),
         })
     }
 }
@@ -219,7 +221,7 @@ impl Store for SqlStore {
             .map(Written::new)
             .collect::<Result<Vec<_>, _>>()
             .map_err(CommitError::Store)?;
-        self.group.commit(&self.db, rows).await
+        self.group.commit(rows).await
     }
 
     async fn acquire_due(
