@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dsf_bpmn::store::CommitError;
-use sqlx::{Connection, QueryBuilder};
+use sqlx::{Acquire, Connection, QueryBuilder};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -34,6 +34,26 @@ const ROWS_PER_STATEMENT: usize = 256;
 /// How often a transaction is tried again when a row it meant to write was inserted by another
 /// engine after its revisions were read.
 const ATTEMPTS: usize = 3;
+
+/// A multi-row `INSERT` of `$rows` (`&[&Written]`) into `bpmn_instances`, to which a conflict
+/// clause may be pushed; a macro, so that one text serves both databases' query builders.
+macro_rules! insert {
+    ($rows:expr) => {{
+        let mut query = QueryBuilder::new(UPSERT);
+        query.push_values($rows, |mut row, r| {
+            row.push_bind(r.id.to_string())
+                .push_bind(r.key.as_str())
+                .push_bind(r.version)
+                .push_bind(r.business_key.as_deref())
+                .push_bind(r.state)
+                .push_bind(r.delete_reason.as_deref())
+                .push_bind(r.next_due)
+                .push_bind(r.revision)
+                .push_bind(r.data.as_slice());
+        });
+        query
+    }};
+}
 
 /// Writes the rows that follow their stored revision and returns the ids written. A row the
 /// database holds at the same or a later revision (inserted concurrently) is not written.
@@ -164,18 +184,7 @@ async fn write(
             let (verdicts, rows) = accept(commits, stored);
             let mut written = 0;
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                let mut query = QueryBuilder::new(UPSERT);
-                query.push_values(chunk, |mut row, r| {
-                    row.push_bind(r.id.to_string())
-                        .push_bind(r.key.clone())
-                        .push_bind(r.version)
-                        .push_bind(r.business_key.clone())
-                        .push_bind(r.state)
-                        .push_bind(r.delete_reason.clone())
-                        .push_bind(r.next_due)
-                        .push_bind(r.revision)
-                        .push_bind(r.data.clone());
-                });
+                let mut query = insert!(chunk);
                 query.push(UPSERT_CONFLICT);
                 written += query.build().fetch_all(&mut *tx).await?.len();
             }
@@ -199,7 +208,8 @@ async fn write(
 
 /// Writes a batch in which no instance appears twice without reading the stored revisions first,
 /// as nearly every batch can be: each new instance (revision 1) is inserted unless it exists,
-/// each stored one updated where its revision is the one before. Only where the database's
+/// each stored one updated where its revision is the one before. A batch of new instances only is
+/// one `INSERT`, outside a transaction: one that exists fails it as a whole. Only where the database's
 /// writer holds the whole database are stored instances updated so (SQLite); elsewhere a batch
 /// that updates goes the checked way, which locks its rows in id order so that engines sharing
 /// the database do not deadlock. Returns `None`, having written nothing, when the batch does not
@@ -215,6 +225,23 @@ async fn write_unchecked(
     }
     let (new, stored): (Vec<&Written>, Vec<&Written>) =
         rows.into_iter().partition(|r| r.revision == 1);
+    if stored.is_empty() && new.len() <= ROWS_PER_STATEMENT {
+        // one statement, atomic by itself: no transaction around it
+        let inserted = on_pool!(@Writer writer, pool, _dialect => {
+            let conn = &mut pool.acquire().await?;
+            let done = insert!(&new).build().execute(&mut **conn).await;
+            done.map(|d| d.rows_affected())
+        });
+        return match inserted {
+            Ok(rows) if rows == new.len() as u64 => Ok(Some(vec![Ok(()); commits.len()])),
+            Ok(rows) => Err(SqlStoreError::Invalid(format!(
+                "{rows} of {} instances inserted",
+                new.len()
+            ))),
+            // one exists already (a conflict) or the database failed: each commit is checked
+            Err(_) => Ok(None),
+        };
+    }
     let written = on_pool!(@Writer writer, pool, dialect => {
         if !stored.is_empty() && !dialect.unlocked_updates {
             return Ok(None);
@@ -222,18 +249,7 @@ async fn write_unchecked(
         let mut tx = pool.begin_with(dialect.begin_write).await?;
         let mut written = 0;
         for chunk in new.chunks(ROWS_PER_STATEMENT) {
-            let mut query = QueryBuilder::new(UPSERT);
-            query.push_values(chunk, |mut row, r| {
-                row.push_bind(r.id.to_string())
-                    .push_bind(r.key.clone())
-                    .push_bind(r.version)
-                    .push_bind(r.business_key.clone())
-                    .push_bind(r.state)
-                    .push_bind(r.delete_reason.clone())
-                    .push_bind(r.next_due)
-                    .push_bind(r.revision)
-                    .push_bind(r.data.clone());
-            });
+            let mut query = insert!(chunk);
             query.push(INSERT_NEW);
             written += query.build().fetch_all(&mut *tx).await?.len();
         }
