@@ -8,10 +8,11 @@
 //! durability is unchanged.
 //!
 //! A batch is first written as if every record followed its stored revision, as nearly all do:
-//! one multi-row insert of the new instances and, on SQLite, one multi-row update of the stored
-//! ones, each writing only rows that follow; a transaction then takes three or four statements
-//! whatever its size. If a row was not written, that transaction is rolled back and the batch is
-//! checked: the stored revisions of its instances are read (rows locked on PostgreSQL, in id
+//! a batch of new instances only is one multi-row `INSERT` outside a transaction, which an
+//! existing row fails as a whole; other batches take one multi-row insert of the new instances and,
+//! on SQLite, one multi-row update of the stored ones, each writing only rows that follow, so a
+//! transaction takes three or four statements whatever its size. If a row was not written, that
+//! is undone and the batch is checked: the stored revisions of its instances are read (rows locked on PostgreSQL, in id
 //! order so that engines sharing the database do not deadlock), a commit whose revisions do not
 //! follow them is left out and reported as a conflict, and the others are written with one
 //! multi-row upsert.

@@ -204,7 +204,8 @@ impl<S: Store> Runtime<S> {
         self.engine.deploy(xml, &options).await
     }
 
-    /// Runs work items, due timers and jobs until none is left; returns how many work items ran.
+    /// Runs handed-out work items, due timers and jobs until none is left; returns how many
+    /// handed-out work items ran (classes the engine ran in place are not counted).
     pub async fn run(&mut self) -> Result<usize, EngineError> {
         let mut ran = 0;
         loop {
