@@ -9,13 +9,13 @@
 //!
 //! A batch is first written as if every record followed its stored revision, as nearly all do:
 //! a batch of new instances only is one multi-row `INSERT` outside a transaction, which an
-//! existing row fails as a whole; other batches take one multi-row insert of the new instances and,
-//! on SQLite, one multi-row update of the stored ones, each writing only rows that follow, so a
-//! transaction takes three or four statements whatever its size. If a row was not written, that
-//! is undone and the batch is checked: the stored revisions of its instances are read (rows locked on PostgreSQL, in id
-//! order so that engines sharing the database do not deadlock), a commit whose revisions do not
-//! follow them is left out and reported as a conflict, and the others are written with one
-//! multi-row upsert.
+//! existing row fails as a whole; other batches take one multi-row insert of the new instances
+//! and, on SQLite, one multi-row update of the stored ones, each writing only rows that follow,
+//! so a transaction takes three or four statements whatever its size. If a row was not written,
+//! that is undone and the batch is checked: the stored revisions of its instances are read (rows
+//! locked on PostgreSQL, in id order so that engines sharing the database do not deadlock), a
+//! commit whose revisions do not follow them is left out and reported as a conflict, and the
+//! others are written with one multi-row upsert.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -209,11 +209,11 @@ async fn write(
 
 /// Writes a batch in which no instance appears twice without reading the stored revisions first,
 /// as nearly every batch can be: each new instance (revision 1) is inserted unless it exists,
-/// each stored one updated where its revision is the one before. A batch of new instances only is
-/// one `INSERT`, outside a transaction: one that exists fails it as a whole. Only where the database's
-/// writer holds the whole database are stored instances updated so (SQLite); elsewhere a batch
-/// that updates goes the checked way, which locks its rows in id order so that engines sharing
-/// the database do not deadlock. Returns `None`, having written nothing, when the batch does not
+/// each stored one updated where its revision is the one before. A batch of new instances only
+/// is one `INSERT`, outside a transaction: one that exists fails it as a whole. Only where the
+/// database's writer holds the whole database are stored instances updated so (SQLite); elsewhere
+/// a batch that updates goes the checked way, which locks its rows in id order so that engines
+/// sharing the database do not deadlock. Returns `None`, having written nothing, when the batch does not
 /// qualify or a row was not written (a conflict): then each commit is checked.
 async fn write_unchecked(
     writer: &mut Writer,
@@ -258,12 +258,12 @@ async fn write_unchecked(
             let mut query = QueryBuilder::new(UPDATE);
             query.push_values(chunk, |mut row, r| {
                 row.push_bind(r.id.to_string())
-                    .push_bind(r.business_key.clone())
+                    .push_bind(r.business_key.as_deref())
                     .push_bind(r.state)
-                    .push_bind(r.delete_reason.clone())
+                    .push_bind(r.delete_reason.as_deref())
                     .push_bind(r.next_due)
                     .push_bind(r.revision)
-                    .push_bind(r.data.clone());
+                    .push_bind(r.data.as_slice());
             });
             query.push(UPDATE_WHERE);
             written += query.build().fetch_all(&mut *tx).await?.len();
