@@ -4,9 +4,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
 use crate::SqlStoreError;
@@ -42,18 +44,34 @@ pub(crate) struct Dialect {
     pub(crate) lock_rows: &'static str,
     /// Leases due instances; see [`crate::store::SqlStore`].
     pub(crate) acquire_due: &'static str,
+    /// Whether a write transaction may update rows without locking them first in a fixed
+    /// order: true where it holds the whole database (SQLite), so that no deadlock can arise.
+    pub(crate) unlocked_updates: bool,
+}
+
+/// Where the group commit writes: on SQLite a connection of its own (the database has one writer
+/// at a time anyway, and a pool would test the connection around every use), on PostgreSQL the
+/// pool.
+#[derive(Debug)]
+pub(crate) enum Writer {
+    Sqlite(SqliteConnection),
+    Postgres(PgPool),
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool `$db` holds and `$dialect` to its
-/// [`Dialect`]; the body is written once and compiled for each database.
+/// [`Dialect`]; the body is written once and compiled for each database. With `@Writer` first,
+/// `$db` is a [`Writer`] and `$pool` its connection or pool.
 macro_rules! on_pool {
     ($db:expr, $pool:ident, $dialect:ident => $body:expr) => {
+        $crate::db::on_pool!(@Db $db, $pool, $dialect => $body)
+    };
+    (@$kind:ident $db:expr, $pool:ident, $dialect:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => {
+            $crate::db::$kind::Sqlite($pool) => {
                 let $dialect = &$crate::store::SQLITE;
                 $body
             }
-            $crate::db::Db::Postgres($pool) => {
+            $crate::db::$kind::Postgres($pool) => {
                 let $dialect = &$crate::store::POSTGRES;
                 $body
             }
@@ -63,11 +81,12 @@ macro_rules! on_pool {
 pub(crate) use on_pool;
 
 impl Db {
-    /// Opens (creating if needed) a SQLite file in WAL mode and migrates it.
+    /// Opens (creating if needed) a SQLite file in WAL mode and migrates it; returns the pool
+    /// and the group commit's connection.
     pub(crate) async fn open_sqlite(
         path: &Path,
         durability: Durability,
-    ) -> Result<Self, SqlStoreError> {
+    ) -> Result<(Self, Writer), SqlStoreError> {
         let synchronous = match durability {
             Durability::ProcessCrash => SqliteSynchronous::Normal,
             Durability::PowerFailure => SqliteSynchronous::Full,
@@ -78,22 +97,26 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(30));
+        // a file does not go away under an open connection: no test query before each use
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
             .await?;
         migrator(false).run(&pool).await?;
-        Ok(Db::Sqlite(pool))
+        let writer = SqliteConnection::connect_with(&options).await?;
+        Ok((Db::Sqlite(pool), Writer::Sqlite(writer)))
     }
 
-    /// Connects to PostgreSQL and migrates the database.
-    pub(crate) async fn open_postgres(url: &str) -> Result<Self, SqlStoreError> {
+    /// Connects to PostgreSQL and migrates the database; returns the pool and the group
+    /// commit's handle on it.
+    pub(crate) async fn open_postgres(url: &str) -> Result<(Self, Writer), SqlStoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(PgConnectOptions::from_str(url)?)
             .await?;
         migrator(true).run(&pool).await?;
-        Ok(Db::Postgres(pool))
+        Ok((Db::Postgres(pool.clone()), Writer::Postgres(pool)))
     }
 }

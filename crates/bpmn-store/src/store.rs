@@ -34,6 +34,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     lock_rows: "",
     acquire_due: acquire_due!(""),
+    unlocked_updates: true,
 };
 
 /// Engines sharing a PostgreSQL database skip the rows another engine is leasing.
@@ -41,10 +42,11 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     begin_write: "BEGIN",
     lock_rows: " FOR UPDATE",
     acquire_due: acquire_due!(" FOR UPDATE SKIP LOCKED"),
+    unlocked_updates: false,
 };
 
 /// The process engine's persistence in a SQL database. Clones share one connection pool and
-/// one group commit ([`crate::group_commit`]): commits made at the same time through any of them
+/// one group commit (`group_commit`): commits made at the same time through any of them
 /// share a transaction.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -56,18 +58,20 @@ impl SqlStore {
     /// Opens (creating if needed) the SQLite database file at `path`, in WAL mode with a busy
     /// timeout, and migrates it. The engine should have a file of its own, e.g. `bpe.db`.
     pub async fn open_sqlite(path: &Path, durability: Durability) -> Result<Self, SqlStoreError> {
+        let (db, writer) = Db::open_sqlite(path, durability).await?;
         Ok(SqlStore {
-            db: Db::open_sqlite(path, durability).await?,
-            group: Arc::default(),
+            db,
+            group: Arc::new(GroupCommit::new(writer)),
         })
     }
 
     /// Connects to PostgreSQL at `url` (`postgres://user@host/database`) and migrates it. The
     /// database may be shared with the FHIR store and with other engines.
     pub async fn open_postgres(url: &str) -> Result<Self, SqlStoreError> {
+        let (db, writer) = Db::open_postgres(url).await?;
         Ok(SqlStore {
-            db: Db::open_postgres(url).await?,
-            group: Arc::default(),
+            db,
+            group: Arc::new(GroupCommit::new(writer)),
         })
     }
 }
@@ -217,7 +221,7 @@ impl Store for SqlStore {
             .map(Written::new)
             .collect::<Result<Vec<_>, _>>()
             .map_err(CommitError::Store)?;
-        self.group.commit(&self.db, rows).await
+        self.group.commit(rows).await
     }
 
     async fn acquire_due(

@@ -15,7 +15,7 @@ use time::Duration;
 use time::macros::datetime;
 use uuid::Uuid;
 
-use crate::common::{Counts, SUITE, clock, go, open_store, registry, runtime};
+use crate::common::{Counts, SUITE, clock, engine, go, open_store, registry, runtime};
 
 async fn start(rt: &mut Runtime<SqlStore>, business_key: &str) -> Uuid {
     rt.engine_mut()
@@ -141,13 +141,10 @@ async fn a_failing_job_is_retried_then_reported_failed(backend: Backend) {
 async fn a_new_engine_resumes_instances_and_fires_overdue_timers_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let (counts, clock) = (Counts::default(), clock());
-    let mut first = runtime(
-        open_store(&db).await,
-        &clock,
-        None,
+    let mut first = Runtime::handing_out(
+        engine(open_store(&db).await, &clock, None).await,
         registry(&counts, false),
-    )
-    .await;
+    );
     first.deploy(SUITE, &HashMap::new()).await.expect("deploy");
     // a: its first work item is handed out, then the engine stops before running it
     let a = start(&mut first, "a").await;

@@ -82,19 +82,27 @@ pub fn registry(counts: &Counts, failing: bool) -> Registry {
 }
 
 /// An engine on `store` with the given clock and lease (`None`: the database's only engine).
+pub async fn engine(
+    store: SqlStore,
+    clock: &ManualClock,
+    lease: Option<time::Duration>,
+) -> Engine<SqlStore> {
+    let config = EngineConfig {
+        clock: Arc::new(clock.clone()),
+        lease,
+        ..EngineConfig::default()
+    };
+    Engine::open(store, config).await.expect("open engine")
+}
+
+/// [`engine`] running the registry's classes.
 pub async fn runtime(
     store: SqlStore,
     clock: &ManualClock,
     lease: Option<time::Duration>,
     registry: Registry,
 ) -> Runtime<SqlStore> {
-    let config = EngineConfig {
-        clock: Arc::new(clock.clone()),
-        lease,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::open(store, config).await.expect("open engine");
-    Runtime::new(engine, registry)
+    Runtime::new(engine(store, clock, lease).await, registry)
 }
 
 /// The message `go` for a business key.

@@ -7,7 +7,8 @@
 //! incidents. The host reports results back ([`engine::Engine::complete_work`]), correlates
 //! messages, completes user tasks and fires due timers and jobs ([`engine::Engine::run_due`]).
 //! [`runtime::Runtime`] is a small host that runs registered Rust implementations of
-//! `camunda:class` names in-process.
+//! `camunda:class` names in-process; the engine then runs them in place inside each command
+//! ([`engine::InlineClasses`]) instead of handing them out.
 //!
 //! The engine's methods are `async` only because they await the store: executing a model
 //! ([`exec`]) never waits, and with [`store::MemoryStore`] every future is ready at once.
@@ -49,8 +50,10 @@
 //! gateway without a flow to take. Incidents are resolved with
 //! [`engine::Engine::retry_incident`].
 //!
-//! Durability: every command commits the instances it touched once they wait; an engine opened on
-//! the same store resumes them, handing out unreported work again. Several engines may share a
+//! Durability: every command commits the instances it touched once they wait (for a message,
+//! timer, user task, async continuation, or work handed out); an engine opened on the same store
+//! resumes them, handing out unreported work again. Classes run in place are part of the command:
+//! a crash before its commit runs them again from the last commit. Several engines may share a
 //! store ([`engine::EngineConfig::lease`]): revisions detect concurrent changes, due instances are
 //! leased to one engine, work handed out is locked and taken over when the lock expires.
 //!

@@ -1,9 +1,11 @@
 //! A simple host for the engine: classes registered by name run in-process.
 //!
 //! The engine itself only hands out [`WorkItem`]s. [`Runtime`] pairs it with a [`Registry`] of
-//! [`Delegate`]s, the Rust implementations of `camunda:class` names, and runs work items, due timers
-//! and jobs until nothing is left to do. Tests and simple hosts use it; the process engine service
-//! drives the engine itself to run classes asynchronously.
+//! [`Delegate`]s, the Rust implementations of `camunda:class` names, which the engine then runs in
+//! place inside each command ([`crate::engine::InlineClasses`]; handed out instead when engines
+//! share the store), and runs handed-out work items, due timers and jobs until nothing is left to
+//! do. Tests and simple hosts use it; the process engine service drives the engine itself to run
+//! classes asynchronously.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -12,11 +14,11 @@ use thiserror::Error;
 
 use crate::changes::VariableChanges;
 use crate::deploy::DeployOptions;
-use crate::engine::{DefinitionInfo, Engine};
+use crate::engine::{DefinitionInfo, Engine, InlineClasses};
 use crate::error::EngineError;
 use crate::exec::{Effect, WorkItem, WorkOutcome, WorkResult};
 use crate::store::Store;
-use crate::value::Value;
+use crate::value::{Value, Variables};
 
 /// How a delegate failed.
 #[derive(Debug, Clone, PartialEq, Error)]
@@ -118,25 +120,54 @@ impl Registry {
     pub fn names(&self) -> HashSet<String> {
         self.delegates.keys().cloned().collect()
     }
+}
 
-    fn get(&self, class: &str) -> Option<Arc<dyn Delegate>> {
-        self.delegates.get(class).cloned()
+impl InlineClasses for Registry {
+    fn run(&self, work: &WorkItem, variables: Variables) -> WorkResult {
+        let mut ctx = DelegateContext {
+            work,
+            variables: VariableChanges::new(variables),
+        };
+        let outcome = match self.delegates.get(&work.class) {
+            None => WorkOutcome::Failed(format!("no implementation for class '{}'", work.class)),
+            Some(delegate) => match delegate.execute(&mut ctx) {
+                Ok(()) => WorkOutcome::Completed,
+                Err(DelegateError::Bpmn { code, message }) => {
+                    WorkOutcome::BpmnError { code, message }
+                }
+                Err(DelegateError::Failed(m)) => WorkOutcome::Failed(m),
+            },
+        };
+        WorkResult {
+            variables: ctx.variables.into_changes(),
+            outcome,
+        }
     }
 }
 
 /// An engine with in-process delegates.
 pub struct Runtime<S: Store> {
     engine: Engine<S>,
-    registry: Registry,
+    registry: Arc<Registry>,
     events: Vec<Effect>,
 }
 
 impl<S: Store> Runtime<S> {
-    /// Pairs an engine with a registry.
+    /// Pairs an engine with a registry, whose classes the engine then runs in place
+    /// ([`Engine::run_classes_inline`]).
     pub fn new(engine: Engine<S>, registry: Registry) -> Self {
+        let mut runtime = Self::handing_out(engine, registry);
+        runtime.engine.run_classes_inline(runtime.registry.clone());
+        runtime
+    }
+
+    /// Pairs an engine with a registry whose classes run only as work items the engine hands
+    /// out, as a host that calls classes asynchronously does: each call is committed before it
+    /// runs, and its result in a commit of its own.
+    pub fn handing_out(engine: Engine<S>, registry: Registry) -> Self {
         Runtime {
             engine,
-            registry,
+            registry: Arc::new(registry),
             events: Vec::new(),
         }
     }
@@ -165,7 +196,8 @@ impl<S: Store> Runtime<S> {
         self.engine.deploy(xml, &options).await
     }
 
-    /// Runs work items, due timers and jobs until none is left; returns how many work items ran.
+    /// Runs handed-out work items, due timers and jobs until none is left; returns how many
+    /// handed-out work items ran (classes the engine ran in place are not counted).
     pub async fn run(&mut self) -> Result<usize, EngineError> {
         let mut ran = 0;
         loop {
@@ -191,24 +223,7 @@ impl<S: Store> Runtime<S> {
             // cancelled meanwhile (boundary event, deletion)
             return Ok(());
         };
-        let mut ctx = DelegateContext {
-            work,
-            variables: VariableChanges::new(variables),
-        };
-        let outcome = match self.registry.get(&work.class) {
-            None => WorkOutcome::Failed(format!("no implementation for class '{}'", work.class)),
-            Some(delegate) => match delegate.execute(&mut ctx) {
-                Ok(()) => WorkOutcome::Completed,
-                Err(DelegateError::Bpmn { code, message }) => {
-                    WorkOutcome::BpmnError { code, message }
-                }
-                Err(DelegateError::Failed(m)) => WorkOutcome::Failed(m),
-            },
-        };
-        let result = WorkResult {
-            variables: ctx.variables.into_changes(),
-            outcome,
-        };
+        let result = self.registry.run(work, variables);
         match self.engine.complete_work(work.id, result).await {
             // cancelled, suspended or ended (by another engine sharing the store) meanwhile
             Err(EngineError::WorkNotFound(_))

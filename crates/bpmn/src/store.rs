@@ -1,14 +1,15 @@
 //! Durable state behind a trait: deployed definitions and process instances.
 //!
 //! The engine commits once per command, when every token of the touched instances waits (for a
-//! message, timer, work item, user task or async continuation). A commit hands the store one
+//! message, timer, work item handed out, user task or async continuation). A commit hands the store one
 //! [`InstanceRecord`] per changed instance: the serialized instance plus the columns a SQL store
 //! indexes (definition, business key, state, next due time). [`MemoryStore`] keeps them in memory;
 //! its clones share one state, which lets tests drop an engine and open another on the same data.
 //!
-//! What a restart re-runs: work items that were handed out but not reported are handed out again
-//! (at least once; classes that must not repeat an effect run behind an async boundary), due
-//! timers and jobs fire once, and everything before the last commit is kept.
+//! What a restart re-runs: work items that were handed out but not reported are handed out again,
+//! and classes the engine ran in place after the last commit run again (at least once; classes
+//! that must not repeat an effect run behind an async boundary), due timers and jobs fire once,
+//! and everything before the last commit is kept.
 //!
 //! Timer start events are stored too ([`StartTimerRecord`]): each deployed definition's next due
 //! time, so that engines sharing the store start one instance per due time, and a due time that

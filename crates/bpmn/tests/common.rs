@@ -49,13 +49,25 @@ use dsf_bpmn::runtime::{Registry, Runtime};
 use dsf_bpmn::store::MemoryStore;
 use time::macros::datetime;
 
-/// A runtime over a fresh in-memory store, with a manual clock at 2026-11-30T08:00Z.
+/// A runtime over a fresh in-memory store, with a manual clock at 2026-11-30T08:00Z; the engine
+/// runs the registry's classes in place.
 pub async fn runtime(registry: Registry) -> (Runtime<MemoryStore>, ManualClock) {
+    let (engine, clock) = engine().await;
+    (Runtime::new(engine, registry), clock)
+}
+
+/// Like [`runtime`], but the engine hands every class call out as a work item.
+pub async fn handing_out(registry: Registry) -> (Runtime<MemoryStore>, ManualClock) {
+    let (engine, clock) = engine().await;
+    (Runtime::handing_out(engine, registry), clock)
+}
+
+async fn engine() -> (Engine<MemoryStore>, ManualClock) {
     let clock = ManualClock::new(datetime!(2026-11-30 08:00 UTC));
     let engine = Engine::with_clock(MemoryStore::new(), Arc::new(clock.clone()))
         .await
         .unwrap_or_else(|e| panic!("engine: {e}"));
-    (Runtime::new(engine, registry), clock)
+    (engine, clock)
 }
 
 /// Reads a plugin model from the fixtures (`ping-pong/bpe/ping.bpmn`, ...).

@@ -14,7 +14,7 @@ use time::Duration;
 use time::macros::datetime;
 use uuid::Uuid;
 
-use crate::common::{Log, model, runtime};
+use crate::common::{Log, handing_out, model, runtime};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
@@ -307,7 +307,7 @@ async fn multi_instance_sequential_with_completion_condition_and_parallel_by_car
         }
         Ok(())
     });
-    let (mut rt, _) = runtime(registry).await;
+    let (mut rt, _) = handing_out(registry).await;
     rt.deploy(&model("multi_instance"), &HashMap::new()).await?;
     let id = rt
         .engine_mut()
@@ -372,7 +372,7 @@ async fn camunda_extensions_fields_io_listeners_async_and_retries() -> R {
         ));
         Ok(())
     });
-    let (mut rt, clock) = runtime(registry).await;
+    let (mut rt, clock) = handing_out(registry).await;
     let props = HashMap::from([("version".to_owned(), "2.1".to_owned())]);
     let deployed = rt.deploy(&model("camunda_extensions"), &props).await?;
     assert_eq!(deployed[0].version_tag.as_deref(), Some("2.1"));

@@ -69,7 +69,7 @@ async fn an_instance_survives_engine_restarts_between_commits()
     let log = Log::default();
     let open = async || -> Result<Runtime<MemoryStore>, Box<dyn std::error::Error>> {
         let engine = Engine::with_clock(store.clone(), Arc::new(clock.clone())).await?;
-        Ok(Runtime::new(engine, registry(&log)))
+        Ok(Runtime::handing_out(engine, registry(&log)))
     };
 
     // First process: deploys, starts, hands out the first work item, then dies.

@@ -1,6 +1,7 @@
 //! The engine: deployed definitions, running instances, commands and queries.
 
 mod commands;
+mod inline;
 mod queries;
 
 use std::collections::{BTreeSet, HashMap};
@@ -19,6 +20,8 @@ use crate::exec::{
 use crate::model::{ElementKind, Process, Trigger};
 use crate::store::{CommitError, InstanceRecord, StartTimerRecord, Store, StoredDefinition};
 use crate::value::Variables;
+
+pub use inline::InlineClasses;
 
 /// A deployed process definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,7 +92,8 @@ pub struct EngineConfig {
     pub listeners: Vec<AddedListener>,
     /// Set when several engines share the store: each command reads the instance from the store
     /// first, due instances are leased for this long, and work handed out stays locked to this
-    /// engine for this long (its class must report within it). `None`: this engine is the
+    /// engine for this long (its class must report within it); classes given to the engine are
+    /// handed out too rather than run in place ([`InlineClasses`]). `None`: this engine is the
     /// store's only user and keeps what it loaded. Timer start events are kept in the store and
     /// start one instance per due time whichever engine fires them.
     pub lease: Option<time::Duration>,
@@ -122,6 +126,8 @@ pub struct Engine<S: Store> {
     alternative_key_of: HashMap<Uuid, String>,
     start_timers: Vec<StartTimerRecord>,
     effects: Vec<Effect>,
+    /// Classes run in place of handing their work out ([`inline`]).
+    inline: Option<Arc<dyn InlineClasses>>,
 }
 
 fn store_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> EngineError {
@@ -163,6 +169,7 @@ impl<S: Store> Engine<S> {
             alternative_key_of: HashMap::new(),
             start_timers: Vec::new(),
             effects: Vec::new(),
+            inline: None,
         };
         engine.sync_definitions().await?;
         for record in engine.store.load_unfinished().await.map_err(store_error)? {
@@ -358,14 +365,23 @@ impl<S: Store> Engine<S> {
             .map(|d| d.info.clone())
     }
 
-    /// Delivers thrown signals, collects effects and commits the touched instances.
+    /// Delivers thrown signals, runs work in place where classes are given ([`inline`]), collects
+    /// effects and commits the touched instances.
     pub(super) async fn finish(
         &mut self,
         mut touched: Vec<Uuid>,
         mut outbox: Outbox,
     ) -> Result<(), EngineError> {
-        let mut rounds = 0;
-        while !outbox.signals.is_empty() && rounds < 100 {
+        let (mut rounds, mut inline) = (0, inline::MAX_INLINE_PER_COMMAND);
+        loop {
+            // signals first: they reach what waited when they were thrown, before the work that
+            // followed the throw runs
+            if outbox.signals.is_empty() || rounds >= 100 {
+                if self.run_inline(&mut outbox, &mut inline) {
+                    continue;
+                }
+                break;
+            }
             rounds += 1;
             let signals = std::mem::take(&mut outbox.signals);
             for name in signals {
