@@ -1,6 +1,7 @@
 //! Deploys checked plugins: their models go to the engine, their FHIR resources to the local FHIR
 //! server in one batch of conditional writes, so that deploying again changes nothing. Processes
-//! have the states of the reference (dsf-bpe.md §7): active; retired (deployed so that running
+//! have the states of the reference (dsf-bpe.md §7): active; draft (a pre-release plugin: as
+//! active, with its resources as drafts); retired (deployed so that running
 //! instances finish, ActivityDefinition `retired`, no new instances); excluded (not deployed,
 //! resources removed).
 
@@ -23,6 +24,8 @@ use crate::task::TASK_IDENTIFIER;
 pub enum ProcessState {
     /// Runs: Tasks start and continue instances.
     Active,
+    /// Runs as a pre-release: its resources are drafts, written again at every start.
+    Draft,
     /// Running instances finish; Tasks that would start one fail.
     Retired,
     /// Not deployed; its resources are removed from the FHIR server.
@@ -116,6 +119,8 @@ pub async fn deploy(
             ProcessState::Excluded
         } else if config.retired.contains(&name) {
             ProcessState::Retired
+        } else if plugin.is_draft() {
+            ProcessState::Draft
         } else {
             ProcessState::Active
         };
@@ -161,13 +166,17 @@ fn batch_entries(process: &CheckedProcess, state: ProcessState) -> Vec<Value> {
             let url = conditional_url(resource)?;
             Some(match state {
                 ProcessState::Excluded => json!({"request": {"method": "DELETE", "url": url}}),
-                ProcessState::Active | ProcessState::Retired => {
+                ProcessState::Active | ProcessState::Draft | ProcessState::Retired => {
                     let mut resource = resource.clone();
                     // The status of definitions is the engine's to set, as the reference does.
                     if resource.get("resourceType") != Some(&json!("Task")) {
-                        let retired = state == ProcessState::Retired
-                            && resource.get("resourceType") == Some(&json!("ActivityDefinition"));
-                        resource["status"] = json!(if retired { "retired" } else { "active" });
+                        let definition =
+                            resource.get("resourceType") == Some(&json!("ActivityDefinition"));
+                        resource["status"] = json!(match state {
+                            ProcessState::Retired if definition => "retired",
+                            ProcessState::Draft => "draft",
+                            _ => "active",
+                        });
                     }
                     json!({"resource": resource, "request": {"method": "PUT", "url": url}})
                 }

@@ -45,7 +45,8 @@ pub struct ProcessResources {
 pub trait ProcessPlugin: Send + Sync {
     /// The plugin's name, e.g. `dsf-process-ping-pong`.
     fn name(&self) -> &str;
-    /// Its version `a.b.c.d`; `a.b` is the version of its processes and resources.
+    /// Its version `a.b.c.d`; `a.b` is the version of its processes and resources. A suffix
+    /// `-SNAPSHOT`, `-M<n>` or `-RC<n>` marks a pre-release: its processes are drafts.
     fn version(&self) -> &str;
     /// Its release date, `yyyy-mm-dd` (`#{date}` in its resources).
     fn release_date(&self) -> &str;
@@ -58,10 +59,48 @@ pub trait ProcessPlugin: Send + Sync {
 
     /// The version of its processes and resources: the first two parts of the version.
     fn resource_version(&self) -> String {
-        let mut parts = self.version().split('.');
+        let mut parts = release_version(self.version()).split('.');
         match (parts.next(), parts.next()) {
             (Some(a), Some(b)) => format!("{a}.{b}"),
             _ => self.version().to_owned(),
         }
+    }
+
+    /// Whether this is a pre-release (`-SNAPSHOT`, `-M<n>` or `-RC<n>` after the version), whose
+    /// processes are drafts, as the reference treats such plugins.
+    fn is_draft(&self) -> bool {
+        release_version(self.version()) != self.version()
+    }
+}
+
+/// The version without a pre-release suffix (`1.0.0.0-SNAPSHOT` gives `1.0.0.0`).
+pub fn release_version(version: &str) -> &str {
+    match version.split_once('-') {
+        Some((release, suffix))
+            if suffix == "SNAPSHOT"
+                || ["M", "RC"].iter().any(|p| {
+                    suffix
+                        .strip_prefix(p)
+                        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+                }) =>
+        {
+            release
+        }
+        _ => version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_version;
+
+    #[test]
+    fn pre_release_suffixes() {
+        assert_eq!(release_version("1.0.1.0"), "1.0.1.0");
+        assert_eq!(release_version("1.0.1.0-SNAPSHOT"), "1.0.1.0");
+        assert_eq!(release_version("1.0.1.0-RC2"), "1.0.1.0");
+        assert_eq!(release_version("1.0.1.0-M1"), "1.0.1.0");
+        assert_eq!(release_version("1.0.1.0-beta"), "1.0.1.0-beta");
+        assert_eq!(release_version("1.0.1.0-RC"), "1.0.1.0-RC");
     }
 }

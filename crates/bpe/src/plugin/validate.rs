@@ -55,7 +55,7 @@ pub fn check_plugin(
     if plugin.name().trim().is_empty() {
         errors.push("the name is blank".to_owned());
     }
-    if !is_version(plugin.version(), 4) {
+    if !is_version(super::release_version(plugin.version()), 4) {
         errors.push(format!("version '{}' is not a.b.c.d", plugin.version()));
     }
     if time::Date::parse(
