@@ -12,7 +12,8 @@
 //! `RecvError::Lagged`, and a lost PostgreSQL connection is announced as [`Change::Missed`]:
 //! either way changes were missed, and the follower has to catch up by searching.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgNotification};
@@ -96,12 +97,67 @@ impl Written {
     }
 }
 
+/// Type, id and version of a resource version.
+type VersionKey = (String, String, i64);
+
+/// Versions this process wrote to PostgreSQL, kept until their notification comes back.
+const RECENT: usize = 4096;
+
+/// The versions this process committed lately, by type, id and version, so that followers of
+/// a notification of one of them need not read it back ([`crate::Store::written_version`]).
+/// Filled after the commit, so only committed versions are found (a version number is never
+/// reused once committed).
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    versions: Mutex<(HashMap<VersionKey, Arc<Stored>>, VecDeque<VersionKey>)>,
+}
+
+impl Recent {
+    /// Keeps the versions of `changes`.
+    pub(crate) fn keep(&self, changes: &[Written]) {
+        let Ok(mut guard) = self.versions.lock() else {
+            return;
+        };
+        let (by_key, order) = &mut *guard;
+        for change in changes {
+            if let Some(stored) = &change.stored {
+                let key = (
+                    change.resource_type.clone(),
+                    change.id.clone(),
+                    change.version,
+                );
+                if by_key.insert(key.clone(), stored.clone()).is_none() {
+                    order.push_back(key);
+                }
+            }
+        }
+        while order.len() > RECENT {
+            if let Some(old) = order.pop_front() {
+                by_key.remove(&old);
+            }
+        }
+    }
+
+    /// The version `change` announces, if this process wrote it lately.
+    pub(crate) fn get(&self, change: &Written) -> Option<Arc<Stored>> {
+        let guard = self.versions.lock().ok()?;
+        let key = (
+            change.resource_type.clone(),
+            change.id.clone(),
+            change.version,
+        );
+        guard.0.get(&key).cloned()
+    }
+}
+
 /// The sending side of the feed, shared by every clone of a store; stops the PostgreSQL listener
 /// when the last clone is gone.
 #[derive(Debug)]
 pub(crate) struct Feed {
     sender: broadcast::Sender<Change>,
     listener: Option<JoinHandle<()>>,
+    /// PostgreSQL: the versions this process committed lately.
+    pub(crate) recent: Arc<Recent>,
 }
 
 impl Feed {
@@ -110,6 +166,7 @@ impl Feed {
         Feed {
             sender: broadcast::channel(BUFFERED).0,
             listener: None,
+            recent: Arc::default(),
         }
     }
 
@@ -123,6 +180,7 @@ impl Feed {
         Ok(Feed {
             sender,
             listener: Some(listener),
+            recent: Arc::default(),
         })
     }
 

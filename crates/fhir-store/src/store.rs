@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::StoreError;
 use crate::cache::ReadCache;
-use crate::changes::{Change, Feed, Written};
+use crate::changes::{Change, Feed, Recent, Written};
 use crate::db::{Arg, Col, Db, Dialect, Session, Sql, Val};
 use crate::search::index::{IndexRow, index_rows};
 use crate::search::query::SearchQuery;
@@ -138,6 +138,7 @@ pub struct Transaction {
     session: Session,
     cache: Option<Arc<ReadCache>>,
     changes: Vec<Written>,
+    recent: Arc<Recent>,
 }
 
 /// Current versions kept in memory for reads (embedded SQLite only).
@@ -269,7 +270,28 @@ impl Store {
             session: self.db.begin().await?,
             cache: self.cache.clone(),
             changes: Vec::new(),
+            recent: self.feed.recent.clone(),
         })
+    }
+
+    /// The version a change of the feed announces, without reading it when this process wrote
+    /// it (attached to the change with embedded SQLite, kept a while after the commit with
+    /// PostgreSQL).
+    pub async fn written_version(
+        &self,
+        change: &Written,
+    ) -> Result<Option<Arc<Stored>>, StoreError> {
+        if let Some(stored) = change
+            .stored
+            .clone()
+            .or_else(|| self.feed.recent.get(change))
+        {
+            return Ok(Some(stored));
+        }
+        Ok(self
+            .vread(&change.resource_type, &change.id, change.version)
+            .await?
+            .map(Arc::new))
     }
 
     /// The newest version of a resource (a deletion included), if it exists.
@@ -551,7 +573,14 @@ impl Transaction {
             session,
             cache,
             changes,
+            recent,
         } = self;
+        let postgres = session.dialect() == Dialect::Postgres;
+        let kept = if postgres {
+            changes.clone()
+        } else {
+            Vec::new()
+        };
         if let Some(cache) = cache {
             let invalidated = changes.clone();
             session.commit(changes).await?;
@@ -559,6 +588,7 @@ impl Transaction {
         } else {
             session.commit(changes).await?;
         }
+        recent.keep(&kept);
         Ok(())
     }
 
@@ -580,14 +610,13 @@ impl Transaction {
         });
     }
 
-    /// Notes a written version that followers of the change feed get with the change: with
-    /// embedded SQLite, where the feed is this process's own (Binaries excepted: their content
-    /// may be large).
+    /// Notes a written version that followers of the change feed get with the change (Binaries
+    /// excepted: their content may be large): with embedded SQLite the feed is this process's
+    /// own; with PostgreSQL the version is kept for its notification ([`Recent`]).
     fn changed_to(&mut self, stored: &Stored) {
         let resource_type = stored.resource_type();
         self.changed(resource_type, stored.id(), stored.version, stored.deleted);
-        if self.session.dialect() == Dialect::Sqlite
-            && resource_type != "Binary"
+        if resource_type != "Binary"
             && let Some(change) = self.changes.last_mut()
         {
             change.stored = Some(Arc::new(stored.clone()));

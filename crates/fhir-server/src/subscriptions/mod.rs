@@ -3,8 +3,8 @@
 //!
 //! One task per server process follows the store's change feed ([`dsf_fhir_store::Store::changes`]):
 //! it takes the committed creates and updates that arrived meanwhile (up to
-//! [`dsf_fhir_store::MATCH_BATCH`]), with the versions themselves when this process wrote them to
-//! embedded SQLite and read back otherwise, matches them against the active Subscriptions of
+//! [`dsf_fhir_store::MATCH_BATCH`]), with the versions themselves when this process wrote them
+//! and read back otherwise ([`dsf_fhir_store::Store::written_version`]), matches them against the active Subscriptions of
 //! their type ([`registry`]) with the search's own SQL, one statement per Subscription
 //! ([`dsf_fhir_store::Store::matching`]), and queues a frame for each bound client that may read
 //! the resource ([`subscribers`]), in commit order. Deletions are not delivered. A Subscription write reloads the
@@ -115,17 +115,9 @@ async fn deliver(
         {
             continue;
         }
-        let stored = match &written.stored {
-            Some(stored) => stored.clone(),
-            None => match store
-                .vread(&written.resource_type, &written.id, written.version)
-                .await?
-            {
-                Some(stored) => Arc::new(stored),
-                None => continue,
-            },
-        };
-        versions.push(stored);
+        if let Some(stored) = store.written_version(written).await? {
+            versions.push(stored);
+        }
     }
     let refs: Vec<&Stored> = versions.iter().map(Arc::as_ref).collect();
     let mut matched = Vec::new();
