@@ -100,6 +100,13 @@ impl Written {
 /// Type, id and version of a resource version.
 type VersionKey = (String, String, i64);
 
+/// The kept versions, and their keys oldest first.
+#[derive(Debug, Default)]
+struct Kept {
+    by_key: HashMap<VersionKey, Arc<Stored>>,
+    order: VecDeque<VersionKey>,
+}
+
 /// Versions this process wrote to PostgreSQL, kept until their notification comes back.
 const RECENT: usize = 4096;
 
@@ -109,7 +116,7 @@ const RECENT: usize = 4096;
 /// reused once committed).
 #[derive(Debug, Default)]
 pub(crate) struct Recent {
-    versions: Mutex<(HashMap<VersionKey, Arc<Stored>>, VecDeque<VersionKey>)>,
+    versions: Mutex<Kept>,
 }
 
 impl Recent {
@@ -118,7 +125,7 @@ impl Recent {
         let Ok(mut guard) = self.versions.lock() else {
             return;
         };
-        let (by_key, order) = &mut *guard;
+        let Kept { by_key, order } = &mut *guard;
         for change in changes {
             if let Some(stored) = &change.stored {
                 let key = (
@@ -146,7 +153,7 @@ impl Recent {
             change.id.clone(),
             change.version,
         );
-        guard.0.get(&key).cloned()
+        guard.by_key.get(&key).cloned()
     }
 }
 
