@@ -114,30 +114,9 @@ impl Handler {
                 key
             }
         };
-        let canonical = task
-            .get("instantiatesCanonical")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let process = ProcessUrl::parse(canonical);
-        let state = process
-            .as_ref()
-            .and_then(|p| self.processes.get(&(p.process_key(), p.version.clone())));
-        let refusal = match (&process, state, task::message_name(&task)) {
-            (None, _, _) | (_, None | Some(ProcessState::Excluded), _) => {
-                Some(format!("Process {canonical} not found"))
-            }
-            (_, _, None) => Some("Task has no message-name input".to_owned()),
-            _ => None,
-        };
-        if let Some(reason) = refusal {
-            return self.fail(task, &reason).await;
-        }
-        let (Some(process), Some(state), Some(message)) = (
-            process,
-            state.copied(),
-            task::message_name(&task).map(str::to_owned),
-        ) else {
-            return Ok(Handled::Skipped);
+        let (process, state, message) = match self.route(&task) {
+            Ok(route) => route,
+            Err(reason) => return self.fail(task, &reason).await,
         };
         self.state.claim(&id, &business_key).await?;
         task["status"] = json!("in-progress");
@@ -156,6 +135,27 @@ impl Handler {
         let handled = self.hand_over(task, &process, state, &message).await;
         self.state.release(&id).await?;
         handled
+    }
+
+    /// The deployed process, its state and the message name a Task is for; why the Task is
+    /// refused otherwise.
+    fn route(&self, task: &Value) -> Result<(ProcessUrl, ProcessState, String), String> {
+        let canonical = task
+            .get("instantiatesCanonical")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let not_found = || format!("Process {canonical} not found");
+        let process = ProcessUrl::parse(canonical).ok_or_else(not_found)?;
+        let state = self
+            .processes
+            .get(&(process.process_key(), process.version.clone()))
+            .copied()
+            .filter(|s| *s != ProcessState::Excluded)
+            .ok_or_else(not_found)?;
+        let message = task::message_name(task)
+            .ok_or("Task has no message-name input")?
+            .to_owned();
+        Ok((process, state, message))
     }
 
     /// Hands an in-progress Task of `process` to the engine.
@@ -261,24 +261,12 @@ impl Handler {
                     self.handle(task).await?;
                 }
                 Some("in-progress") if !self.engine.holds_task(&business_key, &id).await? => {
-                    let canonical = task
-                        .get("instantiatesCanonical")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
-                    let process = ProcessUrl::parse(&canonical);
-                    let state = process
-                        .as_ref()
-                        .and_then(|p| self.processes.get(&(p.process_key(), p.version.clone())))
-                        .copied();
-                    let message = task::message_name(&task).map(str::to_owned);
-                    match (process, state, message) {
-                        (Some(process), Some(state), Some(message)) => {
+                    match self.route(&task) {
+                        Ok((process, state, message)) => {
                             self.hand_over(task, &process, state, &message).await?;
                         }
-                        _ => {
-                            self.fail(task, &format!("Process {canonical} not found"))
-                                .await?;
+                        Err(reason) => {
+                            self.fail(task, &reason).await?;
                         }
                     }
                     self.state.release(&id).await?;
