@@ -141,14 +141,27 @@ pub async fn run_site(
         config: Some(config.to_owned()),
         ..FhirSettings::default()
     };
-    let server = fhir.run(signal(stopped.clone()));
-    let engine = async {
-        let result = run_bpe(config, signal(stopped.clone())).await;
-        // A failed engine stops the server too.
+    // A server that fails (at start-up, say) stops the engine, which would otherwise wait for it.
+    let (failed, server_failed) = tokio::sync::watch::channel(false);
+    let server = async {
+        let result = fhir.run(signal(stopped.clone())).await;
         if result.is_err() {
+            let _ = failed.send(true);
             let _ = stop.send(true);
         }
         result
+    };
+    let engine = async {
+        tokio::select! {
+            result = run_bpe(config, signal(stopped.clone())) => {
+                // A failed engine stops the server too.
+                if result.is_err() {
+                    let _ = stop.send(true);
+                }
+                result
+            }
+            () = signal(server_failed) => Ok(()),
+        }
     };
     let watcher = async {
         shutdown.await;

@@ -173,29 +173,37 @@ fn unusable_certificates_stop_start_up_with_one_line() {
         .output()
         .expect("run dsf federation init");
     assert!(init.status.success());
-    let start = || {
+    let start = |command: &str| {
         Command::new(env!("CARGO_BIN_EXE_dsf"))
-            .args(["fhir", "--config"])
+            .args([command, "--config"])
             .arg(dir.join("dic1/site.toml"))
             .env("RUST_BACKTRACE", "0")
             .output()
-            .expect("run dsf fhir")
+            .expect("run dsf")
     };
-    // A key that belongs to another certificate.
+    // A key that belongs to another certificate: the server alone, and a whole site, stop at once.
     std::fs::copy(dir.join("dic2/server.key"), dir.join("dic1/server.key")).expect("copy key");
-    let output = start();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(
-        stderr.contains("does not match") && stderr.contains("dic1/server.key"),
-        "{stderr}"
-    );
+    for command in ["fhir", "site"] {
+        let output = start(command);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "dsf {command}");
+        assert!(
+            stderr.contains("does not match") && stderr.contains("dic1/server.key"),
+            "dsf {command}: {stderr}"
+        );
+    }
     // A missing certificate.
     std::fs::remove_file(dir.join("dic1/server.crt")).expect("remove certificate");
-    let output = start();
+    let output = start("fhir");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("dic1/server.crt"), "{stderr}");
+    // The engine without its client certificate.
+    std::fs::remove_file(dir.join("dic1/client.crt")).expect("remove certificate");
+    let output = start("bpe");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("dic1/client.crt"), "{stderr}");
 }
 
 /// The JSON at `url`; `Null` while the server is not up.
