@@ -1,0 +1,1 @@
+//! FHIRPath expressions, as profile invariants use them.
