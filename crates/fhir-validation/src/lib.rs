@@ -2,4 +2,11 @@
 
 #![warn(missing_docs)]
 
+pub mod base;
+pub mod conformance;
 pub mod fhirpath;
+mod issue;
+pub mod snapshot;
+
+pub use conformance::Conformance;
+pub use issue::{Issue, Severity};

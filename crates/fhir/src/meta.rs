@@ -374,6 +374,41 @@ pub fn element(path: &str) -> Option<ElementInfo> {
     info
 }
 
+/// The elements of a resource, datatype or backbone type (`Task.input`), in definition order, with
+/// their names without `[x]`; `None` for an unknown or primitive type name.
+pub fn elements(type_name: &str) -> Option<Vec<(&'static str, ElementInfo)>> {
+    let td = META.get(type_name)?;
+    if td.kind == Kind::Primitive {
+        return None;
+    }
+    Some(
+        td.elements
+            .iter()
+            .map(|el| {
+                (
+                    el.name,
+                    ElementInfo {
+                        types: el.types.iter().map(|t| t.code).collect(),
+                        repeats: el.many,
+                        required: el.required,
+                        choice: el.choice,
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Whether `name` is a backbone element type of the R4 definitions (`Task.input`, `Bundle.entry`).
+pub fn is_backbone(name: &str) -> bool {
+    META.get(name).is_some_and(|t| t.kind == Kind::Backbone)
+}
+
+/// Whether `name` is an R4 primitive datatype (`string`, `code`, `dateTime`, ...).
+pub fn is_primitive(name: &str) -> bool {
+    META.get(name).is_some_and(|t| t.kind == Kind::Primitive)
+}
+
 /// The one type code of the element at `path` (see [`element`]), e.g. `HumanName` for
 /// `Patient.name`, `Quantity` for `Observation.valueQuantity`; `None` for an unknown path or a
 /// choice element named without its type (`Observation.value`).
@@ -427,5 +462,14 @@ mod tests {
         assert_eq!(element_type("Observation.value"), None);
         assert_eq!(element_type("Bundle.entry.resource"), Some("Resource"));
         assert_eq!(element_type("Task.input"), Some("Task.input"));
+        let input = elements("Task.input").expect("Task.input elements");
+        assert_eq!(
+            input.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["id", "extension", "modifierExtension", "type", "value"]
+        );
+        assert!(input[4].1.choice && input[3].1.required);
+        assert!(is_backbone("Task.input") && !is_backbone("Task"));
+        assert!(is_primitive("code") && !is_primitive("Coding"));
+        assert!(elements("string").is_none() && elements("Nope").is_none());
     }
 }
