@@ -28,16 +28,17 @@ impl Canonicals {
         self.0.entry(url.to_owned()).or_default().push(resource);
     }
 
-    /// `url` or `url|version`; without a version the latest one (by [`compare_versions`]).
+    /// `url` or `url|version`; without a version, or with a version that is not there, the
+    /// latest one (by [`compare_versions`]), as the reference's validator resolves canonicals.
     fn get(&self, canonical: &str) -> Option<&Arc<Value>> {
         let (url, version) = split_canonical(canonical);
         let all = self.0.get(url)?;
-        match version {
-            Some(v) => all.iter().find(|r| version_of(r) == Some(v)),
-            None => all
-                .iter()
-                .max_by(|a, b| compare_versions(version_of(a), version_of(b))),
-        }
+        version
+            .and_then(|v| all.iter().find(|r| version_of(r) == Some(v)))
+            .or_else(|| {
+                all.iter()
+                    .max_by(|a, b| compare_versions(version_of(a), version_of(b)))
+            })
     }
 }
 
@@ -142,7 +143,11 @@ mod tests {
             version(c.value_set("http://x/vs|1.2")).as_deref(),
             Some("1.2")
         );
-        assert!(c.value_set("http://x/vs|3").is_none());
+        assert_eq!(
+            version(c.value_set("http://x/vs|3")).as_deref(),
+            Some("1.10.0")
+        );
+        assert!(c.value_set("http://x/other").is_none());
         assert_eq!(
             version(
                 c.structure_definition("http://dsf.dev/fhir/StructureDefinition/task-base|1.0.0")

@@ -49,16 +49,6 @@ pub struct Issue {
 }
 
 impl Issue {
-    /// An error at `location`.
-    pub(crate) fn error(code: &'static str, location: &str, message: impl Into<String>) -> Issue {
-        Issue {
-            severity: Severity::Error,
-            code,
-            location: location.to_owned(),
-            message: message.into(),
-        }
-    }
-
     /// Whether it makes the resource invalid.
     pub fn is_error(&self) -> bool {
         self.severity <= Severity::Error

@@ -10,3 +10,11 @@ pub mod snapshot;
 
 pub use conformance::Conformance;
 pub use issue::{Issue, Severity};
+mod profile;
+mod slicing;
+mod terminology;
+mod validator;
+mod values;
+mod walk;
+
+pub use validator::Validator;

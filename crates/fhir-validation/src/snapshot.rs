@@ -6,37 +6,82 @@
 //! element named by one of its types (`valueReference`) stands for `value[x]` restricted to that
 //! type. Differential members replace the base's, except `constraint`, which adds to them.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::base;
 
+/// A generated snapshot.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The snapshot's ElementDefinitions.
+    pub elements: Vec<Value>,
+    /// Differential elements left out, with why: ids that name no element of the base (some
+    /// published profiles have them; the reference's generator leaves them out as well).
+    pub skipped: Vec<String>,
+}
+
 /// Lays `differential` (ElementDefinitions) over `base` (snapshot ElementDefinitions).
-pub fn generate(base: Vec<Value>, differential: &[Value]) -> Result<Vec<Value>, String> {
+pub fn generate(base: Vec<Value>, differential: &[Value]) -> Result<Generated, String> {
     let mut work = Working { elements: base };
+    let mut ids_by_path: HashMap<String, String> = HashMap::new();
+    // Some published differentials constrain inside an element before they restrict its type;
+    // such elements are laid over once more after all others.
+    let mut deferred = Vec::new();
     for d in differential {
         let Some(d) = d.as_object() else {
             return Err("differential element is not an object".into());
         };
-        let id = differential_id(d)?;
-        let index = work.locate(&id)?;
-        merge(&mut work.elements[index], d);
+        let id = differential_id(d, &ids_by_path)?;
+        ids_by_path.insert(path_of(&id), id.clone());
+        match work.locate(&id) {
+            Ok(index) => merge(&mut work.elements[index], d),
+            Err(_) => deferred.push((id, d)),
+        }
     }
-    Ok(work.elements)
+    let mut skipped = Vec::new();
+    for (id, d) in deferred {
+        match work.locate(&id) {
+            Ok(index) => merge(&mut work.elements[index], d),
+            Err(e) => skipped.push(e),
+        }
+    }
+    Ok(Generated {
+        elements: work.elements,
+        skipped,
+    })
 }
 
-/// The element id, from `id` or else from `path` and `sliceName`.
-fn differential_id(d: &Map<String, Value>) -> Result<String, String> {
-    if let Some(id) = d.get("id").and_then(Value::as_str) {
+/// The element id: `id` when it agrees with `path`; otherwise made from `path` and `sliceName`
+/// under the latest element of the parent path (some published profiles carry ids that do not
+/// match their paths, such as `Meta.tag:a:b` for a slice of `Meta.tag:a.extension`).
+fn differential_id(
+    d: &Map<String, Value>,
+    ids_by_path: &HashMap<String, String>,
+) -> Result<String, String> {
+    let id = d.get("id").and_then(Value::as_str);
+    let Some(path) = d.get("path").and_then(Value::as_str) else {
+        return id
+            .map(str::to_owned)
+            .ok_or_else(|| "differential element without id and path".into());
+    };
+    if let Some(id) = id
+        && path_of(id) == path
+        && id.matches(':').count() <= path.matches('.').count()
+    {
         return Ok(id.to_owned());
     }
-    let path = d
-        .get("path")
-        .and_then(Value::as_str)
-        .ok_or("differential element without id and path")?;
-    Ok(match d.get("sliceName").and_then(Value::as_str) {
-        Some(slice) => format!("{path}:{slice}"),
+    let (parent, name) = path.rsplit_once('.').unwrap_or(("", path));
+    let mut id = match ids_by_path.get(parent) {
+        Some(parent_id) => format!("{parent_id}.{name}"),
+        None if parent.is_empty() => name.to_owned(),
         None => path.to_owned(),
-    })
+    };
+    if let Some(slice) = d.get("sliceName").and_then(Value::as_str) {
+        id = format!("{id}:{slice}");
+    }
+    Ok(id)
 }
 
 /// The id's segments: `Task.input:x.value[x]` → `Task`, `input:x`, `value[x]`.
@@ -157,6 +202,9 @@ impl Working {
         if let Some(root) = copies.first_mut().and_then(Value::as_object_mut) {
             root.remove("slicing");
             root.insert("sliceName".into(), json!(slice));
+            // The sliced element's minimum counts all its values; a slice is optional unless
+            // its profile says otherwise.
+            root.insert("min".into(), json!(0));
         }
         let at = self.end_of_group(id, index, true);
         self.elements.splice(at..at, copies);
@@ -260,7 +308,9 @@ mod tests {
             json!({"id": "Task.status", "path": "Task.status",
                    "constraint": [{"key": "k", "severity": "error", "expression": "true"}]}),
         ];
-        let s = generate(base, &diff).expect("snapshot");
+        let generated = generate(base, &diff).expect("snapshot");
+        assert!(generated.skipped.is_empty(), "{:?}", generated.skipped);
+        let s = generated.elements;
         let ids = ids(&s);
         let pos = |id: &str| ids.iter().position(|i| *i == id).unwrap_or(usize::MAX);
         assert!(pos("Task.input") < pos("Task.input.value[x]"));
@@ -284,23 +334,20 @@ mod tests {
     }
 
     #[test]
-    fn bad_differentials_are_errors() {
+    fn unknown_elements_are_skipped_and_named() {
         let base = || base::snapshot("Task").expect("Task");
-        assert!(generate(base(), &[json!({"id": "Task.nope", "path": "Task.nope"})]).is_err());
-        assert!(
-            generate(
-                base(),
-                &[json!({"id": "Patient.name", "path": "Patient.name"})]
-            )
-            .is_err()
+        let skipped = |d: Value| generate(base(), &[d]).map(|g| g.skipped.len());
+        assert_eq!(
+            skipped(json!({"id": "Task.nope", "path": "Task.nope"})),
+            Ok(1)
         );
-        assert!(
-            generate(
-                base(),
-                &[json!({"id": "Task.input.value[x].system", "path": "x"})]
-            )
-            .is_err()
+        assert_eq!(
+            skipped(json!({"id": "Patient.name", "path": "Patient.name"})),
+            Ok(1)
         );
+        let inside_choice =
+            json!({"id": "Task.input.value[x].system", "path": "Task.input.value[x].system"});
+        assert_eq!(skipped(inside_choice), Ok(1));
         assert!(generate(base(), &[json!("x")]).is_err());
     }
 }

@@ -399,6 +399,12 @@ pub fn elements(type_name: &str) -> Option<Vec<(&'static str, ElementInfo)>> {
     )
 }
 
+/// The table's own (static) spelling of a type name: `Some("Task")` for `"Task"`; `None` for
+/// names the R4 definitions do not have.
+pub fn type_name(name: &str) -> Option<&'static str> {
+    META.get(name).map(|t| t.name)
+}
+
 /// Whether `name` is a backbone element type of the R4 definitions (`Task.input`, `Bundle.entry`).
 pub fn is_backbone(name: &str) -> bool {
     META.get(name).is_some_and(|t| t.kind == Kind::Backbone)

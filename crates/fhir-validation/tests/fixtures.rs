@@ -1,0 +1,194 @@
+//! The reference's own conformance resources and process plugin resources (`../shared/fixtures`)
+//! load into a validator, the draft Tasks the plugins ship validate against their profiles, and
+//! mutated copies are refused with the issue that names what is wrong.
+
+use std::path::{Path, PathBuf};
+
+use dsf_fhir::Format;
+use dsf_fhir_validation::{Conformance, Issue, Validator};
+use serde_json::{Value, json};
+
+fn fixtures() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "fixtures missing at {}",
+        dir.display()
+    );
+    eprintln!("fixtures missing at {}: skipped", dir.display());
+    None
+}
+
+/// Every XML resource below `dir` (recursively), with the plugin placeholders filled in.
+fn load(dir: &Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            out.extend(load(&path));
+        } else if path.extension().is_some_and(|e| e == "xml")
+            && !path.with_extension("xml.ignore").exists()
+        {
+            let text = std::fs::read_to_string(&path)
+                .expect("read fixture")
+                .replace("#{version}", "1.0")
+                .replace("#{date}", "2026-11-30")
+                .replace("#{organization}", "Test_DIC");
+            let resource = dsf_fhir::parse(text.as_bytes(), Format::Xml)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.push(Value::Object(resource.into_json()));
+        }
+    }
+    out
+}
+
+struct Loaded {
+    validator: Validator,
+    resources: Vec<Value>,
+}
+
+fn loaded() -> Option<Loaded> {
+    let dir = fixtures()?;
+    let mut conformance = Conformance::new();
+    let mut resources = load(&dir.join("dsf-core/fhir"));
+    for plugin in ["ping-pong", "hello-world", "allow-list"] {
+        resources.extend(load(&dir.join("plugins").join(plugin).join("fhir")));
+    }
+    for r in &resources {
+        conformance.add(r.clone());
+    }
+    Some(Loaded {
+        validator: Validator::new(conformance),
+        resources,
+    })
+}
+
+fn errors(issues: &[Issue]) -> Vec<&Issue> {
+    issues.iter().filter(|i| i.is_error()).collect()
+}
+
+fn draft_task(loaded: &Loaded, identifier_suffix: &str) -> Value {
+    loaded
+        .resources
+        .iter()
+        .find(|r| {
+            r["resourceType"] == "Task"
+                && r["identifier"][0]["value"]
+                    .as_str()
+                    .is_some_and(|v| v.ends_with(identifier_suffix))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no draft Task {identifier_suffix}"))
+}
+
+#[test]
+fn every_profile_has_a_snapshot() {
+    let Some(loaded) = loaded() else { return };
+    let mut count = 0;
+    for sd in loaded
+        .resources
+        .iter()
+        .filter(|r| r["resourceType"] == "StructureDefinition")
+    {
+        let snapshot = loaded.validator.snapshot(sd);
+        assert!(snapshot.is_ok(), "{}: {:?}", sd["url"], snapshot.err());
+        let skipped = snapshot.map(|s| s.skipped).unwrap_or_default();
+        // The reference's hello-world profile constrains `identifier` inside an Identifier.
+        assert!(
+            skipped.is_empty()
+                || sd["url"] == "http://dsf.dev/fhir/StructureDefinition/task-hello-world",
+            "{}: {skipped:?}",
+            sd["url"]
+        );
+        count += 1;
+    }
+    assert!(count > 50, "{count} StructureDefinitions");
+}
+
+#[test]
+fn plugin_draft_tasks_and_definitions_are_valid() {
+    let Some(loaded) = loaded() else { return };
+    let mut checked = 0;
+    for r in loaded
+        .resources
+        .iter()
+        .filter(|r| r.pointer("/meta/profile").is_some())
+    {
+        let issues = loaded.validator.validate(r);
+        assert!(
+            errors(&issues).is_empty(),
+            "{} {}: {:#?}",
+            r["resourceType"],
+            r["url"]
+                .as_str()
+                .or(r["identifier"][0]["value"].as_str())
+                .unwrap_or_default(),
+            issues
+        );
+        checked += 1;
+    }
+    assert!(checked > 10, "{checked} resources checked");
+}
+
+#[test]
+fn mutated_tasks_are_refused_with_the_right_issue() {
+    let Some(loaded) = loaded() else { return };
+    let task = draft_task(&loaded, "task-start-ping");
+    assert!(errors(&loaded.validator.validate(&task)).is_empty());
+
+    let expect = |task: &Value, location: &str, words: &str| {
+        let issues = loaded.validator.validate(task);
+        let errors = errors(&issues);
+        assert!(
+            errors
+                .iter()
+                .any(|i| i.location.starts_with(location) && i.message.contains(words)),
+            "expected an error at {location} saying {words:?}, got {errors:#?}"
+        );
+    };
+
+    let mut missing = task.clone();
+    missing["input"].as_array_mut().expect("inputs").remove(0);
+    expect(&missing, "Task.input", "minimum required = 1");
+
+    let mut twice = task.clone();
+    let first = twice["input"][0].clone();
+    twice["input"].as_array_mut().expect("inputs").push(first);
+    expect(&twice, "Task.input", "max allowed = 1");
+
+    let mut wrong_code = task.clone();
+    wrong_code["output"] = json!([{
+        "type": {"coding": [{"system": "http://dsf.dev/fhir/CodeSystem/ping", "code": "ping-status"}]},
+        "valueCoding": {"system": "http://dsf.dev/fhir/CodeSystem/ping-status", "code": "no-such-code"}
+    }]);
+    expect(
+        &wrong_code,
+        "Task.output[0].value.ofType(Coding)",
+        "no-such-code",
+    );
+
+    let mut unknown_extension = task.clone();
+    unknown_extension["extension"] =
+        json!([{"url": "http://example.org/unknown", "valueString": "x"}]);
+    expect(
+        &unknown_extension,
+        "Task.extension[0]",
+        "Unknown extension http://example.org/unknown",
+    );
+
+    let mut wrong_fixed = task.clone();
+    wrong_fixed["instantiatesCanonical"] = json!("http://dsf.dev/bpe/Process/pong|1.0");
+    expect(&wrong_fixed, "Task.instantiatesCanonical", "must be");
+
+    let mut unknown_profile = task.clone();
+    unknown_profile["meta"]["profile"] = json!(["http://example.org/StructureDefinition/none"]);
+    expect(&unknown_profile, "Task.meta.profile[0]", "not found");
+}
