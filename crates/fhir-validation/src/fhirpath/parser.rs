@@ -257,20 +257,20 @@ impl Parser {
         Ok((e, 1))
     }
 
-    /// A type specifier: `Name` or `Namespace.Name`.
+    /// A type specifier, a qualified identifier as in the grammar: `Name`, `FHIR.Name`,
+    /// `System.Name` or a backbone element type such as `Task.input`.
     fn type_spec(&mut self) -> Result<TypeSpec, FhirPathError> {
-        let (first, _) = self.identifier()?;
-        if matches!(first.as_str(), "FHIR" | "System") && self.eat(".") {
-            let (name, _) = self.identifier()?;
-            return Ok(TypeSpec {
-                namespace: Some(first),
-                name,
-            });
+        let (mut name, _) = self.identifier()?;
+        let mut namespace = None;
+        while self.eat(".") {
+            let (part, _) = self.identifier()?;
+            if namespace.is_none() && matches!(name.as_str(), "FHIR" | "System") {
+                namespace = Some(std::mem::replace(&mut name, part));
+            } else {
+                name = format!("{name}.{part}");
+            }
         }
-        Ok(TypeSpec {
-            namespace: None,
-            name: first,
-        })
+        Ok(TypeSpec { namespace, name })
     }
 
     /// The arguments of a call after its `(`, checked against the function's arity.
