@@ -480,3 +480,22 @@ fn unimplemented_functions_fail_when_evaluated() {
         );
     }
 }
+
+#[test]
+fn deepest_accepted_expressions_evaluate() {
+    let r = json!({"resourceType": "Basic", "code": {"text": "x"}});
+    let mut accepted = 0;
+    for n in [20, 40, 60, 64, 80, 100, 126, 127, 128] {
+        let nested_where = format!("{}true{}", "code.where(".repeat(n), ")".repeat(n));
+        let nested_iif = format!("{}1{}", "iif(true, ".repeat(n), ")".repeat(n));
+        let nested_parens = format!("{}code.text = 'x'{}", "(".repeat(n), ")".repeat(n));
+        let nested_neg = format!("{}1", "-".repeat(n));
+        for text in [nested_where, nested_iif, nested_parens, nested_neg] {
+            if let Ok(e) = Expression::parse(&text) {
+                accepted += 1;
+                e.evaluate(Focus::resource(&r), &r).expect("evaluates");
+            }
+        }
+    }
+    assert!(accepted >= 20, "{accepted}");
+}
