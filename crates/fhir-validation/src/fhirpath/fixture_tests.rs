@@ -394,3 +394,43 @@ fn malformed_expressions_never_panic() {
     }
     assert!(parsed > 0);
 }
+
+#[test]
+fn base_r4_invariants_parse_and_evaluate() {
+    let dom_3 = "contained.where((('#'+id in (%resource.descendants().reference | %resource.descendants().as(canonical) | %resource.descendants().as(uri) | %resource.descendants().as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) = '#').exists() or descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()";
+    let txt_2 = "htmlChecks()";
+    let dom_6 = "text.`div`.exists()";
+    let ref_1 = "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))";
+    let per_1 = "start.hasValue().not() or end.hasValue().not() or (start <= end)";
+    for text in [dom_3, txt_2, dom_6, ref_1, per_1] {
+        assert!(Expression::parse(text).is_ok(), "{text}");
+    }
+    let task = json!({
+        "resourceType": "Task",
+        "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"},
+        "contained": [{"resourceType": "Organization", "id": "org"}],
+        "status": "requested",
+        "intent": "order",
+        "owner": {"reference": "#org"},
+        "requester": {"reference": "#missing"},
+        "executionPeriod": {"start": "2020-01-01T10:00:00Z", "end": "2020-01-01T09:00:00Z"}
+    });
+    let root = Focus::resource(&task);
+    assert!(holds(dom_3, root, &task));
+    assert!(holds(dom_6, root, &task));
+    assert!(holds(
+        ref_1,
+        Focus::new(&task["owner"], Some("Reference")),
+        &task
+    ));
+    assert!(!holds(
+        ref_1,
+        Focus::new(&task["requester"], Some("Reference")),
+        &task
+    ));
+    let period = &task["executionPeriod"];
+    assert!(!holds(per_1, Focus::new(period, Some("Period")), &task));
+    let mut unreferenced = task.clone();
+    unreferenced["owner"] = json!({"reference": "Organization/1"});
+    assert!(!holds(dom_3, Focus::resource(&unreferenced), &unreferenced));
+}
