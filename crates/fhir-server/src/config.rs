@@ -16,6 +16,9 @@ pub struct ServerConfig {
     pub organization_identifier: String,
     /// Local users identified by their certificates, with what they may do.
     pub users: Vec<crate::practitioners::User>,
+    /// Whether writes are validated against their profiles (the default; off only for
+    /// measuring what validation costs).
+    pub validation: bool,
 }
 
 impl ServerConfig {
@@ -39,6 +42,7 @@ impl ServerConfig {
             max_body_bytes: 64 * 1024 * 1024,
             organization_identifier: parsed.host_str().unwrap_or("localhost").to_owned(),
             users: Vec::new(),
+            validation: true,
         })
     }
 

@@ -112,6 +112,10 @@ pub async fn authenticate(
                 allow_list,
                 config: state.config.clone(),
                 definitions: state.definitions.clone(),
+                profiles: state
+                    .config
+                    .validation
+                    .then(|| state.profiles.clone()),
             });
             request.extensions_mut().insert(identity);
             next.run(request).await

@@ -195,6 +195,7 @@ pub async fn load(state: &AppState, bundle: Resource) -> Result<(), ApiError> {
         allow_list: state.allow_list.get().await?,
         config: state.config.clone(),
         definitions: state.definitions.clone(),
+        profiles: None,
     };
     let prefer = Prefer {
         strict: true,

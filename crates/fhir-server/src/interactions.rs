@@ -19,6 +19,7 @@ use crate::negotiate::query_pairs;
 use crate::outcome::{Issue, Severity, information, operation_outcome};
 use crate::prefer::{Prefer, Return};
 use crate::reply::{Payload, Reply};
+use crate::validation::{self, Write};
 
 /// Fails with 404 unless the server serves `resource_type`.
 pub fn check_type(resource_type: &str) -> Result<(), ApiError> {
@@ -175,7 +176,7 @@ pub async fn create(
     tx: &mut Transaction,
     prefer: Prefer,
     resource_type: &str,
-    resource: Resource,
+    mut resource: Resource,
     if_none_exist: Option<&str>,
     id: Option<String>,
 ) -> Result<Reply, ApiError> {
@@ -195,9 +196,23 @@ pub async fn create(
             }
         }
     }
+    validate(caller, tx, &mut resource, Write::Create).await?;
     rules::check_create(caller, tx, &resource).await?;
     let stored = tx.create(resource, id).await?;
     Ok(written(config, prefer, &stored, StatusCode::CREATED))
+}
+
+/// Validates a resource to be written, when the caller's writes are validated.
+async fn validate(
+    caller: &Caller,
+    tx: &mut Transaction,
+    resource: &mut Resource,
+    write: Write,
+) -> Result<(), ApiError> {
+    match &caller.profiles {
+        Some(profiles) => validation::check(profiles, tx, resource, write).await,
+        None => Ok(()),
+    }
 }
 
 /// The answer to a conditional create that found its resource.
@@ -223,7 +238,7 @@ pub async fn update(
     prefer: Prefer,
     resource_type: &str,
     id: &str,
-    resource: Resource,
+    mut resource: Resource,
     if_match: Option<i64>,
 ) -> Result<Reply, ApiError> {
     let config = &*caller.config;
@@ -240,6 +255,7 @@ pub async fn update(
     }
     check_id(resource_type, id).map_err(|_| update_as_create(resource_type, id))?;
     caller.permits(Operation::Update, resource_type)?;
+    validate(caller, tx, &mut resource, Write::Update).await?;
     if let Some(old) = tx.read(resource_type, id).await?
         && !old.deleted
     {
@@ -280,6 +296,7 @@ pub async fn conditional_update(
             if let Some(body_id) = resource.id() {
                 return Err(update_as_create(resource_type, body_id));
             }
+            validate(caller, tx, &mut resource, Write::Create).await?;
             rules::check_create(caller, tx, &resource).await?;
             let stored = tx.create(resource, id).await?;
             Ok(written(config, prefer, &stored, StatusCode::CREATED))
@@ -297,6 +314,7 @@ pub async fn conditional_update(
             resource
                 .as_json_mut()
                 .insert("id".into(), Value::String(existing.id().to_owned()));
+            validate(caller, tx, &mut resource, Write::Update).await?;
             rules::check_update(caller, tx, &existing, &resource).await?;
             let stored = tx.update(resource, None).await?;
             Ok(written(config, prefer, &stored, StatusCode::OK))

@@ -31,6 +31,7 @@ pub mod state;
 pub mod subscriptions;
 pub mod tls;
 pub mod transaction;
+pub mod validation;
 
 pub use config::ServerConfig;
 pub use error::ApiError;

@@ -33,7 +33,8 @@ pub struct Issue {
     pub code: &'static str,
     /// A human-readable explanation.
     pub diagnostics: String,
-    /// Where it is (a FHIRPath expression or a parameter name).
+    /// Where it is (a FHIRPath expression or a parameter name), written as `location` and
+    /// `expression`.
     pub expression: Option<String>,
 }
 
@@ -65,6 +66,7 @@ pub fn operation_outcome(issues: &[Issue]) -> Resource {
             issue.insert("code".into(), json!(i.code));
             issue.insert("diagnostics".into(), json!(i.diagnostics));
             if let Some(e) = &i.expression {
+                issue.insert("location".into(), json!([e]));
                 issue.insert("expression".into(), json!([e]));
             }
             Value::Object(issue)

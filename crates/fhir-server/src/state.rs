@@ -10,6 +10,7 @@ use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::identity::AuthMode;
 use crate::subscriptions::subscribers::Subscribers;
+use crate::validation::{CONFORMANCE_TYPES, Profiles};
 
 /// The server's shared state: the store, the settings, the allow list and the websocket clients.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct AppState {
     pub definitions: Arc<DefinitionCache>,
     /// The websocket clients bound to Subscriptions.
     pub subscribers: Arc<Subscribers>,
+    /// The profiles writes are validated against.
+    pub profiles: Arc<Profiles>,
 }
 
 impl AppState {
@@ -34,6 +37,7 @@ impl AppState {
         AppState {
             allow_list: Arc::new(AllowListCache::new(store.clone())),
             definitions: Arc::new(DefinitionCache::new(store.clone())),
+            profiles: Arc::new(Profiles::new(store.clone())),
             subscribers: Arc::default(),
             store,
             config: Arc::new(config),
@@ -45,12 +49,16 @@ impl AppState {
     pub async fn commit(&self, tx: Transaction) -> Result<(), ApiError> {
         let allow_list_changed = ALLOW_LIST_TYPES.iter().any(|t| tx.touches(t));
         let definitions_changed = tx.touches("ActivityDefinition");
+        let profiles_changed = CONFORMANCE_TYPES.iter().any(|t| tx.touches(t));
         tx.commit().await?;
         if allow_list_changed {
             self.allow_list.invalidate();
         }
         if definitions_changed {
             self.definitions.invalidate();
+        }
+        if profiles_changed {
+            self.profiles.invalidate();
         }
         Ok(())
     }

@@ -187,12 +187,7 @@ impl<'v> Walk<'v> {
             );
             if child.slices.is_empty() {
                 for found in &values {
-                    self.check_value(&child.node, found);
-                    if is_extension(&child.name)
-                        && child.node.types.iter().all(|t| t.profiles.is_empty())
-                    {
-                        self.check_extension_by_url(found);
-                    }
+                    self.check_unsliced(child, found);
                 }
                 continue;
             }
@@ -230,16 +225,23 @@ impl<'v> Walk<'v> {
                         );
                         self.issue(Severity::Error, "structure", &found.location, message);
                     }
-                    self.check_value(&child.node, found);
-                    if is_extension(&child.name) {
-                        self.check_extension_by_url(found);
-                    }
+                    self.check_unsliced(child, found);
                 }
             }
         }
         for ((name, slice), count) in child.slices.iter().zip(counts) {
             let location = format!("{parent}.{}", child.name);
             self.check_count(slice, count, &location, &format!("{}:{name}", slice.path));
+        }
+    }
+
+    /// A value no slice takes: an extension without a profile on its element is checked against
+    /// the StructureDefinition its URL names, anything else against the element.
+    fn check_unsliced(&mut self, child: &Child, found: &Found<'v>) {
+        if is_extension(&child.name) && child.node.types.iter().all(|t| t.profiles.is_empty()) {
+            self.check_extension_by_url(found);
+        } else {
+            self.check_value(&child.node, found);
         }
     }
 

@@ -188,6 +188,13 @@ fn mutated_tasks_are_refused_with_the_right_issue() {
     wrong_fixed["instantiatesCanonical"] = json!("http://dsf.dev/bpe/Process/pong|1.0");
     expect(&wrong_fixed, "Task.instantiatesCanonical", "must be");
 
+    let mut no_identifier = task.clone();
+    no_identifier
+        .as_object_mut()
+        .expect("task")
+        .remove("identifier");
+    expect(&no_identifier, "Task", "identifier-if-status-draft");
+
     let mut unknown_profile = task.clone();
     unknown_profile["meta"]["profile"] = json!(["http://example.org/StructureDefinition/none"]);
     expect(&unknown_profile, "Task.meta.profile[0]", "not found");

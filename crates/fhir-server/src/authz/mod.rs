@@ -79,6 +79,9 @@ pub struct Caller {
     pub config: Arc<ServerConfig>,
     /// The ActivityDefinitions Tasks are authorized by.
     pub definitions: Arc<definitions::DefinitionCache>,
+    /// The profiles this caller's writes are validated against; `None` for the server's own
+    /// start-up resources, which the reference does not validate either.
+    pub profiles: Option<Arc<crate::validation::Profiles>>,
 }
 
 impl Caller {
