@@ -112,10 +112,7 @@ pub async fn authenticate(
                 allow_list,
                 config: state.config.clone(),
                 definitions: state.definitions.clone(),
-                profiles: state
-                    .config
-                    .validation
-                    .then(|| state.profiles.clone()),
+                profiles: state.config.validation.then(|| state.profiles.clone()),
             });
             request.extensions_mut().insert(identity);
             next.run(request).await

@@ -156,7 +156,11 @@ fn add_default_profile(validator: &Validator, resource: &mut Resource) {
         return;
     }
     let default = format!("{DSF_PROFILES}{}", kebab(&resource_type));
-    if validator.conformance().structure_definition(&default).is_none() {
+    if validator
+        .conformance()
+        .structure_definition(&default)
+        .is_none()
+    {
         return;
     }
     let mut accepted = vec![default.clone()];

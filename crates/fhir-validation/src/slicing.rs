@@ -32,7 +32,7 @@ pub(crate) fn matches<'v>(
             },
             DiscriminatorKind::Exists => {
                 let required = node_at(slice, &d.path).is_some_and(|n| n.min > 0);
-                required == !targets.is_empty()
+                required != targets.is_empty()
             }
             DiscriminatorKind::Type => {
                 let Some(node) = node_at(slice, &d.path) else {
@@ -91,8 +91,7 @@ fn expected(slice: &Node, path: &str) -> Option<Expected> {
     match (&node.fixed, &node.pattern) {
         (Some(v), _) => Some(Expected::Fixed(v.clone())),
         (None, Some(v)) => Some(Expected::Pattern(v.clone())),
-        (None, None) if steps.last() == Some(&"url") => None,
-        _ => None,
+        (None, None) => None,
     }
     .or_else(|| {
         (steps.as_slice() == ["url"])
