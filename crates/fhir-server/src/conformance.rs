@@ -186,6 +186,22 @@ mod tests {
     }
 
     #[test]
+    fn every_file_of_the_folder_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("resources/conformance");
+        let mut on_disk = Vec::new();
+        for folder in LOAD_ORDER {
+            for entry in std::fs::read_dir(root.join(folder)).expect("folder") {
+                let name = entry.expect("entry").file_name();
+                on_disk.push(format!("{folder}/{}", name.to_string_lossy()));
+            }
+        }
+        on_disk.sort();
+        let mut embedded: Vec<String> = FILES.iter().map(|(path, _)| (*path).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk);
+    }
+
+    #[test]
     fn canonicals_are_unique_and_the_bundle_creates_each_once() {
         let bundle = bundle();
         let entries = bundle["entry"].as_array().expect("entries");
