@@ -150,7 +150,7 @@ pub async fn check(
 
 /// Prepends `http://dsf.dev/fhir/StructureDefinition/<type>` to `meta.profile` when the type has
 /// such a profile and `meta.profile` names none of its type's DSF profiles.
-fn add_default_profile(validator: &Validator, resource: &mut Resource) {
+pub fn add_default_profile(validator: &Validator, resource: &mut Resource) {
     let resource_type = resource.resource_type().to_owned();
     if resource_type == "Task" {
         return;

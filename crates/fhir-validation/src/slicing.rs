@@ -91,13 +91,38 @@ fn expected(slice: &Node, path: &str) -> Option<Expected> {
     match (&node.fixed, &node.pattern) {
         (Some(v), _) => Some(Expected::Fixed(v.clone())),
         (None, Some(v)) => Some(Expected::Pattern(v.clone())),
-        (None, None) => None,
+        (None, None) => pattern_below(node, 0).map(Expected::Pattern),
     }
     .or_else(|| {
         (steps.as_slice() == ["url"])
             .then(|| extension_url(slice))
             .flatten()
     })
+}
+
+/// A pattern made of the fixed and pattern values of the elements below `node`: a discriminator
+/// on `type` of slices that fix `type.coding.system` and `type.coding.code`.
+fn pattern_below(node: &Node, depth: usize) -> Option<Value> {
+    if depth > 8 {
+        return None;
+    }
+    let mut object = serde_json::Map::new();
+    for child in &node.children {
+        let value = match (&child.node.fixed, &child.node.pattern) {
+            (Some(v), _) | (None, Some(v)) => v.clone(),
+            (None, None) => match pattern_below(&child.node, depth + 1) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        let value = if child.node.max == Some(1) {
+            value
+        } else {
+            Value::Array(vec![value])
+        };
+        object.insert(child.name.clone(), value);
+    }
+    (!object.is_empty()).then_some(Value::Object(object))
 }
 
 /// The values a fixed/pattern value of `node` itself holds at `rest`.

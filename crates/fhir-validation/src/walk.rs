@@ -150,20 +150,15 @@ impl<'v> Walk<'v> {
                         [one] => Some(one),
                         _ => None,
                     });
-            for canonical in rule.map(|r| r.profiles.as_slice()).unwrap_or_default() {
+            let profiles = rule.map(|r| r.profiles.as_slice()).unwrap_or_default();
+            if !profiles.is_empty() {
                 profiled = true;
                 let base_type = if type_name.contains('.') {
                     "BackboneElement"
                 } else {
                     type_name
                 };
-                self.check_profile(
-                    canonical,
-                    found.value,
-                    base_type,
-                    &found.location,
-                    &found.location,
-                );
+                self.check_any_profile(profiles, found, base_type);
             }
         }
         if let Some(object) = found.value.as_object() {
@@ -172,6 +167,36 @@ impl<'v> Walk<'v> {
             } else if !profiled {
                 self.check_nested_extensions(found.value, &found.location, 0);
             }
+        }
+    }
+
+    /// A value of a type with several profiles must conform to one of them (FHIR's rule); the
+    /// issues of the closest one are kept when it conforms to none.
+    fn check_any_profile(&mut self, profiles: &[String], found: &Found<'v>, type_name: &str) {
+        let start = self.issues.len();
+        let mut closest: Option<(usize, Vec<Issue>)> = None;
+        for canonical in profiles {
+            let location = &found.location;
+            self.check_profile(canonical, found.value, type_name, location, location);
+            let issues = self.issues.split_off(start);
+            let errors = issues.iter().filter(|i| i.is_error()).count();
+            if errors == 0 {
+                self.issues.extend(issues);
+                return;
+            }
+            if closest.as_ref().is_none_or(|(fewest, _)| errors < *fewest) {
+                closest = Some((errors, issues));
+            }
+        }
+        if let Some((_, issues)) = closest {
+            self.issues.extend(issues);
+        }
+        if profiles.len() > 1 {
+            let message = format!(
+                "Value conforms to none of the profiles {}",
+                profiles.join(", ")
+            );
+            self.issue(Severity::Error, "structure", &found.location, message);
         }
     }
 

@@ -219,6 +219,9 @@ impl SecureServer {
         let tls_config =
             tls::server_config(vec![pki.server.der.clone()], key, verifier).expect("TLS config");
         let state = AppState::new(store.clone(), config, AuthMode::MutualTls(tls_config));
+        dsf_fhir_server::startup::load_conformance(&state)
+            .await
+            .expect("conformance resources load");
         let allow_list = Federation {
             parent_identifier: PARENT.to_owned(),
             parent_name: "Test network".to_owned(),
