@@ -22,13 +22,25 @@ pub(crate) fn matches<'v>(
     if slicing.discriminators.is_empty() {
         return false;
     }
-    slicing.discriminators.iter().all(|d| {
+    // A value discriminator whose path the slice fixes nothing at (`value` of an identifier
+    // slice that fixes only `system`) does not tell slices apart; the others must all agree.
+    let mut constrained = false;
+    let agree = slicing.discriminators.iter().all(|d| {
         let targets = at_path(value, &d.path);
+        if d.kind != DiscriminatorKind::Value {
+            constrained = true;
+        }
         match d.kind {
             DiscriminatorKind::Value => match expected(slice, &d.path) {
-                Some(Expected::Fixed(v)) => targets.iter().any(|t| equals(t, &v)),
-                Some(Expected::Pattern(v)) => targets.iter().any(|t| matches_pattern(t, &v)),
-                None => false,
+                Some(Expected::Fixed(v)) => {
+                    constrained = true;
+                    targets.iter().any(|t| equals(t, &v))
+                }
+                Some(Expected::Pattern(v)) => {
+                    constrained = true;
+                    targets.iter().any(|t| matches_pattern(t, &v))
+                }
+                None => true,
             },
             DiscriminatorKind::Exists => {
                 let required = node_at(slice, &d.path).is_some_and(|n| n.min > 0);
@@ -59,7 +71,8 @@ pub(crate) fn matches<'v>(
                     .any(|t| profiles.iter().any(|(p, code)| walk.conforms(p, t, code)))
             }
         }
-    })
+    });
+    constrained && agree
 }
 
 /// What a value discriminator expects at its path.
@@ -84,6 +97,8 @@ fn expected(slice: &Node, path: &str) -> Option<Expected> {
         let stem = step.strip_suffix("[x]").unwrap_or(step);
         match node.children.iter().find(|c| c.name == stem) {
             Some(c) => node = &c.node,
+            // The `value` of a primitive element is the element itself.
+            None if *step == "value" => {}
             None if *step == "url" => return extension_url(node),
             None => return None,
         }

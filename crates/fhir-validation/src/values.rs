@@ -55,6 +55,8 @@ pub(crate) fn at_path<'a>(value: &'a Value, path: &str) -> Vec<&'a Value> {
                         );
                     }
                 }
+                // A primitive's `value` is the primitive itself.
+                Step::Member(name) if name == "value" && !v.is_object() => next.push(v),
                 Step::Member(name) => next.extend(members(v, name)),
             }
         }

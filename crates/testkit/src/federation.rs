@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dsf_fhir_server::allow_list::bundle::Member;
-use dsf_fhir_server::init_bundle;
+use dsf_fhir_server::{ServerConfig, init_bundle};
 use dsf_pki::IssuedCertificate;
 
 use crate::secure::{SecureServer, TestPki};
@@ -74,7 +74,7 @@ impl TestFederation {
                 &member.identifier,
                 &members,
                 None,
-                |_| {},
+                validated,
             )
             .await;
             init_bundle::load_default_subscriptions(&server.state)
@@ -134,7 +134,7 @@ impl TestFederation {
             &site.identifier,
             &self.members,
             None,
-            |_| {},
+            validated,
         )
         .await;
         init_bundle::load_default_subscriptions(&site.server.state)
@@ -152,4 +152,9 @@ impl TestFederation {
             .find(|s| s.name == name)
             .expect("a site of that name")
     }
+}
+
+/// Federation sites validate every write against the DSF and plugin profiles, as real sites do.
+fn validated(config: &mut ServerConfig) {
+    config.validation = true;
 }

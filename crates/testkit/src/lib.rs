@@ -129,6 +129,8 @@ impl TestServer {
         let (listener, port) = loopback_listener().await;
         let base_url = format!("http://127.0.0.1:{port}/fhir");
         let mut config = ServerConfig::new(&base_url).expect("server config");
+        // REST semantics are tested with minimal resources; validation is tested on secure servers.
+        config.validation = false;
         configure(&mut config);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server_store = store.clone();

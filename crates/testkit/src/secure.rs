@@ -153,7 +153,9 @@ pub struct SecureServer {
 
 impl SecureServer {
     /// Starts a server of organization `local` (an identifier value) knowing `members`, whose
-    /// client certificates must chain to `pki`'s CA and not be revoked by `crl` (PEM).
+    /// client certificates must chain to `pki`'s CA and not be revoked by `crl` (PEM). It has the
+    /// DSF profiles a site loads at start-up; validation of writes is off unless `configure`
+    /// ([`SecureServer::start_with`]) sets `validation`.
     pub async fn start(
         backend: Backend,
         pki: &TestPki,
@@ -205,6 +207,9 @@ impl SecureServer {
         let base_url = format!("https://localhost:{port}/fhir");
         let mut config = ServerConfig::new(&base_url).expect("server config");
         config.organization_identifier = local.to_owned();
+        // Suites of single servers test the REST API, security and subscriptions with minimal
+        // resources; profile validation is on for federations and for whoever asks for it.
+        config.validation = false;
         configure(&mut config);
         let crls = crl
             .map(|pem| {

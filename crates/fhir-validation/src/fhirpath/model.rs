@@ -115,9 +115,13 @@ fn push_all<'a>(out: &mut Vec<Focus<'a>>, value: &'a Value, type_name: Option<&'
 }
 
 /// The children named `name` of `focus`: the member `name`, or for a choice element the member
-/// `name` + type (`valueString`).
+/// `name` + type (`valueString`). A primitive's `value` is the primitive itself, as in the
+/// reference's object model (profiles write `value.matches(...)` on a primitive element).
 pub(crate) fn member<'a>(focus: Focus<'a>, name: &str, out: &mut Vec<Focus<'a>>) {
     let Some(object) = focus.value.as_object() else {
+        if name == "value" && !focus.value.is_null() && !focus.value.is_array() {
+            out.push(focus);
+        }
         return;
     };
     if let Some(v) = object.get(name) {

@@ -74,6 +74,8 @@ async fn add_member(federation: &TestFederation, site: &TestSite) {
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
         {"fullUrl": "urn:uuid:0b6f0d1e-9c0e-4a51-8c1e-5b1cf5b0a001",
          "resource": {"resourceType": "Organization", "meta": tag,
+            "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-certificate-thumbprint",
+                "valueString": "9".repeat(128)}],
             "identifier": [{"system": ORGANIZATION_IDENTIFIER, "value": "dic9.dsf.test"}],
             "active": true, "name": "dic9",
             "endpoint": [{"reference": "urn:uuid:0b6f0d1e-9c0e-4a51-8c1e-5b1cf5b0a002", "type": "Endpoint"}]},
@@ -85,6 +87,7 @@ async fn add_member(federation: &TestFederation, site: &TestSite) {
             "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "hl7-fhir-rest"},
             "managingOrganization": {"reference": "urn:uuid:0b6f0d1e-9c0e-4a51-8c1e-5b1cf5b0a001", "type": "Organization"},
             "payloadType": [{"coding": [{"system": "http://hl7.org/fhir/resource-types", "code": "Task"}]}],
+            "payloadMimeType": ["application/fhir+json", "application/fhir+xml"],
             "address": "https://dic9.dsf.test/fhir"},
          "request": {"method": "POST", "url": "Endpoint"}}]});
     let (status, response) = site_call(federation, site, Method::POST, "", Some(&bundle)).await;

@@ -160,9 +160,26 @@ async fn a_task_for_a_process_the_engine_does_not_run_fails() {
     let client = federation.pki.client(Some(&site.certificate));
     // The FHIR server authorizes the process, but no plugin of the engine brings it.
     let coding = |code: &str| json!({"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": code});
-    let definition = json!({"resourceType": "ActivityDefinition",
-        "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
+    let tag = json!({"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]});
+    // Its Task profile, so that the Task passes validation and reaches the engine.
+    let profile = json!({"resourceType": "StructureDefinition", "meta": tag,
+        "url": "http://dsf.dev/fhir/StructureDefinition/task-unknown", "version": "1.0",
+        "name": "TaskUnknown", "status": "active", "date": "2026-11-30", "fhirVersion": "4.0.1",
+        "kind": "resource", "abstract": false, "type": "Task",
+        "baseDefinition": "http://dsf.dev/fhir/StructureDefinition/task", "derivation": "constraint",
+        "differential": {"element": [{"id": "Task.instantiatesCanonical", "path": "Task.instantiatesCanonical",
+            "fixedCanonical": "http://dsf.dev/bpe/Process/unknown|1.0"}]}});
+    let (code, body) = call(
+        &client,
+        Method::POST,
+        &site.server.url("StructureDefinition"),
+        Some(&profile),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let definition = json!({"resourceType": "ActivityDefinition", "meta": tag,
         "url": "http://dsf.dev/bpe/Process/unknown", "version": "1.0", "status": "active", "kind": "Task",
+        "date": "2026-11-30",
         "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization", "extension": [
             {"url": "message-name", "valueString": "start"},
             {"url": "task-profile", "valueCanonical": "http://dsf.dev/fhir/StructureDefinition/task-unknown|1.0"},
