@@ -14,6 +14,7 @@ pub mod body;
 pub mod bundles;
 pub mod capability;
 pub mod config;
+pub mod conformance;
 pub mod error;
 pub mod identity;
 pub mod init_bundle;

@@ -1,5 +1,6 @@
 //! From resolved settings to a running server: certificates are loaded and checked, the store is
-//! opened and seeded with the start-up bundle, and the API is served.
+//! opened and seeded with the DSF conformance resources and the start-up bundle, and the API is
+//! served.
 //!
 //! Anything unusable (a missing or unreadable certificate, a key that does not match, an expired
 //! server certificate, a bad start-up bundle) stops start-up with one line naming the file.
@@ -108,13 +109,15 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, SettingsError> {
     Ok(Store::open(&settings.store).await?)
 }
 
-/// Runs the start-up bundle (the configured file, or the local Organization and Endpoint when the
-/// local thumbprint is known) and creates the default Subscriptions.
+/// Loads the DSF conformance resources ([`crate::conformance`]), runs the start-up bundle (the
+/// configured file, or the local Organization and Endpoint when the local thumbprint is known) and
+/// creates the default Subscriptions. All of them are conditional, so every start may run them.
 pub async fn seed(
     state: &AppState,
     settings: &Resolved,
     thumbprint: Option<String>,
 ) -> Result<(), SettingsError> {
+    load_conformance(state).await?;
     let placeholders = Placeholders::new(&state.config, thumbprint.clone());
     let source = settings.init_bundle.as_ref().map_or_else(
         || "the default start-up bundle".to_owned(),
@@ -139,6 +142,23 @@ pub async fn seed(
     init_bundle::load_default_subscriptions(state)
         .await
         .map_err(|e| failed("the default Subscriptions", e))
+}
+
+/// Creates the conformance resources the store does not have yet.
+pub async fn load_conformance(state: &AppState) -> Result<(), SettingsError> {
+    const SOURCE: &str = "the DSF conformance resources";
+    let started = std::time::Instant::now();
+    let bundle = dsf_fhir::Resource::from_json_value(crate::conformance::bundle())
+        .map_err(|e| invalid(format!("{SOURCE}: {e}")))?;
+    init_bundle::load(state, bundle)
+        .await
+        .map_err(|e| failed(SOURCE, e))?;
+    tracing::info!(
+        resources = crate::conformance::FILES.len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "conformance resources loaded"
+    );
+    Ok(())
 }
 
 /// A start-up bundle's failure as one line.
