@@ -247,6 +247,36 @@ async fn read_access(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND, "remote by url");
 }
 
+/// A profile on the DSF Task profile (loaded as at every start): its slices and the base's.
+async fn on_dsf_task(backend: Backend) {
+    let site = start(backend).await;
+    dsf_fhir_server::startup::load_conformance(&site.server.state)
+        .await
+        .expect("conformance resources load");
+    let dsf_task = "http://dsf.dev/fhir/StructureDefinition/task";
+    let id = create(&site, &profile(PROFILE, dsf_task, "ALL")).await;
+    let url = site
+        .server
+        .url(&format!("StructureDefinition/{id}/$snapshot"));
+    let (status, sd) = call(&site.remote, Method::GET, &url, None).await;
+    assert_eq!(status, StatusCode::OK, "{sd}");
+    assert_snapshot(&sd, PROFILE);
+    let elements = sd["snapshot"]["element"].as_array().expect("snapshot");
+    assert!(
+        elements
+            .iter()
+            .any(|e| e["id"] == "Task.input:business-key"),
+        "the DSF Task profile's slices are in the snapshot"
+    );
+    let base = format!(
+        "{}?url={dsf_task}",
+        site.server.url("StructureDefinition/$snapshot")
+    );
+    let (status, sd) = call(&site.remote, Method::GET, &base, None).await;
+    assert_eq!(status, StatusCode::OK, "{sd}");
+    assert_eq!(sd["version"], "2.1.0");
+}
+
 async fn capability_statement(backend: Backend) {
     let site = start(backend).await;
     let (status, statement) = call(
@@ -270,5 +300,6 @@ both_backends!(
     by_url_and_inline,
     errors,
     read_access,
+    on_dsf_task,
     capability_statement
 );
