@@ -373,7 +373,7 @@ fn print(args: &ValidationBenchArgs, figures: &[Figures]) {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
-        "{:<9} {:>14} {:>10} {:>10} {:>16} {:>10} {:>10} {:>7} {:>18}",
+        "{:<9} {:>14} {:>10} {:>10} {:>16} {:>10} {:>10} {:>7} {:>22}",
         "store",
         "validated/s",
         "p50",
@@ -386,7 +386,7 @@ fn print(args: &ValidationBenchArgs, figures: &[Figures]) {
     );
     for f in figures {
         println!(
-            "{:<9} {:>14.0} {:>10} {:>10} {:>16.0} {:>10} {:>10} {:>6.1}% {:>18.0}",
+            "{:<9} {:>14.0} {:>10} {:>10} {:>16.0} {:>10} {:>10} {:>6.1}% {:>22.0}",
             f.store,
             f.validated.per_second,
             ms(f.validated.p50),
