@@ -10,16 +10,22 @@
 //! `dsf bench subscriptions` measures websocket subscriptions: Task creates with and without 10
 //! bound clients, the events delivered per second, and the latency from a create's response to
 //! its event.
+//!
+//! `dsf bench validation` measures what profile validation costs: creates/s of the ping/pong
+//! plugin's ping Task on a server that validates beside one that does not, in alternating rounds,
+//! and validations/s of the same Task in-process.
 
 mod baseline;
 mod fhir;
 mod load;
 mod stores;
 mod subscriptions;
+mod validation;
 
 pub use fhir::FhirBenchArgs;
 pub use stores::StoreArgs;
 pub use subscriptions::SubscriptionBenchArgs;
+pub use validation::ValidationBenchArgs;
 
 /// The benchmarks `dsf bench` runs.
 #[derive(Debug, clap::Subcommand)]
@@ -28,6 +34,8 @@ pub enum BenchCommand {
     Fhir(FhirBenchArgs),
     /// Websocket subscriptions: create rate with and without subscribers, delivery latency.
     Subscriptions(SubscriptionBenchArgs),
+    /// Profile validation: Task creates validated and unvalidated, validations in-process.
+    Validation(ValidationBenchArgs),
 }
 
 /// Runs a benchmark and prints its figures.
@@ -36,6 +44,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Fhir(args) => fhir::run(&args).await.map(|_| ()),
         BenchCommand::Subscriptions(args) => subscriptions::run(&args).await.map(|_| ()),
+        BenchCommand::Validation(args) => validation::run(&args).await.map(|_| ()),
     }
 }
 

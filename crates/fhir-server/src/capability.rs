@@ -75,6 +75,14 @@ pub fn capability_statement(config: &ServerConfig) -> Resource {
                     map.insert("searchRevInclude".into(), json!(revincludes));
                 }
                 map.insert("searchParam".into(), Value::Array(params));
+                if *t == "StructureDefinition" {
+                    // See crate::routes::snapshot.
+                    map.insert(
+                        "operation".into(),
+                        json!([{"name": "snapshot",
+                            "definition": "http://hl7.org/fhir/OperationDefinition/StructureDefinition-snapshot"}]),
+                    );
+                }
             }
             resource
         })

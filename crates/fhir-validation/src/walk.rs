@@ -201,15 +201,12 @@ impl<'v> Walk<'v> {
     }
 
     fn check_children(&mut self, node: &Node, object: &'v Map<String, Value>, parent: &Found<'v>) {
+        // Primitives' extensions (`_name`) are looked up only when the object has any.
+        let extended = object.keys().any(|k| k.starts_with('_'));
         for child in &node.children {
-            let values = self.values_of(object, child, parent);
-            let count = Self::count_of(object, child, values.len());
-            self.check_count(
-                &child.node,
-                count,
-                &format!("{}.{}", parent.location, child.name),
-                &child.node.path,
-            );
+            let values = self.values_of(object, child, parent, extended);
+            let count = Self::count_of(object, child, values.len(), extended);
+            self.check_count(&child.node, count, &parent.location, &child.name, None);
             if child.slices.is_empty() {
                 for found in &values {
                     self.check_unsliced(child, found);
@@ -255,8 +252,7 @@ impl<'v> Walk<'v> {
             }
         }
         for ((name, slice), count) in child.slices.iter().zip(counts) {
-            let location = format!("{parent}.{}", child.name);
-            self.check_count(slice, count, &location, &format!("{}:{name}", slice.path));
+            self.check_count(slice, count, parent, &child.name, Some(name));
         }
     }
 
@@ -270,32 +266,50 @@ impl<'v> Walk<'v> {
         }
     }
 
-    fn check_count(&mut self, node: &Node, count: u64, location: &str, what: &str) {
-        if count < node.min {
+    /// Checks the number of values of element `name` under `parent` (of its slice `slice`, if
+    /// given) against `node`; location and element name are made only for an issue.
+    fn check_count(
+        &mut self,
+        node: &Node,
+        count: u64,
+        parent: &str,
+        name: &str,
+        slice: Option<&str>,
+    ) {
+        let too_few = count < node.min;
+        let too_many = node.max.filter(|max| count > *max);
+        if !too_few && too_many.is_none() {
+            return;
+        }
+        let location = format!("{parent}.{name}");
+        let what = match slice {
+            Some(slice) => format!("{}:{slice}", node.path),
+            None => node.path.clone(),
+        };
+        if too_few {
             let message = format!(
                 "{what}: minimum required = {}, but only found {count} (from {})",
                 node.min, self.profile
             );
-            self.issue(Severity::Error, "structure", location, message);
+            self.issue(Severity::Error, "structure", &location, message);
         }
-        if let Some(max) = node.max
-            && count > max
-        {
+        if let Some(max) = too_many {
             let message = format!(
                 "{what}: max allowed = {max}, but found {count} (from {})",
                 self.profile
             );
-            self.issue(Severity::Error, "structure", location, message);
+            self.issue(Severity::Error, "structure", &location, message);
         }
     }
 
     /// The values of `child` in `object`, with their types; a choice's values of types the node
-    /// does not allow are reported.
+    /// does not allow are reported. `extended`: whether `object` has any `_name` member.
     fn values_of(
         &mut self,
         object: &'v Map<String, Value>,
         child: &Child,
         parent: &Found<'v>,
+        extended: bool,
     ) -> Vec<Found<'v>> {
         let mut out = Vec::new();
         if child.choice {
@@ -330,11 +344,20 @@ impl<'v> Walk<'v> {
             }
             return out;
         }
+        let value = object.get(&child.name);
+        let extras = if extended {
+            object.get(&format!("_{}", child.name))
+        } else {
+            None
+        };
+        if value.is_none() && extras.is_none() {
+            return out;
+        }
         let type_name = parent
             .type_name
             .and_then(|t| meta::element_type(&format!("{t}.{}", child.name)));
         let base = format!("{}.{}", parent.location, child.name);
-        match object.get(&child.name) {
+        match value {
             Some(Value::Array(items)) => {
                 for (i, value) in items.iter().enumerate().filter(|(_, v)| !v.is_null()) {
                     out.push(Found {
@@ -351,15 +374,18 @@ impl<'v> Walk<'v> {
             }),
             None => {}
         }
-        if let Some(extras) = object.get(&format!("_{}", child.name)) {
+        if let Some(extras) = extras {
             self.check_nested_extensions(extras, &base, 0);
         }
         out
     }
 
     /// How many values `child` has in `object`: a primitive given only by its extensions
-    /// (`_name`) counts too.
-    fn count_of(object: &Map<String, Value>, child: &Child, found: usize) -> u64 {
+    /// (`_name`, looked up when `extended`) counts too.
+    fn count_of(object: &Map<String, Value>, child: &Child, found: usize, extended: bool) -> u64 {
+        if !extended {
+            return found as u64;
+        }
         let extended = match object.get(&format!("_{}", child.name)) {
             Some(Value::Array(items)) => items.iter().filter(|v| !v.is_null()).count(),
             Some(_) => 1,

@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub mod resource;
+pub mod snapshot;
 pub mod system;
 
 use axum::Router;
@@ -29,6 +30,14 @@ pub fn router(state: AppState) -> Router {
                 .post(resource::create)
                 .put(resource::conditional_update)
                 .delete(resource::conditional_delete),
+        )
+        .route(
+            "/StructureDefinition/$snapshot",
+            get(snapshot::canonical).post(snapshot::canonical),
+        )
+        .route(
+            "/StructureDefinition/{id}/$snapshot",
+            get(snapshot::instance).post(snapshot::instance),
         )
         .route("/{type}/_history", get(resource::type_history))
         .route(
