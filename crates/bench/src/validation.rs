@@ -412,8 +412,6 @@ mod tests {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "the validator refuses the ping Task while task-ping slices Task.input by a \
-                pattern on type instead of the DSF Task profile's discriminators"]
     async fn runs_at_small_scale() {
         crate::install_crypto_provider();
         let args = ValidationBenchArgs {

@@ -130,11 +130,6 @@ pub async fn check(
     if failing_task || !issues.iter().any(|i| i.is_error()) {
         return Ok(());
     }
-    eprintln!(
-        "TMPDEBUG refused {}: {:?}",
-        resource.resource_type(),
-        issues.iter().filter(|i| i.is_error()).collect::<Vec<_>>()
-    );
     let issues = issues
         .into_iter()
         .map(|i| {
