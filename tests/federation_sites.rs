@@ -122,7 +122,7 @@ async fn sites_of_a_federation_authorize_each_other() {
     }
 
     // dic1 authorizes dic2 (and nobody else) to send it ping.
-    let definition = json!({"resourceType": "ActivityDefinition",
+    let definition = json!({"resourceType": "ActivityDefinition", "date": "2026-11-30",
         "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
         "url": "http://dsf.dev/bpe/Process/ping", "version": "1.0", "status": "active", "kind": "Task",
         "extension": [{"url": "http://dsf.dev/fhir/StructureDefinition/extension-process-authorization", "extension": [

@@ -50,7 +50,8 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 /// Serves the FHIR API for `store` on `listener` until `shutdown` completes: over mutual TLS, or
-/// over plain HTTP behind a proxy or for development, as `auth` says.
+/// over plain HTTP behind a proxy or for development, as `auth` says. The DSF profiles are
+/// loaded first, as at every start of a site.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
@@ -58,7 +59,11 @@ pub async fn serve(
     auth: AuthMode,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_state(listener, AppState::new(store, config, auth), shutdown).await
+    let state = AppState::new(store, config, auth);
+    startup::load_conformance(&state)
+        .await
+        .map_err(std::io::Error::other)?;
+    serve_state(listener, state, shutdown).await
 }
 
 /// [`serve`] with a prepared state.
