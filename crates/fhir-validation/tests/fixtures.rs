@@ -199,3 +199,38 @@ fn mutated_tasks_are_refused_with_the_right_issue() {
     unknown_profile["meta"]["profile"] = json!(["http://example.org/StructureDefinition/none"]);
     expect(&unknown_profile, "Task.meta.profile[0]", "not found");
 }
+
+#[test]
+fn any_mutation_gives_issues_not_panics() {
+    let Some(loaded) = loaded() else { return };
+    let odd = [
+        json!(null),
+        json!("x"),
+        json!(1),
+        json!([]),
+        json!({}),
+        json!([{"url": 1}]),
+    ];
+    let mut validated = 0;
+    for r in loaded
+        .resources
+        .iter()
+        .filter(|r| r.pointer("/meta/profile").is_some())
+    {
+        let Some(object) = r.as_object() else {
+            continue;
+        };
+        for key in object.keys().filter(|k| *k != "resourceType") {
+            let mut removed = r.clone();
+            removed.as_object_mut().expect("object").remove(key);
+            loaded.validator.validate(&removed);
+            for value in &odd {
+                let mut changed = r.clone();
+                changed[key.as_str()] = value.clone();
+                loaded.validator.validate(&changed);
+                validated += 1;
+            }
+        }
+    }
+    assert!(validated > 500, "{validated} mutations validated");
+}
