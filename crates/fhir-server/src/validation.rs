@@ -14,6 +14,7 @@
 //! most [`MAX_AGE`] so that changes written by another server process are seen. A transaction
 //! that writes conformance resources validates its later entries against what it wrote.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,8 @@ pub enum Write {
 pub struct Profiles {
     store: Store,
     current: RwLock<Option<(Instant, Arc<Validator>)>>,
+    /// Counts invalidations, so that a validator loaded before one is not kept after it.
+    generation: AtomicU64,
 }
 
 impl Profiles {
@@ -57,11 +60,13 @@ impl Profiles {
         Profiles {
             store,
             current: RwLock::new(None),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Drops the validator: conformance resources changed.
     pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut current) = self.current.write() {
             *current = None;
         }
@@ -77,19 +82,26 @@ impl Profiles {
             }
             return Ok(Arc::new(Validator::new(conformance)));
         }
+        self.latest().await
+    }
+
+    /// The validator over the committed conformance resources (cached).
+    pub async fn latest(&self) -> Result<Arc<Validator>, StoreError> {
         if let Ok(current) = self.current.read()
             && let Some((loaded, validator)) = current.as_ref()
             && loaded.elapsed() < MAX_AGE
         {
             return Ok(validator.clone());
         }
-        let started = Instant::now();
+        let (started, generation) = (Instant::now(), self.generation.load(Ordering::SeqCst));
         let mut conformance = Conformance::new();
         for t in CONFORMANCE_TYPES {
             add_all(&mut conformance, self.store.search(&all(t), ALL).await?);
         }
         let validator = Arc::new(Validator::new(conformance));
-        if let Ok(mut current) = self.current.write() {
+        if let Ok(mut current) = self.current.write()
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
             *current = Some((started, validator.clone()));
         }
         Ok(validator)

@@ -149,12 +149,7 @@ async fn find(state: &AppState, caller: &Caller, canonical: &str) -> Result<Map<
 
 /// `profile` with `snapshot.element` generated; 422 when it cannot be.
 async fn with_snapshot(state: &AppState, profile: Map<String, Value>) -> Result<Reply> {
-    // The validator is shared by all writes; the transaction only asks for it and is dropped
-    // before the snapshot is made.
-    let validator = {
-        let mut tx = state.store.begin().await?;
-        state.profiles.validator(&mut tx).await?
-    };
+    let validator = state.profiles.latest().await?;
     let mut profile = Value::Object(profile);
     let generated = validator.snapshot(&profile).map_err(|e| {
         ApiError::new(
