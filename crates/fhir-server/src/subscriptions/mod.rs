@@ -3,7 +3,8 @@
 //!
 //! One task per server process follows the store's change feed ([`dsf_fhir_store::Store::changes`]):
 //! it takes the committed creates and updates that arrived meanwhile (up to
-//! [`dsf_fhir_store::MATCH_BATCH`]), with the versions themselves when this process wrote them
+//! [`dsf_fhir_store::MATCH_BATCH`]; with clients bound, after letting the tasks of commits under
+//! way run first), with the versions themselves when this process wrote them
 //! and read back otherwise ([`dsf_fhir_store::Store::written_version`]), matches them against the active Subscriptions of
 //! their type ([`registry`]) with the search's own SQL, one statement per Subscription
 //! ([`dsf_fhir_store::Store::matching`]), and queues a frame for each bound client that may read
@@ -30,6 +31,9 @@ use registry::Registry;
 /// Most changes delivered together: their matching against each Subscription is one statement.
 const BATCH: usize = dsf_fhir_store::MATCH_BATCH;
 
+/// How often the delivery task lets other tasks run before it takes the changes committed so far.
+const YIELDS: usize = 16;
+
 /// Starts delivering the store's changes to the bound websocket clients of `state`; the task ends
 /// when the store's feed does or it is aborted.
 pub fn start(state: &AppState) -> JoinHandle<()> {
@@ -42,6 +46,13 @@ pub fn start(state: &AppState) -> JoinHandle<()> {
             let mut batch = Vec::new();
             let mut missed = false;
             let mut next = feed.recv().await;
+            // Under load, writes committing at this moment join the batch: one wake-up of each
+            // client for several events. Yielding costs nothing when nothing else is runnable.
+            if !state.subscribers.is_empty() {
+                for _ in 0..YIELDS {
+                    tokio::task::yield_now().await;
+                }
+            }
             loop {
                 match next {
                     Ok(Change::Written(written)) => batch.push(written),
