@@ -61,3 +61,19 @@ pub(crate) fn percentile(sorted: &[Duration], q: f64) -> Duration {
         .copied()
         .unwrap_or_default()
 }
+
+/// POSTs the Task `body` to `url` (`{base}/Task`) asking for a minimal answer.
+pub async fn post_task(
+    client: &reqwest::Client,
+    url: String,
+    body: String,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(url)
+        .header("content-type", "application/fhir+json")
+        .header("accept", "application/fhir+json")
+        .header("prefer", "return=minimal")
+        .body(body)
+        .send()
+        .await
+}

@@ -198,14 +198,7 @@ async fn creates(
     load::run(clients, total, move |i| {
         let (client, url, responses) = (client.clone(), url.clone(), responses.clone());
         async move {
-            let response = client
-                .post(url)
-                .header("content-type", "application/fhir+json")
-                .header("accept", "application/fhir+json")
-                .header("prefer", "return=minimal")
-                .body(local_task(from + i))
-                .send()
-                .await?;
+            let response = load::post_task(&client, url, local_task(from + i)).await?;
             let at = Instant::now();
             check(&response, 201)?;
             let id = response

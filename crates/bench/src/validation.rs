@@ -186,14 +186,7 @@ async fn create(
     base: &str,
     task: &Value,
 ) -> anyhow::Result<(u16, String)> {
-    let response = client
-        .post(format!("{base}/Task"))
-        .header("content-type", "application/fhir+json")
-        .header("accept", "application/fhir+json")
-        .header("prefer", "return=minimal")
-        .body(task.to_string())
-        .send()
-        .await?;
+    let response = load::post_task(client, format!("{base}/Task"), task.to_string()).await?;
     let status = response.status().as_u16();
     Ok((status, response.text().await?))
 }
@@ -243,14 +236,7 @@ async fn creates(
             pings.task(from + i).to_string(),
         );
         async move {
-            let response = client
-                .post(url)
-                .header("content-type", "application/fhir+json")
-                .header("accept", "application/fhir+json")
-                .header("prefer", "return=minimal")
-                .body(body)
-                .send()
-                .await?;
+            let response = load::post_task(&client, url, body).await?;
             check(&response, 201)?;
             response.bytes().await?;
             Ok(())
@@ -278,10 +264,7 @@ async fn validations_per_second(
     task: Value,
     total: usize,
 ) -> anyhow::Result<f64> {
-    let validator = {
-        let mut tx = state.store.begin().await?;
-        state.profiles.validator(&mut tx).await?
-    };
+    let validator = state.profiles.latest().await?;
     let issues = validator.validate(&task);
     if let Some(error) = issues.iter().find(|i| i.is_error()) {
         bail!("the ping Task is invalid in-process: {}", error.message);

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{client, send};
-use dsf_fhir::Format;
 use dsf_fhir_server::settings::{Resolved, SettingsError, Transport};
 use dsf_fhir_server::{AppState, AuthMode, ServerConfig, conformance, startup};
 use dsf_testkit::{Backend, TestDb};
@@ -206,23 +205,9 @@ dsf_testkit::both_backends!(
 
 // --- compatibility with the DSF core definitions ---
 
+/// The reference's DSF core definitions.
 fn fixtures() -> Option<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
-    .join("dsf-core/fhir");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("compatibility fixtures missing: {}", dir.display());
-    }
-    eprintln!(
-        "compatibility fixtures not found at {}: skipped",
-        dir.display()
-    );
-    None
+    dsf_testkit::fixtures::dir().map(|d| d.join("dsf-core/fhir"))
 }
 
 /// The key pairing a definition with its counterpart: type and url|version, or name.
@@ -237,22 +222,9 @@ fn key(resource: &Value) -> String {
 fn reference_definitions(dir: &Path) -> BTreeMap<String, Value> {
     let mut found = BTreeMap::new();
     for resource_type in TYPES {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(resource_type))
-            .expect("fixture folder")
-            .map(|e| e.expect("entry").path())
-            .filter(|p| p.extension().is_some_and(|x| x == "xml"))
-            .collect();
-        files.sort();
-        for file in files {
-            let mut ignore = file.clone().into_os_string();
-            ignore.push(".ignore");
-            if Path::new(&ignore).exists() {
-                continue;
-            }
-            let bytes = std::fs::read(&file).expect("fixture read");
-            let resource = dsf_fhir::parse(&bytes, Format::Xml)
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            let json = Value::Object(resource.into_json());
+        for (file, json) in
+            dsf_testkit::fixtures::xml_resources(&dir.join(resource_type), str::to_owned)
+        {
             assert!(
                 found.insert(key(&json), json).is_none(),
                 "{} repeats a canonical",

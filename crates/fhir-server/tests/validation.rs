@@ -4,9 +4,9 @@
 //! accepted, mutated copies are refused with 403 and the issue that names what is wrong, and
 //! nothing invalid is stored.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use dsf_fhir::Format;
+use dsf_testkit::fixtures::{self, plugin_placeholders};
 use dsf_testkit::secure::{SecureServer, TestPki, call, member, post};
 use dsf_testkit::{Backend, both_backends};
 use reqwest::{Client, Method, StatusCode};
@@ -15,54 +15,18 @@ use serde_json::{Value, json};
 const LOCAL: &str = "dic1.dsf.test";
 const READ_ACCESS_TAG: &str = "http://dsf.dev/fhir/CodeSystem/read-access-tag";
 
-fn fixtures() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "fixtures missing at {}",
-        dir.display()
-    );
-    eprintln!("fixtures missing at {}: skipped", dir.display());
-    None
-}
-
-/// The XML resources below `dir` with the conditional-create criteria of their `.post` files
-/// (files marked `.ignore` left out), plugin placeholders filled.
+/// The XML resources below `dir` (Subscriptions left out: the server makes its own) with the
+/// conditional-create criteria of their `.post` files, plugin placeholders filled.
 fn resources(dir: &Path) -> Vec<(Value, Option<String>)> {
-    let mut paths: Vec<PathBuf> = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "xml")
-                && !path.with_extension("xml.ignore").exists()
-            {
-                paths.push(path);
-            }
-        }
-    }
-    paths.sort();
-    paths
+    let fill = plugin_placeholders(LOCAL);
+    fixtures::xml_resources(dir, &fill)
         .into_iter()
-        .filter(|p| !p.to_string_lossy().contains("/Subscription/"))
-        .map(|path| {
-            let fill = |text: String| {
-                text.replace("#{version}", "1.0")
-                    .replace("#{date}", "2026-11-30")
-                    .replace("#{organization}", LOCAL)
-            };
-            let text = fill(std::fs::read_to_string(&path).expect("fixture"));
-            let resource = dsf_fhir::parse(text.as_bytes(), Format::Xml)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        .filter(|(path, _)| !path.to_string_lossy().contains("/Subscription/"))
+        .map(|(path, resource)| {
             let criteria = std::fs::read_to_string(path.with_extension("xml.post"))
                 .ok()
-                .map(|c| fill(c.trim().to_owned()));
-            (Value::Object(resource.into_json()), criteria)
+                .map(|c| fill(c.trim()));
+            (resource, criteria)
         })
         .collect()
 }
@@ -154,7 +118,7 @@ async fn refused(site: &Site, task: &Value, location: &str, words: &str) {
 }
 
 async fn reference_resources_load_and_mutations_are_refused(backend: Backend) {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = fixtures::dir() else { return };
     let site = start(backend, true).await;
     let base = site.server.url("");
 

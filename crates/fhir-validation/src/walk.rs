@@ -103,7 +103,7 @@ impl<'v> Walk<'v> {
         self.depth += 1;
         let found = Found {
             value,
-            type_name: static_type(type_name),
+            type_name: meta::type_name(type_name),
             location: location.to_owned(),
         };
         self.check_value(&profile.root, &found);
@@ -507,7 +507,8 @@ impl<'v> Walk<'v> {
         }
         match value {
             Value::Object(object) => {
-                for (key, v) in object {
+                // Primitives hold no extensions: no location is made for them.
+                for (key, v) in object.iter().filter(|(_, v)| v.is_object() || v.is_array()) {
                     let at = format!("{location}.{}", key.trim_start_matches('_'));
                     if is_extension(key) {
                         for (i, ext) in v.as_array().into_iter().flatten().enumerate() {
@@ -524,7 +525,8 @@ impl<'v> Walk<'v> {
                 }
             }
             Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
+                let nested = items.iter().enumerate().filter(|(_, v)| v.is_object());
+                for (i, v) in nested {
                     self.check_nested_extensions(v, &format!("{location}[{i}]"), depth + 1);
                 }
             }
@@ -535,11 +537,6 @@ impl<'v> Walk<'v> {
 
 fn is_extension(name: &str) -> bool {
     name == "extension" || name == "modifierExtension"
-}
-
-/// The table's static name of a type, for FHIRPath's type-aware navigation.
-fn static_type(name: &str) -> Option<&'static str> {
-    meta::type_name(name)
 }
 
 /// The (system, code) pairs a coded value holds: a `code`/`string`/`uri`, a Coding or Quantity,

@@ -2,52 +2,18 @@
 //! load into a validator, the draft Tasks the plugins ship validate against their profiles, and
 //! mutated copies are refused with the issue that names what is wrong.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use dsf_fhir::Format;
 use dsf_fhir_validation::{Conformance, Issue, Validator};
+use dsf_testkit::fixtures::{self, plugin_placeholders};
 use serde_json::{Value, json};
 
-fn fixtures() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "fixtures missing at {}",
-        dir.display()
-    );
-    eprintln!("fixtures missing at {}: skipped", dir.display());
-    None
-}
-
-/// Every XML resource below `dir` (recursively), with the plugin placeholders filled in.
+/// Every XML resource below `dir`, with the plugin placeholders filled in.
 fn load(dir: &Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            out.extend(load(&path));
-        } else if path.extension().is_some_and(|e| e == "xml")
-            && !path.with_extension("xml.ignore").exists()
-        {
-            let text = std::fs::read_to_string(&path)
-                .expect("read fixture")
-                .replace("#{version}", "1.0")
-                .replace("#{date}", "2026-11-30")
-                .replace("#{organization}", "Test_DIC");
-            let resource = dsf_fhir::parse(text.as_bytes(), Format::Xml)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            out.push(Value::Object(resource.into_json()));
-        }
-    }
-    out
+    fixtures::xml_resources(dir, plugin_placeholders("Test_DIC"))
+        .into_iter()
+        .map(|(_, resource)| resource)
+        .collect()
 }
 
 struct Loaded {
@@ -56,7 +22,7 @@ struct Loaded {
 }
 
 fn loaded() -> Option<Loaded> {
-    let dir = fixtures()?;
+    let dir = fixtures::dir()?;
     let mut conformance = Conformance::new();
     let mut resources = load(&dir.join("dsf-core/fhir"));
     for plugin in ["ping-pong", "hello-world", "allow-list"] {

@@ -2,6 +2,7 @@
 //! databases, so that every store and server test runs against both backends.
 
 pub mod federation;
+pub mod fixtures;
 pub mod secure;
 
 use std::path::PathBuf;
