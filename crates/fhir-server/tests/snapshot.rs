@@ -224,6 +224,31 @@ async fn errors(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
     let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap_or("");
     assert!(diagnostics.contains("no-such-base"), "{outcome}");
+
+    // A stored profile that is its own base ends in 422, not in endless recursion.
+    let cyclic_url = "http://dsf.dev/fhir/StructureDefinition/task-cyclic";
+    let id = create(&site, &profile(cyclic_url, cyclic_url, "ALL")).await;
+    let url = site
+        .server
+        .url(&format!("StructureDefinition/{id}/$snapshot"));
+    let (status, outcome) = call(&site.local, Method::GET, &url, None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+
+    // Bytes that are no FHIR resource at all: 403, as the reference answers unreadable bodies.
+    let response = site
+        .local
+        .post(&operation)
+        .header("content-type", "application/fhir+json")
+        .header("accept", "application/fhir+json")
+        .body("{\"resourceType\": \"Parameters\", ")
+        .send()
+        .await
+        .expect("answer");
+    let status = response.status();
+    let outcome: Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("OperationOutcome");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
 }
 
 async fn read_access(backend: Backend) {
