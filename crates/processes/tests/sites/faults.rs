@@ -10,7 +10,7 @@ use dsf_testkit::secure::call;
 use reqwest::Method;
 use serde_json::json;
 
-use super::{engine, engine_with, finished, ping_from, ping_statuses, start_ping};
+use super::{assert_pinged, engine, engine_with, finished, ping_from, start_ping};
 
 /// Waits until `site` holds one requested Task (that no engine has taken).
 async fn wait_for_requested_task(federation: &TestFederation, site: &TestSite) {
@@ -29,10 +29,6 @@ async fn wait_for_requested_task(federation: &TestFederation, site: &TestSite) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("no requested Task arrived at {}", site.name);
-}
-
-fn status(organization: &str, status: &str) -> (String, String) {
-    (organization.to_owned(), status.to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,14 +50,12 @@ async fn down_and_refusing_targets_are_reported() {
     federation.sites[2].server.stop();
     let site = federation.site("dic1");
     let task = ping_from(&federation, site).await;
-    assert_eq!(task["status"], "completed", "{task}");
-    assert_eq!(
-        ping_statuses(&task),
-        vec![
-            status("dic2.dsf.test", "not-allowed"),
-            status("dic3.dsf.test", "not-reachable")
+    assert_pinged(
+        &task,
+        &[
+            ("dic2.dsf.test", "not-allowed"),
+            ("dic3.dsf.test", "not-reachable"),
         ],
-        "{task}"
     );
     assert!(task.to_string().contains("error-message"), "{task}");
     dic1.stop().await;
@@ -80,12 +74,7 @@ async fn a_missing_pong_times_out() {
     let site = federation.site("dic1");
     // The model waits 20 s for the pong.
     let task = ping_from(&federation, site).await;
-    assert_eq!(task["status"], "completed", "{task}");
-    assert_eq!(
-        ping_statuses(&task),
-        vec![status("dic2.dsf.test", "pong-missing")],
-        "{task}"
-    );
+    assert_pinged(&task, &[("dic2.dsf.test", "pong-missing")]);
     dic1.stop().await;
 }
 
@@ -118,12 +107,7 @@ async fn an_engine_restarted_while_its_ping_waits_gets_the_pong() {
     // Restarted, dic1's engine catches up on the pong and its ping finishes.
     let dic1 = engine(&federation, site, dir.path()).await;
     let task = finished(&federation, site, id).await;
-    assert_eq!(task["status"], "completed", "{task}");
-    assert_eq!(
-        ping_statuses(&task),
-        vec![status("dic2.dsf.test", "pong-received")],
-        "{task}"
-    );
+    assert_pinged(&task, &[("dic2.dsf.test", "pong-received")]);
     dic1.stop().await;
     dic2.stop().await;
 }
@@ -140,12 +124,7 @@ async fn a_restarted_fhir_server_loses_no_task() {
     federation.restart_server("dic1").await;
     let site = federation.site("dic1");
     let task = ping_from(&federation, site).await;
-    assert_eq!(task["status"], "completed", "{task}");
-    assert_eq!(
-        ping_statuses(&task),
-        vec![status("dic2.dsf.test", "pong-received")],
-        "{task}"
-    );
+    assert_pinged(&task, &[("dic2.dsf.test", "pong-received")]);
     dic1.stop().await;
     dic2.stop().await;
 }

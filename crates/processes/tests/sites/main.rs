@@ -203,6 +203,16 @@ pub fn ping_statuses(task: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// Fails unless the ping `task` completed with these `(organization, status)` ping statuses.
+pub fn assert_pinged(task: &Value, expected: &[(&str, &str)]) {
+    assert_eq!(task["status"], "completed", "{task}");
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(o, s)| ((*o).to_owned(), (*s).to_owned()))
+        .collect();
+    assert_eq!(ping_statuses(task), expected, "{task}");
+}
+
 /// Pings dic2 and dic3 from dic1, every site running `plugins`.
 pub async fn ping_every_other_site(backend: Backend, plugins: fn() -> Vec<Arc<dyn ProcessPlugin>>) {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -224,14 +234,12 @@ pub async fn ping_every_other_site(backend: Backend, plugins: fn() -> Vec<Arc<dy
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().expect("Task id");
     let task = finished(&federation, dic1, id).await;
-    assert_eq!(task["status"], "completed", "{task}");
-    assert_eq!(
-        ping_statuses(&task),
-        vec![
-            ("dic2.dsf.test".to_owned(), "pong-received".to_owned()),
-            ("dic3.dsf.test".to_owned(), "pong-received".to_owned()),
+    assert_pinged(
+        &task,
+        &[
+            ("dic2.dsf.test", "pong-received"),
+            ("dic3.dsf.test", "pong-received"),
         ],
-        "{task}"
     );
     // The pinged sites completed the ping Tasks they received, with a pong-send output.
     let dic2 = federation.site("dic2");
