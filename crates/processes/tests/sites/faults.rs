@@ -10,7 +10,7 @@ use dsf_testkit::secure::call;
 use reqwest::Method;
 use serde_json::json;
 
-use super::{assert_pinged, engine, engine_with, finished, ping_from, start_ping};
+use super::{assert_pinged, engine, engine_with, finished, ping_from, start_ping, start_ping_at};
 
 /// Waits until `site` holds one requested Task (that no engine has taken).
 async fn wait_for_requested_task(federation: &TestFederation, site: &TestSite) {
@@ -87,16 +87,7 @@ async fn an_engine_restarted_while_its_ping_waits_gets_the_pong() {
     dic2.stop().await;
     let site = federation.site("dic1");
     let dic1 = engine(&federation, site, dir.path()).await;
-    let client = federation.pki.client(Some(&site.certificate));
-    let (code, created) = call(
-        &client,
-        Method::POST,
-        &site.server.url("Task"),
-        Some(&start_ping(site)),
-    )
-    .await;
-    assert_eq!(code, 201, "{created}");
-    let id = created["id"].as_str().expect("id");
+    let id = start_ping_at(&federation, site).await;
     // The ping reached dic2, whose engine is down; dic1's instance waits for the pong.
     let dic2_site = federation.site("dic2");
     wait_for_requested_task(&federation, dic2_site).await;
@@ -106,7 +97,7 @@ async fn an_engine_restarted_while_its_ping_waits_gets_the_pong() {
     wait_for_requested_task(&federation, site).await;
     // Restarted, dic1's engine catches up on the pong and its ping finishes.
     let dic1 = engine(&federation, site, dir.path()).await;
-    let task = finished(&federation, site, id).await;
+    let task = finished(&federation, site, &id).await;
     assert_pinged(&task, &[("dic2.dsf.test", "pong-received")]);
     dic1.stop().await;
     dic2.stop().await;

@@ -137,6 +137,12 @@ pub async fn run_task(federation: &TestFederation, site: &TestSite, task: &Value
 
 /// Starts a ping at `site` (to every other site) and waits until its start Task has finished.
 pub async fn ping_from(federation: &TestFederation, site: &TestSite) -> Value {
+    let id = start_ping_at(federation, site).await;
+    finished(federation, site, &id).await
+}
+
+/// Creates the start-ping Task at `site`; its id.
+pub async fn start_ping_at(federation: &TestFederation, site: &TestSite) -> String {
     let client = federation.pki.client(Some(&site.certificate));
     let (code, created) = call(
         &client,
@@ -146,7 +152,7 @@ pub async fn ping_from(federation: &TestFederation, site: &TestSite) -> Value {
     )
     .await;
     assert_eq!(code, 201, "{created}");
-    finished(federation, site, created["id"].as_str().expect("Task id")).await
+    created["id"].as_str().expect("Task id").to_owned()
 }
 
 /// Polls Task `id` on `site` until its status is not requested or in progress.
@@ -223,17 +229,7 @@ pub async fn ping_every_other_site(backend: Backend, plugins: fn() -> Vec<Arc<dy
         engines.push(engine_with(&federation, site, dir.path(), plugins(), Vec::new()).await);
     }
     let dic1 = federation.site("dic1");
-    let client = federation.pki.client(Some(&dic1.certificate));
-    let (status, created) = call(
-        &client,
-        Method::POST,
-        &dic1.server.url("Task"),
-        Some(&start_ping(dic1)),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().expect("Task id");
-    let task = finished(&federation, dic1, id).await;
+    let task = ping_from(&federation, dic1).await;
     assert_pinged(
         &task,
         &[
