@@ -112,6 +112,11 @@ impl Sql {
         self
     }
 
+    /// The statement's text and its arguments.
+    pub(crate) fn into_parts(self) -> (String, Vec<Arg>) {
+        (self.text, self.args)
+    }
+
     /// Appends a placeholder for a JSON document (JSONB on PostgreSQL).
     pub(crate) fn bind_json(&mut self, json: String) -> &mut Self {
         self.bind(json);
@@ -225,18 +230,6 @@ impl Db {
             .connect_with(options.read_only(true))
             .await?;
         Ok(Db::Sqlite { writer, readers })
-    }
-
-    /// In-memory SQLite connections for SQL that reads no table (matching one version).
-    pub(crate) async fn open_matcher() -> Result<sqlx::SqlitePool, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-        Ok(SqlitePoolOptions::new()
-            .max_connections(2)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?)
     }
 
     /// Connects to PostgreSQL at `url` and migrates the database.
@@ -397,15 +390,6 @@ impl Session {
             .and_then(|r| r.first())
             .and_then(Val::int)
             .unwrap_or(0))
-    }
-
-    /// Runs a query that returns one integer per row.
-    pub(crate) async fn fetch_ints(&mut self, sql: Sql) -> Result<Vec<i64>, StoreError> {
-        let rows = self.fetch(sql, &[Col::Int]).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| r.first().and_then(Val::int))
-            .collect())
     }
 
     /// Commits a write transaction and announces `changes` on the change feed once committed; a

@@ -50,6 +50,9 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// Matching versions against a search failed (in-memory SQLite).
+    #[error("matching failed: {0}")]
+    Matching(String),
     /// Migrating the database at start-up failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

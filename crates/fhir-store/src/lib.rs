@@ -15,6 +15,7 @@ mod changes;
 mod db;
 mod error;
 mod group_commit;
+mod matcher;
 pub mod search;
 mod store;
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use dsf_fhir::Resource;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -15,9 +15,10 @@ use crate::StoreError;
 use crate::cache::ReadCache;
 use crate::changes::{Change, Feed, Recent, Written};
 use crate::db::{Arg, Col, Db, Dialect, Session, Sql, Val};
+use crate::matcher::Matcher;
 use crate::search::index::{IndexRow, index_rows};
 use crate::search::query::SearchQuery;
-use crate::search::sql::{push_count, push_page};
+use crate::search::sql::{push_count, push_matches, push_page};
 
 /// Where resources are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,8 +129,8 @@ pub struct Store {
     db: Db,
     cache: Option<Arc<ReadCache>>,
     feed: Arc<Feed>,
-    /// In-memory SQLite connections that match single versions against searches.
-    matcher: sqlx::SqlitePool,
+    /// The in-memory SQLite connection that matches versions against searches.
+    matcher: Arc<Matcher>,
 }
 
 /// A write transaction: everything in it is committed together, or nothing is when it is dropped
@@ -249,7 +250,7 @@ impl Store {
             db,
             cache,
             feed: Arc::new(feed),
-            matcher: Db::open_matcher().await?,
+            matcher: Arc::new(Matcher::open()?),
         })
     }
 
@@ -353,16 +354,16 @@ impl Store {
     /// SQL, run over that version and its index rows alone (so a later version does not hide
     /// it). A deletion meets no criteria.
     ///
-    /// The SQL reads no table, so it runs in this process on an in-memory SQLite connection
-    /// whatever the backend: no database round trip per match. (The search conditions compare
+    /// The SQL reads no table, so it runs in this process and thread on an in-memory SQLite
+    /// database whatever the backend: no database round trip per match. (The search conditions compare
     /// the index's normalized text and integer ranges, on which both backends agree.)
-    pub async fn matches(&self, query: &SearchQuery, stored: &Stored) -> Result<bool, StoreError> {
-        Ok(!self.matching(query, &[stored]).await?.is_empty())
+    pub fn matches(&self, query: &SearchQuery, stored: &Stored) -> Result<bool, StoreError> {
+        Ok(!self.matching(query, &[stored])?.is_empty())
     }
 
     /// The sequence numbers of those of `versions` that match `query`, with the same semantics
     /// as [`Store::matches`], in one statement per [`MATCH_BATCH`] versions.
-    pub async fn matching(
+    pub fn matching(
         &self,
         query: &SearchQuery,
         versions: &[&Stored],
@@ -374,11 +375,11 @@ impl Store {
             .collect();
         let mut matching = Vec::new();
         for batch in candidates.chunks(MATCH_BATCH) {
-            let mut session = Session::SqliteRead(self.matcher.acquire().await?);
-            let mut sql = session.sql();
+            let mut sql = Sql::new(Dialect::Sqlite);
             push_version_tables(&mut sql, batch);
-            push_page(&mut sql, query, batch.len() as i64, 0);
-            matching.extend(session.fetch_ints(sql).await?);
+            // No LIMIT: SQLite prepares a statement anew whenever its bound LIMIT is bound again.
+            push_matches(&mut sql, query);
+            matching.extend(self.matcher.fetch_ints(sql)?);
         }
         Ok(matching)
     }
@@ -396,11 +397,11 @@ impl Store {
         session.fetch_int(sql).await.map(|_| ())
     }
 
-    /// Closes all database connections (the change feed's too).
+    /// Closes all database connections (the change feed's too); the in-memory matching database
+    /// goes with the last clone of the store.
     pub async fn close(&self) {
         self.feed.close();
         self.db.close().await;
-        self.matcher.close().await;
     }
 }
 
@@ -778,37 +779,46 @@ async fn write_version(
 
 /// Appends `WITH` tables named `resources` and `search_params` that hold only `versions` and the
 /// index rows they are written with, so that the search SQL appended next sees those versions
-/// alone.
+/// alone (SQLite). The rows are bound as two JSON arrays, so the statement's text depends on the
+/// query alone and is prepared once per connection, however many versions and rows there are.
 fn push_version_tables(sql: &mut Sql, versions: &[&Stored]) {
-    sql.push("WITH resources (seq, res_type, res_id, version, last_updated, deleted, current) AS (VALUES ");
-    for (i, stored) in versions.iter().enumerate() {
-        let micros = i64::try_from(stored.last_updated.unix_timestamp_nanos() / 1000).unwrap_or(0);
-        sql.push(if i > 0 { ", (" } else { "(" })
-            .bind(stored.seq)
-            .push(", ")
-            .bind(stored.resource_type().to_owned())
-            .push(", ")
-            .bind(stored.id().to_owned())
-            .push(", ")
-            .bind(stored.version)
-            .push(", ")
-            .bind(micros)
-            .push(", 0, 1)");
-    }
-    sql.push("), search_params (seq, res_type, param, sys, val, raw, lo, hi) AS (VALUES ");
-    for (i, stored) in versions.iter().enumerate() {
+    let mut resources = Vec::with_capacity(versions.len());
+    let mut params = Vec::new();
+    for stored in versions {
         let resource_type = stored.resource_type();
-        let mut rows = index_rows(resource_type, stored.resource.as_json());
-        if rows.is_empty() {
-            // VALUES needs a row: one that no criterion names.
-            rows.push(IndexRow::new(""));
+        let micros = i64::try_from(stored.last_updated.unix_timestamp_nanos() / 1000).unwrap_or(0);
+        resources.push(json!([
+            stored.seq,
+            resource_type,
+            stored.id(),
+            stored.version,
+            micros
+        ]));
+        for row in index_rows(resource_type, stored.resource.as_json()) {
+            params.push(json!([
+                stored.seq,
+                resource_type,
+                row.param,
+                row.sys,
+                row.val,
+                row.raw,
+                row.lo,
+                row.hi
+            ]));
         }
-        if i > 0 {
-            sql.push(", ");
-        }
-        push_index_values(sql, resource_type, Some(stored.seq), &rows);
     }
-    sql.push(") ");
+    sql.push(
+        "WITH resources (seq, res_type, res_id, version, last_updated, deleted, current) AS \
+         (SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, 0, 1 FROM json_each(",
+    )
+    .bind(Value::Array(resources).to_string())
+    .push(
+        ")), search_params (seq, res_type, param, sys, val, raw, lo, hi) AS \
+         (SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+         value ->> 6, value ->> 7 FROM json_each(",
+    )
+    .bind(Value::Array(params).to_string())
+    .push(")) ");
 }
 
 /// Appends `(seq, res_type, param, sys, val, raw, lo, hi), ...` for `rows`; without the `seq`

@@ -110,29 +110,25 @@ async fn single_versions_match_like_searches(backend: Backend) {
     let store = Store::open(&db.config).await.expect("open");
     let active = criteria("Library?status=active");
     let first = create(&store, library("active")).await;
-    assert!(store.matches(&active, &first).await.expect("match"));
+    assert!(store.matches(&active, &first).expect("match"));
     assert!(
         !store
             .matches(&criteria("Library?status=draft"), &first)
-            .await
             .expect("match")
     );
     assert!(
         !store
             .matches(&criteria("Task?status=active"), &first)
-            .await
             .expect("match")
     );
     assert!(
         store
             .matches(&criteria(&format!("Library?_id={}", first.id())), &first)
-            .await
             .expect("match")
     );
     assert!(
         store
             .matches(&criteria("Library?status:not=draft"), &first)
-            .await
             .expect("match")
     );
 
@@ -145,8 +141,8 @@ async fn single_versions_match_like_searches(backend: Backend) {
         .await
         .expect("update");
     tx.commit().await.expect("commit");
-    assert!(store.matches(&active, &first).await.expect("match"));
-    assert!(!store.matches(&active, &second).await.expect("match"));
+    assert!(store.matches(&active, &first).expect("match"));
+    assert!(!store.matches(&active, &second).expect("match"));
     let bare = create(
         &store,
         Resource::from_json_value(json!({"resourceType": "Basic",
@@ -157,9 +153,69 @@ async fn single_versions_match_like_searches(backend: Backend) {
     assert!(
         store
             .matches(&criteria("Basic?_lastUpdated=gt2020-01-01"), &bare)
-            .await
             .expect("match")
     );
+}
+
+/// Batches of versions, of every size and across the statement batch, match as single versions
+/// do, and in their order.
+async fn batches_match_like_single_versions(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::open(&db.config).await.expect("open");
+    let mut tx = store.begin().await.expect("begin");
+    let mut written = Vec::new();
+    for i in 0..40 {
+        let mut json = library(if i % 3 == 0 { "draft" } else { "active" }).into_json();
+        json.insert("url".into(), json!(format!("http://dsf.test/Library/{i}")));
+        written.push(
+            tx.create(Resource::trusted(json), None)
+                .await
+                .expect("create"),
+        );
+    }
+    tx.commit().await.expect("commit");
+    let all: Vec<&Stored> = written.iter().collect();
+    for query in [
+        "Library?status=active",
+        "Library?status:not=active",
+        "Library?status=active&url=http://dsf.test/Library/7",
+        "Library?status=draft,retired",
+        "Task?status=active",
+    ] {
+        let query = criteria(query);
+        for size in [40, 33, 32, 5, 1] {
+            let batch = &all[40 - size..];
+            let expected: Vec<i64> = batch
+                .iter()
+                .filter(|s| store.matches(&query, s).expect("match"))
+                .map(|s| s.seq)
+                .collect();
+            assert_eq!(store.matching(&query, batch).expect("match"), expected);
+        }
+    }
+    let active = store
+        .matching(&criteria("Library?status=active"), &all)
+        .expect("match");
+    assert_eq!(active.len(), 26, "every version but each third one");
+    assert!(active.is_sorted());
+    let seventh = criteria("Library?status=active&url=http://dsf.test/Library/7");
+    assert_eq!(
+        store.matching(&seventh, &all).expect("match"),
+        [written[7].seq]
+    );
+
+    // Index values travel as JSON: quotes, backslashes and non-ASCII text arrive intact.
+    let mut json = library("active").into_json();
+    json.insert("name".into(), json!("Zürich \"Süd\" \\ 🏥"));
+    let named = create(&store, Resource::trusted(json)).await;
+    for (query, matched) in [
+        ("Library?name=zürich \"süd\" \\ 🏥", true),
+        ("Library?name:exact=Zürich \"Süd\" \\ 🏥", true),
+        ("Library?name:exact=Zürich \"Süd\" \\", false),
+    ] {
+        let found = store.matching(&criteria(query), &[&named]).expect("match");
+        assert_eq!(found == [named.seq], matched, "{query}");
+    }
 }
 
 async fn catch_up_by_last_updated_is_exact(backend: Backend) {
@@ -199,6 +255,7 @@ async fn catch_up_by_last_updated_is_exact(backend: Backend) {
 both_backends!(
     committed_writes_in_order,
     single_versions_match_like_searches,
+    batches_match_like_single_versions,
     catch_up_by_last_updated_is_exact,
 );
 

@@ -134,8 +134,7 @@ async fn deliver(
     let mut matched = Vec::new();
     for subscription in &candidates {
         let seqs: HashSet<i64> = store
-            .matching(&subscription.query, &refs)
-            .await?
+            .matching(&subscription.query, &refs)?
             .into_iter()
             .collect();
         matched.push(seqs);

@@ -286,6 +286,15 @@ pub(crate) fn push_count(sql: &mut Sql, query: &SearchQuery) {
 
 /// Appends a statement selecting the sequence numbers of one page of matches, in order.
 pub(crate) fn push_page(sql: &mut Sql, query: &SearchQuery, count: i64, offset: i64) {
+    push_matches(sql, query);
+    sql.push(" LIMIT ")
+        .bind(count)
+        .push(" OFFSET ")
+        .bind(offset);
+}
+
+/// Appends a statement selecting the sequence numbers of all matches, in order.
+pub(crate) fn push_matches(sql: &mut Sql, query: &SearchQuery) {
     if query.sort.is_empty() && has_index_criteria(query) && !has_row_criteria(query) {
         // In write order straight from the index: only the page's rows are visited.
         push_index_chain(sql, query, IndexSelect::Seq);
@@ -295,10 +304,6 @@ pub(crate) fn push_page(sql: &mut Sql, query: &SearchQuery, count: i64, offset: 
         push_where(sql, query);
         push_order(sql, query);
     }
-    sql.push(" LIMIT ")
-        .bind(count)
-        .push(" OFFSET ")
-        .bind(offset);
 }
 
 /// Appends ` AND (s.val IN (tokens...))`; for Binary also the versions whose security context is a
