@@ -227,6 +227,8 @@ impl Db {
         let readers = SqlitePoolOptions::new()
             .max_connections(readers.max(1))
             .acquire_timeout(Duration::from_secs(60))
+            // A connection to a local file does not break while idle: no ping before each use.
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Db::Sqlite { writer, readers })
