@@ -1,6 +1,6 @@
 //! `dsf bench subscriptions`: Task creates with and without websocket subscribers.
 //!
-//! Per store, in alternating rounds: the create rate without subscribers, and with 10 clients
+//! Per store, in alternating rounds (ABBA): the create rate without subscribers, and with 10 clients
 //! bound to the default `Task?status=requested` Subscription the create rate and the events
 //! delivered per second (each the median round); then the latency from a create's HTTP response to the event at the bound clients
 //! (sequential creates, so that the latency is not queueing behind other creates).
@@ -37,10 +37,10 @@ pub struct SubscriptionBenchArgs {
     #[arg(long, default_value_t = 10)]
     pub subscribers: usize,
     /// Creates per throughput measurement (each side, over all rounds).
-    #[arg(long, default_value_t = 3_000)]
+    #[arg(long, default_value_t = 10_000)]
     pub creates: usize,
     /// Alternating rounds without and with subscribers.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     pub rounds: usize,
     /// Sequential creates for the latency measurement.
     #[arg(long, default_value_t = 500)]
@@ -141,8 +141,53 @@ async fn start_server(store: Store) -> anyhow::Result<(String, String)> {
     Ok((base, id))
 }
 
-/// When each subscriber received each Task, by Task id.
-type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
+/// When each create's response arrived, by Task id.
+type Responses = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// What one websocket client received: the Task id and arrival time of each event. One list per
+/// client, so that the clients do not contend for a lock.
+type Log = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// Websocket clients bound to the Subscription; dropping them closes their connections.
+struct Bound {
+    readers: Vec<JoinHandle<()>>,
+    logs: Vec<Log>,
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+    }
+}
+
+impl Bound {
+    /// Waits until every client received `events` events; returns their arrival times by Task id.
+    async fn arrivals(&self, events: usize) -> anyhow::Result<HashMap<String, Vec<Instant>>> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut complete = true;
+            for log in &self.logs {
+                complete &= log.lock().map_err(|_| anyhow::anyhow!("lock"))?.len() >= events;
+            }
+            if complete {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("events missing after 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut arrivals: HashMap<String, Vec<Instant>> = HashMap::new();
+        for log in &self.logs {
+            for (id, at) in log.lock().map_err(|_| anyhow::anyhow!("lock"))?.iter() {
+                arrivals.entry(id.clone()).or_default().push(*at);
+            }
+        }
+        Ok(arrivals)
+    }
+}
 
 /// The id of a resource as the server writes JSON (`resourceType`, then `id`), without parsing
 /// the rest: the subscribers share the cores with the server.
@@ -152,15 +197,13 @@ fn resource_id(json: &str) -> &str {
         .unwrap_or_default()
 }
 
-/// Binds `count` websocket clients to `subscription`; each notes arrival times in `arrivals`.
-async fn bind(
-    base: &str,
-    subscription: &str,
-    count: usize,
-    arrivals: &Arrivals,
-) -> anyhow::Result<Vec<JoinHandle<()>>> {
+/// Binds `count` websocket clients to `subscription`; each notes what it receives.
+async fn bind(base: &str, subscription: &str, count: usize) -> anyhow::Result<Bound> {
     let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-    let mut readers = Vec::with_capacity(count);
+    let mut bound = Bound {
+        readers: Vec::with_capacity(count),
+        logs: Vec::with_capacity(count),
+    };
     for _ in 0..count {
         let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
         socket
@@ -170,31 +213,33 @@ async fn bind(
             Some(Ok(Message::Text(text))) if text.as_str() == format!("bound {subscription}") => {}
             other => bail!("bind failed: {other:?}"),
         }
-        let arrivals = arrivals.clone();
-        readers.push(tokio::spawn(async move {
+        let log = Log::default();
+        bound.logs.push(log.clone());
+        bound.readers.push(tokio::spawn(async move {
             while let Some(Ok(frame)) = socket.next().await {
                 let Message::Text(text) = frame else { continue };
                 let at = Instant::now();
                 let id = resource_id(text.as_str()).to_owned();
-                if let Ok(mut arrivals) = arrivals.lock() {
-                    arrivals.entry(id).or_default().push(at);
+                if let Ok(mut log) = log.lock() {
+                    log.push((id, at));
                 }
             }
         }));
     }
-    Ok(readers)
+    Ok(bound)
 }
 
-/// Creates Tasks `from..from + total` on `clients` connections; notes each response's time.
+/// Creates Tasks `from..from + total` on `clients` connections; notes each response's time in
+/// `responses`, if given.
 async fn creates(
     client: &reqwest::Client,
     base: &str,
     clients: usize,
     from: usize,
     total: usize,
-    responses: &Arrivals,
+    responses: Option<&Responses>,
 ) -> anyhow::Result<Stats> {
-    let (client, url, responses) = (client.clone(), format!("{base}/Task"), responses.clone());
+    let (client, url, responses) = (client.clone(), format!("{base}/Task"), responses.cloned());
     load::run(clients, total, move |i| {
         let (client, url, responses) = (client.clone(), url.clone(), responses.clone());
         async move {
@@ -210,10 +255,12 @@ async fn creates(
                 .unwrap_or_default()
                 .to_owned();
             response.bytes().await?;
-            responses
-                .lock()
-                .map_err(|_| anyhow::anyhow!("lock"))?
-                .insert(id, vec![at]);
+            if let Some(responses) = responses {
+                responses
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("lock"))?
+                    .insert(id, at);
+            }
             Ok(())
         }
     })
@@ -224,36 +271,6 @@ async fn creates(
 fn median_round(mut rounds: Vec<Stats>) -> Stats {
     rounds.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
     rounds.swap_remove(rounds.len() / 2)
-}
-
-/// Waits until every Task in `responses` reached `subscribers` clients; returns when the last
-/// event arrived.
-async fn delivered(
-    responses: &Arrivals,
-    arrivals: &Arrivals,
-    subscribers: usize,
-) -> anyhow::Result<Instant> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        {
-            let responses = responses.lock().map_err(|_| anyhow::anyhow!("lock"))?;
-            let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
-            let complete = responses
-                .keys()
-                .all(|id| arrivals.get(id).is_some_and(|a| a.len() >= subscribers));
-            if complete {
-                return Ok(responses
-                    .keys()
-                    .filter_map(|id| arrivals.get(id).and_then(|a| a.iter().max().copied()))
-                    .max()
-                    .unwrap_or_else(Instant::now));
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("events missing after 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 async fn measure(
@@ -267,82 +284,94 @@ async fn measure(
         .pool_max_idle_per_host(args.clients)
         .http1_only()
         .build()?;
-    let ignored = Arrivals::default();
     // Warm up connections and caches.
-    creates(&client, &base, args.clients, 0, args.clients * 20, &ignored).await?;
+    creates(&client, &base, args.clients, 0, args.clients * 20, None).await?;
     // Alternating rounds without and with subscribers, so that load from elsewhere on the
-    // machine affects both alike; each side's figure is its median round.
+    // machine affects both alike, in the order ABBA (the store grows, and with it the cost of a
+    // write); each side's figure is its median round.
     let per_round = (args.creates / args.rounds.max(1)).max(1);
     let (mut plain, mut subscribed, mut event_rates) = (Vec::new(), Vec::new(), Vec::new());
-    let arrivals = Arrivals::default();
     for round in 0..args.rounds.max(1) {
+        let subscribed_first = round % 2 == 1;
         eprintln!(
-            "{name}: round {}/{}: creates without, then with {} subscribers ...",
+            "{name}: round {}/{}: creates {} {} subscribers ...",
             round + 1,
             args.rounds.max(1),
+            if subscribed_first {
+                "with, then without"
+            } else {
+                "without, then with"
+            },
             args.subscribers
         );
         let from = 1_000_000 * (round + 1);
-        plain.push(creates(&client, &base, args.clients, from, per_round, &ignored).await?);
-        let readers = bind(&base, &subscription, args.subscribers, &arrivals).await?;
-        let responses = Arrivals::default();
+        if !subscribed_first {
+            plain.push(creates(&client, &base, args.clients, from, per_round, None).await?);
+        }
+        let bound = bind(&base, &subscription, args.subscribers).await?;
         let started = Instant::now();
+        let subscribed_from = from + 500_000;
         subscribed.push(
             creates(
                 &client,
                 &base,
                 args.clients,
-                from + 500_000,
+                subscribed_from,
                 per_round,
-                &responses,
+                None,
             )
             .await?,
         );
-        let last = delivered(&responses, &arrivals, args.subscribers).await?;
+        let arrivals = bound.arrivals(per_round).await?;
+        drop(bound);
+        let last = arrivals
+            .values()
+            .flatten()
+            .max()
+            .copied()
+            .unwrap_or(started);
         let events = (per_round * args.subscribers) as f64;
         event_rates.push(events / last.duration_since(started).as_secs_f64().max(f64::EPSILON));
-        for reader in readers {
-            reader.abort();
+        if subscribed_first {
+            plain.push(creates(&client, &base, args.clients, from, per_round, None).await?);
         }
     }
     let plain = median_round(plain);
     let subscribed = median_round(subscribed);
     event_rates.sort_by(f64::total_cmp);
     let events_per_second = event_rates[event_rates.len() / 2];
-    let readers = bind(&base, &subscription, args.subscribers, &arrivals).await?;
 
     eprintln!("{name}: latency ...");
-    let responses = Arrivals::default();
+    let bound = bind(&base, &subscription, args.subscribers).await?;
+    let responses = Responses::default();
+    let latency_creates = args.latency_creates;
     creates(
         &client,
         &base,
         1,
         100_000_000,
-        args.latency_creates,
-        &responses,
+        latency_creates,
+        Some(&responses),
     )
     .await?;
-    delivered(&responses, &arrivals, args.subscribers).await?;
+    let arrivals = bound.arrivals(latency_creates).await?;
+    drop(bound);
     let mut latencies = Vec::new();
+    for (id, response) in responses
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .iter()
     {
-        let responses = responses.lock().map_err(|_| anyhow::anyhow!("lock"))?;
-        let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
-        for (id, response) in responses.iter() {
-            let (Some(response), Some(events)) = (response.first(), arrivals.get(id)) else {
-                continue;
-            };
-            // An event may even arrive before the response is read: that counts as no wait.
-            latencies.extend(
-                events
-                    .iter()
-                    .map(|e| e.saturating_duration_since(*response)),
-            );
-        }
+        // An event may even arrive before the response is read: that counts as no wait.
+        latencies.extend(
+            arrivals
+                .get(id)
+                .into_iter()
+                .flatten()
+                .map(|e| e.saturating_duration_since(*response)),
+        );
     }
     latencies.sort_unstable();
-    for reader in readers {
-        reader.abort();
-    }
     store.close().await;
     Ok(Figures {
         store: name,
