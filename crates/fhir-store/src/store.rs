@@ -64,6 +64,15 @@ impl Stored {
         self.resource.id().unwrap_or_default()
     }
 
+    /// The resource as [`Stored::into_full_resource`] gives it, borrowed unless it is a Binary
+    /// with data.
+    pub fn full_resource(&self) -> std::borrow::Cow<'_, Resource> {
+        match self.data {
+            Some(_) => std::borrow::Cow::Owned(self.clone().into_full_resource()),
+            None => std::borrow::Cow::Borrowed(&self.resource),
+        }
+    }
+
     /// The resource including a Binary's content as base64 `data`, as FHIR formats carry it.
     pub fn into_full_resource(self) -> Resource {
         match self.data {

@@ -139,6 +139,8 @@ async fn deliver(
             .collect();
         matched.push(seqs);
     }
+    // Frames are queued once all are made, so that a client wakes once for the whole batch.
+    let mut frames = Vec::new();
     for stored in &versions {
         let mut resource = None;
         for (subscription, seqs) in candidates.iter().zip(&matched) {
@@ -152,12 +154,14 @@ async fn deliver(
                 }
             }
             if !readers.is_empty() {
-                let resource =
-                    resource.get_or_insert_with(|| stored.as_ref().clone().into_full_resource());
+                let resource = resource.get_or_insert_with(|| stored.full_resource());
                 let text = subscription.payload.message(&subscription.id, resource);
-                subscribers.send(&subscription.id, &readers, text);
+                frames.push((&subscription.id, readers, text));
             }
         }
+    }
+    for (subscription, readers, text) in frames {
+        subscribers.send(subscription, &readers, text);
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ pub const QUEUE: usize = 256;
 #[derive(Debug, Clone)]
 struct Subscriber {
     key: u64,
-    caller: Caller,
+    caller: Arc<Caller>,
     queue: mpsc::Sender<Message>,
 }
 
@@ -57,7 +57,7 @@ impl Subscribers {
                 .or_default()
                 .push(Subscriber {
                     key,
-                    caller,
+                    caller: Arc::new(caller),
                     queue: sender,
                 });
         }
@@ -82,7 +82,7 @@ impl Subscribers {
     }
 
     /// The callers of the clients bound to `subscription`, by key.
-    pub fn callers(&self, subscription: &str) -> Vec<(u64, Caller)> {
+    pub fn callers(&self, subscription: &str) -> Vec<(u64, Arc<Caller>)> {
         self.bound
             .lock()
             .ok()
