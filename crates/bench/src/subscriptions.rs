@@ -37,10 +37,10 @@ pub struct SubscriptionBenchArgs {
     #[arg(long, default_value_t = 10)]
     pub subscribers: usize,
     /// Creates per throughput measurement (each side, over all rounds).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 20_000)]
     pub creates: usize,
     /// Alternating rounds without and with subscribers.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     pub rounds: usize,
     /// Sequential creates for the latency measurement.
     #[arg(long, default_value_t = 500)]
