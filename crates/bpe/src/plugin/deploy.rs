@@ -130,6 +130,11 @@ pub async fn deploy(
         entries.extend(batch_entries(process, state));
         deployment.states.insert(key, state);
     }
+    // ActivityDefinitions last: a process is announced only once the profiles, CodeSystems and
+    // ValueSets its Tasks need are stored (the batch writes its entries in order).
+    entries.sort_by_key(|entry| {
+        entry.pointer("/resource/resourceType") == Some(&json!("ActivityDefinition"))
+    });
     if !entries.is_empty() {
         let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": entries});
         let response = engine.api().local().transaction(&batch).await?;

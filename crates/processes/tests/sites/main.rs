@@ -229,6 +229,21 @@ pub async fn ping_every_other_site(backend: Backend, plugins: fn() -> Vec<Arc<dy
         engines.push(engine_with(&federation, site, dir.path(), plugins(), Vec::new()).await);
     }
     let dic1 = federation.site("dic1");
+    // The engine announced the ping process only after the profiles its Tasks need were stored.
+    let (_, history) =
+        site_call(&federation, dic1, Method::GET, "_history?_count=1000", None).await;
+    let newest_first: Vec<String> = history["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["url"].as_str().map(str::to_owned))
+        .collect();
+    let written = |url: &str| newest_first.iter().position(|u| u == url);
+    let announced = written("http://dsf.dev/bpe/Process/ping").expect("ping ActivityDefinition");
+    for profile in ["task-start-ping", "task-ping", "task-pong"] {
+        let url = format!("http://dsf.dev/fhir/StructureDefinition/{profile}");
+        assert!(written(&url).expect("profile") > announced, "{profile}");
+    }
     let task = ping_from(&federation, dic1).await;
     assert_pinged(
         &task,
