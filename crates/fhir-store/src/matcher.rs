@@ -24,9 +24,6 @@ impl Matcher {
     pub(crate) fn open() -> Result<Matcher, StoreError> {
         let connection = rusqlite::Connection::open_in_memory().map_err(matching_failed)?;
         connection.set_prepared_statement_cache_capacity(PREPARED);
-        connection
-            .pragma_update(None, "automatic_index", false)
-            .map_err(matching_failed)?;
         Ok(Matcher(Mutex::new(connection)))
     }
 

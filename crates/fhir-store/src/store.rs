@@ -364,8 +364,8 @@ impl Store {
     /// it). A deletion meets no criteria.
     ///
     /// The SQL reads no table, so it runs in this process and thread on an in-memory SQLite
-    /// database whatever the backend: no database round trip per match. (The search conditions compare
-    /// the index's normalized text and integer ranges, on which both backends agree.)
+    /// database whatever the backend: no database round trip per match. (The search conditions
+    /// compare the index's normalized text and integer ranges, on which both backends agree.)
     pub fn matches(&self, query: &SearchQuery, stored: &Stored) -> Result<bool, StoreError> {
         Ok(!self.matching(query, &[stored])?.is_empty())
     }
