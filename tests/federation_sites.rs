@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use dsf_testkit::federation::task_profile;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -140,14 +141,7 @@ async fn sites_of_a_federation_authorize_each_other() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // The Task profile the definition names, as a plugin deployment would bring it.
-    let profile = json!({"resourceType": "StructureDefinition",
-        "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
-        "url": "http://dsf.dev/fhir/StructureDefinition/task-ping", "version": "1.0",
-        "name": "TaskPing", "status": "active", "date": "2026-11-30", "fhirVersion": "4.0.1",
-        "kind": "resource", "abstract": false, "type": "Task",
-        "baseDefinition": "http://dsf.dev/fhir/StructureDefinition/task", "derivation": "constraint",
-        "differential": {"element": [{"id": "Task.instantiatesCanonical", "path": "Task.instantiatesCanonical",
-            "fixedCanonical": "http://dsf.dev/bpe/Process/ping|1.0"}]}});
+    let profile = task_profile("task-ping", "http://dsf.dev/bpe/Process/ping|1.0");
     let (status, body) = post(&dic1, &format!("{}/StructureDefinition", base(0)), &profile).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _) = post(

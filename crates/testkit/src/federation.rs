@@ -8,8 +8,35 @@ use dsf_fhir_server::allow_list::bundle::Member;
 use dsf_fhir_server::{ServerConfig, init_bundle};
 use dsf_pki::IssuedCertificate;
 
+use serde_json::{Value, json};
+
 use crate::secure::{SecureServer, TestPki};
 use crate::{Backend, TestDb};
+
+/// The Task profile `http://dsf.dev/fhir/StructureDefinition/{id}` version 1.0 (e.g. `task-ping`,
+/// named `TaskPing`) on the DSF Task profile, fixing `instantiatesCanonical` to `process`: what a
+/// plugin brings for its Tasks, for tests that authorize a process by hand.
+pub fn task_profile(id: &str, process: &str) -> Value {
+    let name: String = id
+        .split('-')
+        .flat_map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect();
+    json!({"resourceType": "StructureDefinition",
+        "meta": {"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]},
+        "url": format!("http://dsf.dev/fhir/StructureDefinition/{id}"), "version": "1.0",
+        "name": name, "status": "active", "date": "2026-11-30", "fhirVersion": "4.0.1",
+        "kind": "resource", "abstract": false, "type": "Task",
+        "baseDefinition": "http://dsf.dev/fhir/StructureDefinition/task", "derivation": "constraint",
+        "differential": {"element": [{"id": "Task.instantiatesCanonical", "path": "Task.instantiatesCanonical",
+            "fixedCanonical": process}]}})
+}
 
 /// One site of a [`TestFederation`].
 pub struct TestSite {

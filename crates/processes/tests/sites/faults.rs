@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use dsf_testkit::Backend;
-use dsf_testkit::federation::{TestFederation, TestSite};
+use dsf_testkit::federation::{TestFederation, TestSite, task_profile};
 use dsf_testkit::secure::call;
 use reqwest::Method;
 use serde_json::json;
@@ -132,13 +132,7 @@ async fn a_task_for_a_process_the_engine_does_not_run_fails() {
     let coding = |code: &str| json!({"system": "http://dsf.dev/fhir/CodeSystem/process-authorization", "code": code});
     let tag = json!({"tag": [{"system": "http://dsf.dev/fhir/CodeSystem/read-access-tag", "code": "ALL"}]});
     // Its Task profile, so that the Task passes validation and reaches the engine.
-    let profile = json!({"resourceType": "StructureDefinition", "meta": tag,
-        "url": "http://dsf.dev/fhir/StructureDefinition/task-unknown", "version": "1.0",
-        "name": "TaskUnknown", "status": "active", "date": "2026-11-30", "fhirVersion": "4.0.1",
-        "kind": "resource", "abstract": false, "type": "Task",
-        "baseDefinition": "http://dsf.dev/fhir/StructureDefinition/task", "derivation": "constraint",
-        "differential": {"element": [{"id": "Task.instantiatesCanonical", "path": "Task.instantiatesCanonical",
-            "fixedCanonical": "http://dsf.dev/bpe/Process/unknown|1.0"}]}});
+    let profile = task_profile("task-unknown", "http://dsf.dev/bpe/Process/unknown|1.0");
     let (code, body) = call(
         &client,
         Method::POST,
